@@ -1,0 +1,69 @@
+//! Analysing verbatims without storing them: normalise, split into segments, embed each segment.
+//! Shared by the gRPC `AnalyzeText` handler and the command line.
+
+use crate::error::{Error, Result};
+use crate::infer::Infer;
+use crate::text::split_verbatim;
+
+/// Most texts in one analysis request.
+pub const MAX_TEXTS_PER_REQUEST: usize = 256;
+
+/// One analysed text.
+#[derive(Debug, Clone)]
+pub struct TextAnalysis {
+    pub segments: Vec<AnalyzedSegment>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalyzedSegment {
+    pub text: String,
+    /// Byte range in the normalised text.
+    pub start: usize,
+    pub end: usize,
+    pub tokens: usize,
+    pub embedding: Vec<f32>,
+}
+
+/// Checks the request-level limits shared by every entry point.
+pub fn validate_texts(texts: &[String]) -> Result<()> {
+    if texts.is_empty() {
+        return Err(Error::invalid("texts", format!("at least one text is required (1–{MAX_TEXTS_PER_REQUEST} per request)")));
+    }
+    if texts.len() > MAX_TEXTS_PER_REQUEST {
+        return Err(Error::invalid(
+            "texts",
+            format!("{} texts sent; at most {MAX_TEXTS_PER_REQUEST} per request", texts.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Splits and embeds every text; every segment of every text goes to the encoder in one call so
+/// they share micro-batches.
+pub async fn analyze_texts(infer: &Infer, texts: &[String]) -> Result<Vec<TextAnalysis>> {
+    validate_texts(texts)?;
+    let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
+    let segment_texts: Vec<String> = splits.iter().flat_map(|s| s.segment_texts().map(str::to_string)).collect();
+    let mut embeddings = infer.embed(segment_texts).await?.into_iter();
+    Ok(splits
+        .into_iter()
+        .map(|split| TextAnalysis {
+            truncated: split.truncated,
+            segments: split
+                .segments
+                .iter()
+                .map(|r| {
+                    let e = embeddings.next().expect("one embedding per segment");
+                    AnalyzedSegment {
+                        text: split.normalized[r.clone()].to_string(),
+                        start: r.start,
+                        end: r.end,
+                        tokens: e.tokens,
+                        embedding: e.vector,
+                    }
+                })
+                .collect(),
+        })
+        .collect())
+}

@@ -1,0 +1,25 @@
+//! The crate's error type: each module's errors fold into it, and `grpc` maps it to a status once.
+
+use crate::infer::InferError;
+use crate::model::ModelError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller sent something Verbatim cannot accept; `field` names it.
+    #[error("{field}: {message}")]
+    InvalidArgument { field: String, message: String },
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), message: message.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,52 @@
+//! The gRPC front end: generated code (`pb`), the `verbatim.v1.Verbatim` service, the standard
+//! health and reflection services, and graceful shutdown. Handlers only validate, call the library,
+//! and convert; [`status`] maps every library error to a gRPC status in one place.
+
+mod service;
+mod status;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::infer::Infer;
+
+/// Code generated from `proto/verbatim/v1/verbatim.proto` by `build.rs`.
+pub mod pb {
+    tonic::include_proto!("verbatim.v1");
+    /// The encoded descriptors of the proto files, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/verbatim_descriptor.bin"));
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub infer: Infer,
+}
+
+/// Largest request accepted (a 1 MB verbatim fits; it is truncated, not refused).
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Serves until `shutdown` completes, then stops accepting calls and waits for in-flight ones.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<pb::verbatim_server::VerbatimServer<service::VerbatimService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled descriptors are valid");
+    let verbatim = pb::verbatim_server::VerbatimServer::new(service::VerbatimService::new(state))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(verbatim)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,116 @@
+//! JSON-lines batch files for the command line: each input line is an object with a `text` field;
+//! each output line is that object with fields added. Bad lines are reported and skipped.
+
+use std::io::{BufRead, Write};
+
+use serde_json::{Map, Value};
+
+use crate::model::{Encoder, ModelError};
+
+/// Lines read and embedded together.
+const CHUNK_LINES: usize = 256;
+
+/// What happened to an input file.
+#[derive(Debug, Default)]
+pub struct JsonlSummary {
+    pub written: usize,
+    /// (1-based line number, reason) for each skipped line.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// Adds `"embedding": [384 floats]` (the whole text, not split) to each line.
+pub fn embed_jsonl(encoder: &Encoder, input: impl BufRead, mut output: impl Write) -> Result<JsonlSummary, JsonlError> {
+    let mut summary = JsonlSummary::default();
+    let mut chunk: Vec<(Map<String, Value>, String)> = Vec::with_capacity(CHUNK_LINES);
+    let mut flush = |chunk: &mut Vec<(Map<String, Value>, String)>, summary: &mut JsonlSummary| -> Result<(), JsonlError> {
+        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+        let embeddings = encoder.embed(&texts)?;
+        for ((mut object, _), embedding) in chunk.drain(..).zip(embeddings) {
+            object.insert("embedding".into(), Value::from(embedding.vector));
+            serde_json::to_writer(&mut output, &object).map_err(std::io::Error::from)?;
+            output.write_all(b"\n")?;
+            summary.written += 1;
+        }
+        Ok(())
+    };
+    for (number, line) in read_lines(input) {
+        match line.and_then(|l| parse_line(&l)) {
+            Ok(Some(parsed)) => chunk.push(parsed),
+            Ok(None) => {}
+            Err(reason) => summary.rejected.push((number, reason)),
+        }
+        if chunk.len() >= CHUNK_LINES {
+            flush(&mut chunk, &mut summary)?;
+        }
+    }
+    flush(&mut chunk, &mut summary)?;
+    output.flush()?;
+    Ok(summary)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JsonlError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Raw lines with their 1-based numbers; a line that is not UTF-8 becomes an `Err` naming that,
+/// so one bad byte costs one line, not the file.
+pub fn read_lines(mut input: impl BufRead) -> impl Iterator<Item = (usize, Result<String, String>)> {
+    let mut number = 0;
+    std::iter::from_fn(move || {
+        let mut buf = Vec::new();
+        match input.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                number += 1;
+                let line = String::from_utf8(buf).map_err(|e| format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()));
+                Some((number, line))
+            }
+            Err(e) => {
+                number += 1;
+                Some((number, Err(format!("cannot read: {e}"))))
+            }
+        }
+    })
+}
+
+/// Parses one line into its object and its `text`; blank lines give `None`.
+pub fn parse_line(line: &str) -> Result<Option<(Map<String, Value>, String)>, String> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(object) = value else {
+        return Err("not a JSON object".into());
+    };
+    let text = match object.get("text") {
+        Some(Value::String(t)) => t.clone(),
+        Some(_) => return Err("field `text` is not a string".into()),
+        None => return Err("missing field `text`".into()),
+    };
+    Ok(Some((object, text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_lines_are_named_and_do_not_stop_the_rest() {
+        let input: &[u8] = b"{\"text\":\"ok\",\"id\":1}\n\xff\xfe\n\n[1]\n{\"id\":2}\n{\"text\":3}\nnot json\n";
+        let lines: Vec<_> = read_lines(input).map(|(n, l)| (n, l.and_then(|l| parse_line(&l)))).collect();
+        assert_eq!(lines.len(), 7);
+        let (object, text) = lines[0].1.clone().unwrap().unwrap();
+        assert_eq!((object["id"].as_i64(), text.as_str()), (Some(1), "ok"));
+        assert!(lines[1].1.as_ref().unwrap_err().contains("UTF-8"));
+        assert!(lines[2].1.as_ref().unwrap().is_none());
+        assert!(lines[3].1.as_ref().unwrap_err().contains("object"));
+        assert!(lines[4].1.as_ref().unwrap_err().contains("missing field `text`"));
+        assert!(lines[5].1.as_ref().unwrap_err().contains("not a string"));
+        assert!(lines[6].1.as_ref().unwrap_err().contains("not JSON"));
+    }
+}

