@@ -2,6 +2,7 @@
 
 use crate::infer::InferError;
 use crate::model::ModelError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,8 +13,12 @@ pub enum Error {
     Infer(#[from] InferError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {

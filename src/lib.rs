@@ -2,10 +2,13 @@
 //!
 //! # Layout
 //! The data path reads top to bottom:
+//! - [`survey`]: NPS / CSAT / CES scales, validation, categories and survey maths.
 //! - [`text`]: normalising a verbatim and splitting it into sentence/clause segments.
 //! - [`model`]: finding, fetching and running the all-MiniLM-L6-v2 encoder (candle).
 //! - [`infer`]: the queue in front of the encoder: dynamic micro-batches and backpressure.
 //! - [`analyze`]: segments + embeddings for a batch of texts, shared by every front end.
+//! - [`ingest`]: validating, analysing and idempotently storing survey responses.
+//! - [`store`]: the `Store` trait and its SQLite implementation (workspace-scoped).
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type.
@@ -14,8 +17,11 @@ pub mod analyze;
 pub mod error;
 pub mod grpc;
 pub mod infer;
+pub mod ingest;
 pub mod jsonl;
 pub mod model;
+pub mod store;
+pub mod survey;
 pub mod text;
 
 pub use error::{Error, Result};

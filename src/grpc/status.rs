@@ -9,7 +9,7 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument { .. } => tonic::Status::invalid_argument(e.to_string()),
             Error::Infer(InferError::Overloaded { .. }) => tonic::Status::resource_exhausted(e.to_string()),
             Error::Infer(InferError::Stopped) => tonic::Status::unavailable(e.to_string()),
-            Error::Infer(InferError::Encoder(_)) | Error::Model(_) | Error::Io(_) => {
+            Error::Infer(InferError::Encoder(_)) | Error::Model(_) | Error::Store(_) | Error::Io(_) | Error::Internal(_) => {
                 // The detail is for the operator's log, not the caller.
                 tracing::error!(error = %e, "internal error");
                 tonic::Status::internal("internal error; see the server log")

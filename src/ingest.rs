@@ -1,0 +1,353 @@
+//! Responses in: validate a submitted survey response, analyse its verbatim (segments, embeddings,
+//! themes), and store it idempotently. Shared by the gRPC `SubmitResponse(s)` handlers and the CSV
+//! importer.
+//!
+//! Idempotency: a response is keyed by the caller's `response_id` within a workspace. Its content
+//! (everything but the id) is hashed; resubmitting the same content writes nothing and returns the
+//! stored result without running the encoder; different content replaces the stored row and its
+//! segments in one transaction and says "updated". A response is never stored twice.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::analyze::AnalyzedSegment;
+use crate::error::{Error, Result};
+use crate::infer::{Infer, InferError};
+use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome};
+use crate::survey::{Category, Scale, Score, SurveyKind};
+use crate::text::split_verbatim;
+
+/// Longest accepted `response_id` / `account_id`.
+pub const MAX_ID_CHARS: usize = 256;
+/// Most attributes on one response or account, and the longest key and value.
+pub const MAX_ATTRIBUTES: usize = 64;
+pub const MAX_ATTRIBUTE_KEY_CHARS: usize = 64;
+pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 1024;
+
+/// A response as a caller submits it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    pub response_id: String,
+    pub account_id: String,
+    /// "NPS", "CSAT" or "CES" (any case).
+    pub survey: String,
+    pub score: f64,
+    /// `(scale_min, scale_max)`; `None` for the survey's default.
+    pub scale: Option<(i32, i32)>,
+    pub verbatim: String,
+    /// RFC 3339, "YYYY-MM-DD HH:MM:SS" (UTC), "YYYY-MM-DD" or Unix seconds; `None` for now.
+    pub submitted_at: Option<String>,
+    pub attributes: Attributes,
+}
+
+/// What ingesting one response produced.
+#[derive(Debug, Clone)]
+pub struct IngestResult {
+    pub write: WriteOutcome,
+    pub stored: StoredResponse,
+    pub category: Category,
+    pub needs_follow_up: bool,
+}
+
+/// Checks every field; the error names the field and the allowed values.
+pub fn validate(s: &Submission) -> Result<ResponseRecord> {
+    let response_id = required_id("response_id", &s.response_id)?;
+    let account_id = required_id("account_id", &s.account_id)?;
+    if s.survey.trim().is_empty() {
+        return Err(Error::invalid("survey", "required; one of NPS, CSAT, CES"));
+    }
+    let survey: SurveyKind = s.survey.parse()?;
+    let scale = s.scale.map(|(min, max)| Scale { min, max });
+    let score = Score::new(survey, s.score, scale)?;
+    let submitted_at = match &s.submitted_at {
+        Some(t) if !t.trim().is_empty() => parse_timestamp(t).map_err(|m| Error::invalid("submitted_at", m))?,
+        _ => chrono::Utc::now().timestamp(),
+    };
+    validate_attributes("attributes", &s.attributes)?;
+    Ok(ResponseRecord {
+        response_id,
+        account_id,
+        survey,
+        scale: score.scale,
+        score: score.value,
+        verbatim: s.verbatim.clone(),
+        submitted_at,
+        attributes: s.attributes.clone(),
+    })
+}
+
+fn required_id(field: &str, value: &str) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(Error::invalid(field, "required (a non-empty id)"));
+    }
+    if v.chars().count() > MAX_ID_CHARS {
+        return Err(Error::invalid(field, format!("at most {MAX_ID_CHARS} characters")));
+    }
+    Ok(v.to_string())
+}
+
+/// Checks attribute counts and sizes; `field` names the map in errors.
+pub fn validate_attributes(field: &str, attributes: &Attributes) -> Result<()> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(Error::invalid(field, format!("{} attributes; at most {MAX_ATTRIBUTES}", attributes.len())));
+    }
+    for (k, v) in attributes {
+        if k.trim().is_empty() || k.chars().count() > MAX_ATTRIBUTE_KEY_CHARS {
+            return Err(Error::invalid(field, format!("attribute name {k:?} must be 1–{MAX_ATTRIBUTE_KEY_CHARS} characters")));
+        }
+        if v.chars().count() > MAX_ATTRIBUTE_VALUE_CHARS {
+            return Err(Error::invalid(format!("{field}.{k}"), format!("at most {MAX_ATTRIBUTE_VALUE_CHARS} characters")));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the timestamp formats survey exports use, as UTC seconds.
+pub fn parse_timestamp(s: &str) -> std::result::Result<i64, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc().timestamp());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp());
+    }
+    if !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|e| format!("{e}"));
+    }
+    Err(format!(
+        "cannot parse {s:?} as a time; use RFC 3339 (2024-05-01T12:00:00Z), \"2024-05-01 12:00:00\" (UTC), \"2024-05-01\" or Unix seconds"
+    ))
+}
+
+/// sha256 over every field but the id, in a fixed order.
+pub fn content_hash(r: &ResponseRecord) -> String {
+    let canonical = serde_json::json!([
+        r.account_id,
+        r.survey.as_str(),
+        r.scale.min,
+        r.scale.max,
+        r.score,
+        r.verbatim,
+        r.submitted_at,
+        r.attributes
+    ]);
+    format!("{:x}", Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Whether a CX team should follow up: an unhappy score (detractor, bottom-two-box CSAT, high
+/// effort) whose verbatim is not positive overall.
+pub fn needs_follow_up(category: Category, segments: &[SegmentRecord]) -> bool {
+    if !category.is_unhappy() {
+        return false;
+    }
+    let scored: Vec<f32> = segments.iter().filter_map(|s| s.sentiment.as_ref().map(|x| x.score)).collect();
+    scored.is_empty() || scored.iter().sum::<f32>() / (scored.len() as f32) < 0.25
+}
+
+/// The ingest path, shared by every front end.
+#[derive(Clone)]
+pub struct Ingest {
+    pub infer: Infer,
+    pub store: Arc<dyn Store>,
+}
+
+impl Ingest {
+    /// Validates, analyses and stores one response.
+    pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
+        let record = validate(submission)?;
+        let hash = content_hash(&record);
+        let stored_hash = self.blocking({
+            let (ws, id) = (workspace.to_string(), record.response_id.clone());
+            move |store| store.response_hash(&ws, &id)
+        })
+        .await?;
+        if stored_hash.as_deref() == Some(hash.as_str()) {
+            return self.stored_result(workspace, &record.response_id, WriteOutcome::Unchanged).await;
+        }
+        let split = split_verbatim(&record.verbatim);
+        let texts: Vec<String> = split.segment_texts().map(str::to_string).collect();
+        let embeddings = self.infer.embed(texts).await?;
+        let segments: Vec<SegmentRecord> = split
+            .segments
+            .iter()
+            .zip(embeddings)
+            .enumerate()
+            .map(|(i, (r, e))| {
+                segment_record(
+                    i,
+                    AnalyzedSegment {
+                        text: split.normalized[r.clone()].to_string(),
+                        start: r.start,
+                        end: r.end,
+                        tokens: e.tokens,
+                        embedding: e.vector,
+                    },
+                )
+            })
+            .collect();
+        let truncated = split.truncated;
+        let write = self
+            .blocking({
+                let ws = workspace.to_string();
+                let mut record = record.clone();
+                // Keep what Verbatim read, not an unbounded blob: the hash still covers the original.
+                if truncated {
+                    record.verbatim = truncate_chars(&record.verbatim, crate::text::MAX_TEXT_BYTES);
+                }
+                move |store| store.upsert_response(&ws, &record, &hash, truncated, &segments)
+            })
+            .await?;
+        self.stored_result(workspace, &record.response_id, write).await
+    }
+
+    /// Like [`Ingest::submit`], but waits and retries while the encoder queue is full (for bulk
+    /// paths, where patience beats refusal).
+    pub async fn submit_patiently(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
+        let mut delay = std::time::Duration::from_millis(5);
+        loop {
+            match self.submit(workspace, submission).await {
+                Err(Error::Infer(InferError::Overloaded { .. })) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn stored_result(&self, workspace: &str, response_id: &str, write: WriteOutcome) -> Result<IngestResult> {
+        let stored = self
+            .blocking({
+                let (ws, id) = (workspace.to_string(), response_id.to_string());
+                move |store| store.get_response(&ws, &id)
+            })
+            .await?
+            .ok_or_else(|| Error::Internal(format!("response {response_id} vanished after its write")))?;
+        let category = Score { kind: stored.record.survey, scale: stored.record.scale, value: stored.record.score }.category();
+        let needs_follow_up = needs_follow_up(category, &stored.segments);
+        Ok(IngestResult { write, stored, category, needs_follow_up })
+    }
+
+    /// Runs a store call on a blocking thread (SQLite must not stall the async runtime).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> crate::store::StoreResult<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+            .map_err(Error::from)
+    }
+}
+
+fn segment_record(index: usize, s: AnalyzedSegment) -> SegmentRecord {
+    SegmentRecord {
+        index: index as u32,
+        text: s.text,
+        start: s.start as u32,
+        end: s.end as u32,
+        tokens: s.tokens as u32,
+        embedding: s.embedding,
+        sentiment: None,
+        theme_id: None,
+        theme_similarity: None,
+    }
+}
+
+fn truncate_chars(s: &str, max_bytes: usize) -> String {
+    let mut end = max_bytes.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission() -> Submission {
+        Submission {
+            response_id: "r1".into(),
+            account_id: "acme".into(),
+            survey: "NPS".into(),
+            score: 3.0,
+            verbatim: "Slow support.".into(),
+            submitted_at: Some("2024-05-01T12:00:00Z".into()),
+            ..Default::default()
+        }
+    }
+
+    fn field_of(e: Error) -> String {
+        match e {
+            Error::InvalidArgument { field, .. } => field,
+            other => panic!("not an invalid-argument error: {other}"),
+        }
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let bad = |f: &dyn Fn(&mut Submission)| {
+            let mut s = submission();
+            f(&mut s);
+            field_of(validate(&s).unwrap_err())
+        };
+        assert_eq!(bad(&|s| s.score = 11.0), "score");
+        assert_eq!(bad(&|s| s.survey = "XYZ".into()), "survey");
+        assert_eq!(bad(&|s| s.survey = "".into()), "survey");
+        assert_eq!(bad(&|s| s.response_id = " ".into()), "response_id");
+        assert_eq!(bad(&|s| s.account_id = "".into()), "account_id");
+        assert_eq!(bad(&|s| { s.survey = "CSAT".into(); s.scale = Some((5, 1)) }), "scale_min");
+        assert_eq!(bad(&|s| s.submitted_at = Some("last tuesday".into())), "submitted_at");
+        assert_eq!(bad(&|s| { s.attributes.insert("".into(), "x".into()); }), "attributes");
+    }
+
+    #[test]
+    fn timestamps_in_export_formats() {
+        assert_eq!(parse_timestamp("2024-05-01T12:00:00Z"), Ok(1_714_564_800));
+        assert_eq!(parse_timestamp("2024-05-01T14:00:00+02:00"), Ok(1_714_564_800));
+        assert_eq!(parse_timestamp("2024-05-01 12:00:00"), Ok(1_714_564_800));
+        assert_eq!(parse_timestamp("2024-05-01"), Ok(1_714_521_600));
+        assert_eq!(parse_timestamp("1714564800"), Ok(1_714_564_800));
+        assert!(parse_timestamp("2024-13-01").unwrap_err().contains("RFC 3339"));
+    }
+
+    #[test]
+    fn hash_ignores_nothing_but_the_id() {
+        let a = validate(&submission()).unwrap();
+        let mut b = a.clone();
+        b.response_id = "other".into();
+        assert_eq!(content_hash(&a), content_hash(&b));
+        b.score = 4.0;
+        assert_ne!(content_hash(&a), content_hash(&b));
+    }
+
+    #[test]
+    fn follow_up_needs_an_unhappy_score_and_a_verbatim_that_is_not_positive() {
+        let seg = |score: Option<f32>| SegmentRecord {
+            index: 0,
+            text: String::new(),
+            start: 0,
+            end: 0,
+            tokens: 0,
+            embedding: vec![],
+            sentiment: score.map(|s| crate::store::SentimentRecord { label: String::new(), score: s }),
+            theme_id: None,
+            theme_similarity: None,
+        };
+        assert!(needs_follow_up(Category::Detractor, &[]));
+        assert!(needs_follow_up(Category::Detractor, &[seg(Some(-0.9))]));
+        assert!(!needs_follow_up(Category::Detractor, &[seg(Some(0.9))]));
+        assert!(!needs_follow_up(Category::Promoter, &[seg(Some(-0.9))]));
+        assert!(needs_follow_up(Category::HighEffort, &[seg(None)]));
+    }
+}

@@ -1,0 +1,176 @@
+//! Durable storage behind the [`Store`] trait: responses with their segments (embedding, sentiment,
+//! theme), accounts with ARR, and churn/expansion outcomes. Every row belongs to a workspace and
+//! every method takes one, so no query can cross tenants.
+//!
+//! [`sqlite::SqliteStore`] is the embedded default (one file, WAL, migrations, transactions); a
+//! PostgreSQL implementation for several replicas implements the same trait.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use crate::survey::{Scale, SurveyKind};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Free-form attributes (plan, channel, region, device …), sorted for stable hashing and output.
+pub type Attributes = BTreeMap<String, String>;
+
+/// A survey response as submitted (already validated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseRecord {
+    pub response_id: String,
+    pub account_id: String,
+    pub survey: SurveyKind,
+    pub scale: Scale,
+    pub score: f64,
+    pub verbatim: String,
+    /// Seconds since the Unix epoch, UTC.
+    pub submitted_at: i64,
+    pub attributes: Attributes,
+}
+
+/// Sentiment of a segment or a response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentimentRecord {
+    /// "negative", "neutral" or "positive".
+    pub label: String,
+    /// P(positive) − P(negative), in [−1, 1].
+    pub score: f32,
+}
+
+/// One analysed segment of a verbatim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRecord {
+    pub index: u32,
+    pub text: String,
+    pub start: u32,
+    pub end: u32,
+    pub tokens: u32,
+    pub embedding: Vec<f32>,
+    pub sentiment: Option<SentimentRecord>,
+    /// The theme of the active model at ingest time; `None` before the first recluster or when
+    /// the segment is far from every theme ("emerging").
+    pub theme_id: Option<i64>,
+    /// Cosine similarity to the assigned (or nearest) theme centroid.
+    pub theme_similarity: Option<f32>,
+}
+
+/// A stored response and its segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub record: ResponseRecord,
+    pub content_hash: String,
+    pub truncated: bool,
+    pub segments: Vec<SegmentRecord>,
+    /// Seconds since the Unix epoch when first received / last changed.
+    pub received_at: i64,
+    pub updated_at: i64,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Inserted,
+    /// Same id, same content: nothing written.
+    Unchanged,
+    /// Same id, different content: replaced.
+    Updated,
+}
+
+/// An account: who pays, how much, and whether they left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRecord {
+    pub account_id: String,
+    /// Annual recurring revenue, in the workspace's currency.
+    pub arr: f64,
+    /// Seconds since the Unix epoch; `None` while active.
+    pub churned_at: Option<i64>,
+    pub attributes: Attributes,
+}
+
+/// What happened to an account after it responded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    Churn,
+    Contraction,
+    Expansion,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Churn => "churn",
+            OutcomeKind::Contraction => "contraction",
+            OutcomeKind::Expansion => "expansion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "churn" => Some(OutcomeKind::Churn),
+            "contraction" => Some(OutcomeKind::Contraction),
+            "expansion" => Some(OutcomeKind::Expansion),
+            _ => None,
+        }
+    }
+}
+
+/// A churn / contraction / expansion event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRecord {
+    pub account_id: String,
+    pub kind: OutcomeKind,
+    /// Seconds since the Unix epoch.
+    pub occurred_at: i64,
+    /// ARR lost (churn, contraction) or gained (expansion), ≥ 0. For churn, `None` means the
+    /// account's whole ARR.
+    pub arr_change: Option<f64>,
+}
+
+/// Storage for one or many workspaces. Implementations are synchronous; async callers run them on
+/// a blocking thread.
+pub trait Store: Send + Sync {
+    /// The stored content hash of a response, if any: lets ingest skip the encoder for a resubmit.
+    fn response_hash(&self, workspace: &str, response_id: &str) -> StoreResult<Option<String>>;
+
+    /// Inserts or replaces a response and its segments in one transaction. When the stored hash
+    /// equals `content_hash`, writes nothing and returns `Unchanged`.
+    fn upsert_response(
+        &self,
+        workspace: &str,
+        record: &ResponseRecord,
+        content_hash: &str,
+        truncated: bool,
+        segments: &[SegmentRecord],
+    ) -> StoreResult<WriteOutcome>;
+
+    fn get_response(&self, workspace: &str, response_id: &str) -> StoreResult<Option<StoredResponse>>;
+
+    fn count_responses(&self, workspace: &str) -> StoreResult<u64>;
+
+    fn count_segments(&self, workspace: &str) -> StoreResult<u64>;
+
+    /// Inserts or updates accounts, all or none.
+    fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>>;
+
+    fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>>;
+
+    /// Records outcomes, all or none; an identical event (account, kind, time) is recorded once.
+    /// A churn also marks the account churned (at the earliest churn time).
+    fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>>;
+
+    fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>>;
+}

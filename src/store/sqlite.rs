@@ -1,0 +1,558 @@
+//! The embedded default store: one SQLite file in WAL mode, schema migrations by `user_version`,
+//! one transaction per write so a failure leaves nothing half-written.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::*;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE responses (
+    id            INTEGER PRIMARY KEY,
+    workspace     TEXT    NOT NULL,
+    response_id   TEXT    NOT NULL,
+    account_id    TEXT    NOT NULL,
+    survey        TEXT    NOT NULL CHECK (survey IN ('NPS', 'CSAT', 'CES')),
+    scale_min     INTEGER NOT NULL,
+    scale_max     INTEGER NOT NULL CHECK (scale_max > scale_min),
+    score         REAL    NOT NULL CHECK (score BETWEEN scale_min AND scale_max),
+    verbatim      TEXT    NOT NULL,
+    submitted_at  INTEGER NOT NULL,
+    attributes    TEXT    NOT NULL DEFAULT '{}',
+    content_hash  TEXT    NOT NULL,
+    truncated     INTEGER NOT NULL DEFAULT 0,
+    received_at   INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (workspace, response_id)
+);
+CREATE INDEX responses_by_time ON responses (workspace, submitted_at);
+CREATE INDEX responses_by_account ON responses (workspace, account_id);
+
+CREATE TABLE segments (
+    response          INTEGER NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+    idx               INTEGER NOT NULL,
+    text              TEXT    NOT NULL,
+    start_byte        INTEGER NOT NULL,
+    end_byte          INTEGER NOT NULL,
+    tokens            INTEGER NOT NULL,
+    embedding         BLOB    NOT NULL,
+    sentiment_label   TEXT,
+    sentiment_score   REAL,
+    theme_id          INTEGER,
+    theme_similarity  REAL,
+    PRIMARY KEY (response, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE accounts (
+    workspace   TEXT    NOT NULL,
+    account_id  TEXT    NOT NULL,
+    arr         REAL    NOT NULL CHECK (arr >= 0),
+    churned_at  INTEGER,
+    attributes  TEXT    NOT NULL DEFAULT '{}',
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, account_id)
+);
+
+CREATE TABLE outcomes (
+    workspace    TEXT    NOT NULL,
+    account_id   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL CHECK (kind IN ('churn', 'contraction', 'expansion')),
+    occurred_at  INTEGER NOT NULL,
+    arr_change   REAL,
+    recorded_at  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, account_id, kind, occurred_at)
+);
+"#];
+
+/// A SQLite file shared by every workspace.
+///
+/// One connection behind a std `Mutex`: SQLite has a single writer anyway, every call is short
+/// (no I/O-bound waits while holding the lock), and callers already run on blocking threads.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let open_err = |detail: String| StoreError::Open { path: path.display().to_string(), detail };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        // WAL lets readers proceed during a write; synchronous=FULL makes every acknowledged commit
+        // survive a power cut, which is the promise the ingest API makes.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut store = Self { conn: Mutex::new(conn) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> StoreResult<()> {
+        let conn = self.conn.get_mut().expect("not poisoned");
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {version} is newer than this Verbatim ({}); upgrade Verbatim",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn with_tx<T>(&self, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn attributes_json(a: &Attributes) -> String {
+    serde_json::to_string(a).expect("a string map serialises")
+}
+
+fn parse_attributes(s: &str) -> StoreResult<Attributes> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("attributes {s:?}: {e}")))
+}
+
+/// Embeddings are stored as little-endian f32 bytes (384 × 4 = 1,536 bytes a segment).
+pub fn embedding_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn blob_to_embedding(b: &[u8]) -> StoreResult<Vec<f32>> {
+    if b.len() % 4 != 0 {
+        return Err(StoreError::Corrupt(format!("embedding blob of {} bytes", b.len())));
+    }
+    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+impl Store for SqliteStore {
+    fn response_hash(&self, workspace: &str, response_id: &str) -> StoreResult<Option<String>> {
+        self.with_conn(|c| {
+            Ok(c.query_row(
+                "SELECT content_hash FROM responses WHERE workspace = ?1 AND response_id = ?2",
+                params![workspace, response_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn upsert_response(
+        &self,
+        workspace: &str,
+        record: &ResponseRecord,
+        content_hash: &str,
+        truncated: bool,
+        segments: &[SegmentRecord],
+    ) -> StoreResult<WriteOutcome> {
+        self.with_tx(|tx| {
+            let existing: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, content_hash FROM responses WHERE workspace = ?1 AND response_id = ?2",
+                    params![workspace, record.response_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let now = now();
+            let (id, outcome) = match existing {
+                Some((_, hash)) if hash == content_hash => return Ok(WriteOutcome::Unchanged),
+                Some((id, _)) => {
+                    tx.execute(
+                        "UPDATE responses SET account_id = ?2, survey = ?3, scale_min = ?4, scale_max = ?5, score = ?6,
+                         verbatim = ?7, submitted_at = ?8, attributes = ?9, content_hash = ?10, truncated = ?11,
+                         updated_at = ?12 WHERE id = ?1",
+                        params![
+                            id,
+                            record.account_id,
+                            record.survey.as_str(),
+                            record.scale.min,
+                            record.scale.max,
+                            record.score,
+                            record.verbatim,
+                            record.submitted_at,
+                            attributes_json(&record.attributes),
+                            content_hash,
+                            truncated,
+                            now
+                        ],
+                    )?;
+                    tx.execute("DELETE FROM segments WHERE response = ?1", [id])?;
+                    (id, WriteOutcome::Updated)
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO responses (workspace, response_id, account_id, survey, scale_min, scale_max, score,
+                         verbatim, submitted_at, attributes, content_hash, truncated, received_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+                        params![
+                            workspace,
+                            record.response_id,
+                            record.account_id,
+                            record.survey.as_str(),
+                            record.scale.min,
+                            record.scale.max,
+                            record.score,
+                            record.verbatim,
+                            record.submitted_at,
+                            attributes_json(&record.attributes),
+                            content_hash,
+                            truncated,
+                            now
+                        ],
+                    )?;
+                    (tx.last_insert_rowid(), WriteOutcome::Inserted)
+                }
+            };
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO segments (response, idx, text, start_byte, end_byte, tokens, embedding, sentiment_label,
+                 sentiment_score, theme_id, theme_similarity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for s in segments {
+                insert.execute(params![
+                    id,
+                    s.index,
+                    s.text,
+                    s.start,
+                    s.end,
+                    s.tokens,
+                    embedding_to_blob(&s.embedding),
+                    s.sentiment.as_ref().map(|x| x.label.as_str()),
+                    s.sentiment.as_ref().map(|x| x.score),
+                    s.theme_id,
+                    s.theme_similarity
+                ])?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn get_response(&self, workspace: &str, response_id: &str) -> StoreResult<Option<StoredResponse>> {
+        self.with_conn(|c| {
+            let row = c
+                .query_row(
+                    "SELECT id, account_id, survey, scale_min, scale_max, score, verbatim, submitted_at, attributes,
+                     content_hash, truncated, received_at, updated_at FROM responses WHERE workspace = ?1 AND response_id = ?2",
+                    params![workspace, response_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            (r.get::<_, i32>(3)?, r.get::<_, i32>(4)?),
+                            r.get::<_, f64>(5)?,
+                            r.get::<_, String>(6)?,
+                            r.get::<_, i64>(7)?,
+                            r.get::<_, String>(8)?,
+                            r.get::<_, String>(9)?,
+                            r.get::<_, bool>(10)?,
+                            (r.get::<_, i64>(11)?, r.get::<_, i64>(12)?),
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((id, account_id, survey, (min, max), score, verbatim, submitted_at, attrs, hash, truncated, (received_at, updated_at))) = row
+            else {
+                return Ok(None);
+            };
+            let survey = survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?;
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, text, start_byte, end_byte, tokens, embedding, sentiment_label, sentiment_score, theme_id,
+                 theme_similarity FROM segments WHERE response = ?1 ORDER BY idx",
+            )?;
+            let segments = stmt
+                .query_map([id], |r| {
+                    Ok((
+                        SegmentRecord {
+                            index: r.get(0)?,
+                            text: r.get(1)?,
+                            start: r.get(2)?,
+                            end: r.get(3)?,
+                            tokens: r.get(4)?,
+                            embedding: Vec::new(),
+                            sentiment: match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<f32>>(7)?) {
+                                (Some(label), Some(score)) => Some(SentimentRecord { label, score }),
+                                _ => None,
+                            },
+                            theme_id: r.get(8)?,
+                            theme_similarity: r.get(9)?,
+                        },
+                        r.get::<_, Vec<u8>>(5)?,
+                    ))
+                })?
+                .map(|row| {
+                    let (mut segment, blob) = row?;
+                    segment.embedding = blob_to_embedding(&blob)?;
+                    Ok(segment)
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Some(StoredResponse {
+                record: ResponseRecord {
+                    response_id: response_id.to_string(),
+                    account_id,
+                    survey,
+                    scale: Scale { min, max },
+                    score,
+                    verbatim,
+                    submitted_at,
+                    attributes: parse_attributes(&attrs)?,
+                },
+                content_hash: hash,
+                truncated,
+                segments,
+                received_at,
+                updated_at,
+            }))
+        })
+    }
+
+    fn count_responses(&self, workspace: &str) -> StoreResult<u64> {
+        self.with_conn(|c| Ok(c.query_row("SELECT COUNT(*) FROM responses WHERE workspace = ?1", [workspace], |r| r.get(0))?))
+    }
+
+    fn count_segments(&self, workspace: &str) -> StoreResult<u64> {
+        self.with_conn(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM segments JOIN responses ON responses.id = segments.response WHERE workspace = ?1",
+                [workspace],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>> {
+        self.with_tx(|tx| {
+            let now = now();
+            let mut select = tx.prepare_cached(
+                "SELECT arr, churned_at, attributes FROM accounts WHERE workspace = ?1 AND account_id = ?2",
+            )?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO accounts (workspace, account_id, arr, churned_at, attributes, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (workspace, account_id) DO UPDATE SET arr = excluded.arr,
+                 churned_at = COALESCE(excluded.churned_at, accounts.churned_at),
+                 attributes = excluded.attributes, updated_at = excluded.updated_at",
+            )?;
+            let mut outcomes = Vec::with_capacity(accounts.len());
+            for a in accounts {
+                let attrs = attributes_json(&a.attributes);
+                let existing: Option<(f64, Option<i64>, String)> = select
+                    .query_row(params![workspace, a.account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                let outcome = match existing {
+                    None => WriteOutcome::Inserted,
+                    Some((arr, churned, stored))
+                        if arr == a.arr && stored == attrs && (a.churned_at.is_none() || churned == a.churned_at) =>
+                    {
+                        outcomes.push(WriteOutcome::Unchanged);
+                        continue;
+                    }
+                    Some(_) => WriteOutcome::Updated,
+                };
+                upsert.execute(params![workspace, a.account_id, a.arr, a.churned_at, attrs, now])?;
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        })
+    }
+
+    fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
+        self.with_conn(|c| {
+            let row: Option<(f64, Option<i64>, String)> = c
+                .query_row(
+                    "SELECT arr, churned_at, attributes FROM accounts WHERE workspace = ?1 AND account_id = ?2",
+                    params![workspace, account_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            row.map(|(arr, churned_at, attrs)| {
+                Ok(AccountRecord { account_id: account_id.to_string(), arr, churned_at, attributes: parse_attributes(&attrs)? })
+            })
+            .transpose()
+        })
+    }
+
+    fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
+        self.with_tx(|tx| {
+            let now = now();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outcomes (workspace, account_id, kind, occurred_at, arr_change, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (workspace, account_id, kind, occurred_at) DO UPDATE SET arr_change = excluded.arr_change
+                 WHERE arr_change IS NOT excluded.arr_change",
+            )?;
+            let mut exists = tx.prepare_cached(
+                "SELECT 1 FROM outcomes WHERE workspace = ?1 AND account_id = ?2 AND kind = ?3 AND occurred_at = ?4",
+            )?;
+            let mut mark_churned = tx.prepare_cached(
+                "UPDATE accounts SET churned_at = MIN(COALESCE(churned_at, ?3), ?3), updated_at = ?4
+                 WHERE workspace = ?1 AND account_id = ?2",
+            )?;
+            let mut written = Vec::with_capacity(outcomes.len());
+            for o in outcomes {
+                let key = params![workspace, o.account_id, o.kind.as_str(), o.occurred_at];
+                let existed = exists.exists(key)?;
+                let changed = insert.execute(params![workspace, o.account_id, o.kind.as_str(), o.occurred_at, o.arr_change, now])?;
+                if o.kind == OutcomeKind::Churn {
+                    mark_churned.execute(params![workspace, o.account_id, o.occurred_at, now])?;
+                }
+                written.push(match (existed, changed) {
+                    (false, _) => WriteOutcome::Inserted,
+                    (true, 0) => WriteOutcome::Unchanged,
+                    (true, _) => WriteOutcome::Updated,
+                });
+            }
+            Ok(written)
+        })
+    }
+
+    fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT account_id, kind, occurred_at, arr_change FROM outcomes WHERE workspace = ?1
+                 ORDER BY occurred_at, account_id",
+            )?;
+            let rows = stmt
+                .query_map([workspace], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<f64>>(3)?))
+                })?
+                .map(|row| {
+                    let (account_id, kind, occurred_at, arr_change) = row?;
+                    let kind = OutcomeKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("outcome kind {kind:?}")))?;
+                    Ok(OutcomeRecord { account_id, kind, occurred_at, arr_change })
+                })
+                .collect();
+            rows
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::survey::SurveyKind;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
+        (dir, store)
+    }
+
+    fn response(id: &str, verbatim: &str) -> ResponseRecord {
+        ResponseRecord {
+            response_id: id.into(),
+            account_id: "acme".into(),
+            survey: SurveyKind::Nps,
+            scale: SurveyKind::Nps.default_scale(),
+            score: 3.0,
+            verbatim: verbatim.into(),
+            submitted_at: 1_700_000_000,
+            attributes: [("plan".to_string(), "pro".to_string())].into(),
+        }
+    }
+
+    fn segment(index: u32, text: &str) -> SegmentRecord {
+        SegmentRecord {
+            index,
+            text: text.into(),
+            start: 0,
+            end: text.len() as u32,
+            tokens: 5,
+            embedding: vec![0.25, -1.5, 3.0],
+            sentiment: Some(SentimentRecord { label: "negative".into(), score: -0.8 }),
+            theme_id: Some(7),
+            theme_similarity: Some(0.6),
+        }
+    }
+
+    #[test]
+    fn upsert_is_idempotent_and_updates_replace_segments() {
+        let (_dir, store) = store();
+        let r = response("r1", "Slow. Broken.");
+        let segs = [segment(0, "Slow."), segment(1, "Broken.")];
+        assert_eq!(store.upsert_response("w", &r, "h1", false, &segs).unwrap(), WriteOutcome::Inserted);
+        assert_eq!(store.upsert_response("w", &r, "h1", false, &segs).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(store.count_responses("w").unwrap(), 1);
+        let r2 = response("r1", "Fixed now.");
+        assert_eq!(store.upsert_response("w", &r2, "h2", false, &segs[..1]).unwrap(), WriteOutcome::Updated);
+        let got = store.get_response("w", "r1").unwrap().unwrap();
+        assert_eq!(got.record, r2);
+        assert_eq!(got.segments, vec![segment(0, "Slow.")]);
+        assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (1, 1));
+        assert_eq!(store.response_hash("w", "r1").unwrap().as_deref(), Some("h2"));
+    }
+
+    #[test]
+    fn workspaces_do_not_see_each_other() {
+        let (_dir, store) = store();
+        store.upsert_response("a", &response("r1", "x"), "h", false, &[]).unwrap();
+        assert!(store.get_response("b", "r1").unwrap().is_none());
+        assert_eq!(store.upsert_response("b", &response("r1", "x"), "h", false, &[]).unwrap(), WriteOutcome::Inserted);
+        assert_eq!((store.count_responses("a").unwrap(), store.count_responses("b").unwrap()), (1, 1));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let (_dir, store) = store();
+        let mut bad = response("r1", "x");
+        bad.score = 42.0; // violates the CHECK constraint after the row would be inserted
+        assert!(store.upsert_response("w", &bad, "h", false, &[segment(0, "x")]).is_err());
+        assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (0, 0));
+        // Duplicate segment index: the response insert succeeds, the second segment fails → rollback.
+        let ok = response("r2", "x");
+        assert!(store.upsert_response("w", &ok, "h", false, &[segment(0, "x"), segment(0, "y")]).is_err());
+        assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (0, 0));
+    }
+
+    #[test]
+    fn accounts_and_outcomes() {
+        let (_dir, store) = store();
+        let acme = AccountRecord { account_id: "acme".into(), arr: 1000.0, churned_at: None, attributes: Attributes::new() };
+        assert_eq!(store.upsert_accounts("w", &[acme.clone()]).unwrap(), [WriteOutcome::Inserted]);
+        assert_eq!(store.upsert_accounts("w", &[acme.clone()]).unwrap(), [WriteOutcome::Unchanged]);
+        let churn = OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 2000, arr_change: None };
+        assert_eq!(store.record_outcomes("w", &[churn.clone()]).unwrap(), [WriteOutcome::Inserted]);
+        assert_eq!(store.record_outcomes("w", &[churn.clone()]).unwrap(), [WriteOutcome::Unchanged]);
+        let earlier = OutcomeRecord { occurred_at: 1500, arr_change: Some(400.0), ..churn.clone() };
+        store.record_outcomes("w", &[earlier]).unwrap();
+        assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
+        assert_eq!(store.list_outcomes("w").unwrap().len(), 2);
+        // Re-upserting the account without churned_at keeps the churn.
+        let updated = AccountRecord { arr: 1200.0, ..acme };
+        assert_eq!(store.upsert_accounts("w", &[updated]).unwrap(), [WriteOutcome::Updated]);
+        assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        SqliteStore::open(&path).unwrap().upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.get_response("w", "r1").unwrap().unwrap().segments.len(), 1);
+    }
+}
