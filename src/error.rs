@@ -9,6 +9,9 @@ pub enum Error {
     /// The caller sent something Verbatim cannot accept; `field` names it.
     #[error("{field}: {message}")]
     InvalidArgument { field: String, message: String },
+    /// Something the caller named does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Infer(#[from] InferError),
     #[error(transparent)]

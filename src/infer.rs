@@ -25,7 +25,7 @@ pub enum InferError {
 struct Job {
     texts: Vec<String>,
     reply: oneshot::Sender<Result<Vec<Embedding>, String>>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 }
 
 /// A cloneable handle to the encoder thread.
@@ -59,7 +59,7 @@ impl Infer {
             .try_acquire_many_owned(needed)
             .map_err(|_| InferError::Overloaded { capacity: self.capacity })?;
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { texts, reply, _permit: permit }).map_err(|_| InferError::Stopped)?;
+        self.jobs.send(Job { texts, reply, permit }).map_err(|_| InferError::Stopped)?;
         answer.await.map_err(|_| InferError::Stopped)?.map_err(InferError::Encoder)
     }
 
@@ -88,16 +88,19 @@ fn run_encoder(encoder: Arc<Encoder>, mut rx: mpsc::UnboundedReceiver<Job>) {
         let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
         match encoder.embed(&texts) {
             Ok(mut embeddings) => {
-                for job in jobs.into_iter().rev() {
-                    let mine = embeddings.split_off(embeddings.len() - job.texts.len());
-                    let _ = job.reply.send(Ok(mine));
+                for Job { texts, reply, permit } in jobs.into_iter().rev() {
+                    let mine = embeddings.split_off(embeddings.len() - texts.len());
+                    // Free the queue space before answering, so a caller that retries at once fits.
+                    drop(permit);
+                    let _ = reply.send(Ok(mine));
                 }
             }
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(error = %message, "encoder failed");
-                for job in jobs {
-                    let _ = job.reply.send(Err(message.clone()));
+                for Job { reply, permit, .. } in jobs {
+                    drop(permit);
+                    let _ = reply.send(Err(message.clone()));
                 }
             }
         }

@@ -223,30 +223,39 @@ impl Ingest {
         }
     }
 
-    async fn stored_result(&self, workspace: &str, response_id: &str, write: WriteOutcome) -> Result<IngestResult> {
+    /// The stored response `response_id`, as an ingest result (`NotFound` when absent).
+    pub async fn stored_result(&self, workspace: &str, response_id: &str, write: WriteOutcome) -> Result<IngestResult> {
         let stored = self
             .blocking({
                 let (ws, id) = (workspace.to_string(), response_id.to_string());
                 move |store| store.get_response(&ws, &id)
             })
             .await?
-            .ok_or_else(|| Error::Internal(format!("response {response_id} vanished after its write")))?;
+            .ok_or_else(|| Error::NotFound(format!("response_id {response_id:?} is not stored in workspace {workspace:?}")))?;
         let category = Score { kind: stored.record.survey, scale: stored.record.scale, value: stored.record.score }.category();
         let needs_follow_up = needs_follow_up(category, &stored.segments);
         Ok(IngestResult { write, stored, category, needs_follow_up })
     }
 
-    /// Runs a store call on a blocking thread (SQLite must not stall the async runtime).
+    /// Runs a store call on a blocking thread (see [`run_blocking`]).
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Store) -> crate::store::StoreResult<T> + Send + 'static,
     ) -> Result<T> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
-            .map_err(Error::from)
+        run_blocking(&self.store, f).await
     }
+}
+
+/// Runs a store call on a blocking thread: SQLite must not stall the async runtime.
+pub async fn run_blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    f: impl FnOnce(&dyn Store) -> crate::store::StoreResult<T> + Send + 'static,
+) -> Result<T> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+        .map_err(Error::from)
 }
 
 fn segment_record(index: usize, s: AnalyzedSegment) -> SegmentRecord {
@@ -349,5 +358,61 @@ mod tests {
         assert!(!needs_follow_up(Category::Detractor, &[seg(Some(0.9))]));
         assert!(!needs_follow_up(Category::Promoter, &[seg(Some(-0.9))]));
         assert!(needs_follow_up(Category::HighEffort, &[seg(None)]));
+    }
+}
+
+/// An account as a caller submits it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSubmission {
+    pub account_id: String,
+    pub arr: f64,
+    pub churned_at: Option<String>,
+    pub attributes: Attributes,
+}
+
+/// Checks an account; errors name the field.
+pub fn validate_account(a: &AccountSubmission) -> Result<crate::store::AccountRecord> {
+    let account_id = required_id("account_id", &a.account_id)?;
+    if !a.arr.is_finite() || a.arr < 0.0 {
+        return Err(Error::invalid("arr", format!("arr {} must be a number ≥ 0", a.arr)));
+    }
+    let churned_at = match &a.churned_at {
+        Some(t) if !t.trim().is_empty() => Some(parse_timestamp(t).map_err(|m| Error::invalid("churned_at", m))?),
+        _ => None,
+    };
+    validate_attributes("attributes", &a.attributes)?;
+    Ok(crate::store::AccountRecord { account_id, arr: a.arr, churned_at, attributes: a.attributes.clone() })
+}
+
+/// Checks an outcome event; errors name the field.
+pub fn validate_outcome(
+    account_id: &str,
+    kind: Option<crate::store::OutcomeKind>,
+    occurred_at: &str,
+    arr_change: Option<f64>,
+) -> Result<crate::store::OutcomeRecord> {
+    let account_id = required_id("account_id", account_id)?;
+    let kind = kind.ok_or_else(|| Error::invalid("type", "required; one of CHURN, CONTRACTION, EXPANSION"))?;
+    if occurred_at.trim().is_empty() {
+        return Err(Error::invalid("occurred_at", "required"));
+    }
+    let occurred_at = parse_timestamp(occurred_at).map_err(|m| Error::invalid("occurred_at", m))?;
+    if let Some(x) = arr_change {
+        if !x.is_finite() || x < 0.0 {
+            return Err(Error::invalid("arr_change", format!("arr_change {x} must be a number ≥ 0")));
+        }
+    }
+    Ok(crate::store::OutcomeRecord { account_id, kind, occurred_at, arr_change })
+}
+
+/// Checks a workspace name: 1–64 characters of letters, digits, `-`, `_` and `.`.
+pub fn validate_workspace(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(Error::invalid("workspace", format!("{name:?} is not a workspace name (1–64 of A–Z a–z 0–9 - _ .)")))
     }
 }

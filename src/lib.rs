@@ -9,6 +9,7 @@
 //! - [`analyze`]: segments + embeddings for a batch of texts, shared by every front end.
 //! - [`ingest`]: validating, analysing and idempotently storing survey responses.
 //! - [`store`]: the `Store` trait and its SQLite implementation (workspace-scoped).
+//! - [`import`]: bulk CSV import of responses and accounts, with column mapping.
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type.
@@ -16,6 +17,7 @@
 pub mod analyze;
 pub mod error;
 pub mod grpc;
+pub mod import;
 pub mod infer;
 pub mod ingest;
 pub mod jsonl;

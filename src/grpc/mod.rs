@@ -10,7 +10,9 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::infer::Infer;
+use crate::ingest::Ingest;
+
+pub use service::WORKSPACE_HEADER;
 
 /// Code generated from `proto/verbatim/v1/verbatim.proto` by `build.rs`.
 pub mod pb {
@@ -22,7 +24,16 @@ pub mod pb {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub infer: Infer,
+    pub ingest: Ingest,
+    /// The workspace of calls without an `x-verbatim-workspace` header.
+    pub default_workspace: String,
+}
+
+impl AppState {
+    /// How new segments get their themes, as told to callers.
+    pub fn themes_status(&self) -> String {
+        "no theme model yet: run `verbatim recluster` to create one; segments are stored and will be assigned".to_string()
+    }
 }
 
 /// Largest request accepted (a 1 MB verbatim fits; it is truncated, not refused).

@@ -1,11 +1,22 @@
 //! `verbatim.v1.Verbatim`: convert the request, call the library, convert the reply.
 
-use tonic::{Request, Response, Status};
+use tokio::task::JoinSet;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
 
 use super::pb;
 use super::AppState;
 use crate::analyze::analyze_texts;
+use crate::error::Error;
+use crate::ingest::{self, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
+use crate::store::{OutcomeKind, WriteOutcome};
+
+/// Metadata header naming the workspace (tenant) of a call.
+pub const WORKSPACE_HEADER: &str = "x-verbatim-workspace";
+
+/// Responses of one `SubmitResponses` stream processed at once (they share encoder batches).
+const STREAM_CONCURRENCY: usize = 32;
 
 pub struct VerbatimService {
     state: AppState,
@@ -15,13 +26,94 @@ impl VerbatimService {
     pub fn new(state: AppState) -> Self {
         Self { state }
     }
+
+    fn workspace<T>(&self, request: &Request<T>) -> Result<String, Status> {
+        match request.metadata().get(WORKSPACE_HEADER) {
+            None => Ok(self.state.default_workspace.clone()),
+            Some(v) => {
+                let name = v.to_str().map_err(|_| Error::invalid("workspace", "header is not ASCII"))?;
+                Ok(ingest::validate_workspace(name)?)
+            }
+        }
+    }
+}
+
+fn submission(r: pb::SurveyResponse) -> Submission {
+    let survey = match pb::SurveyType::try_from(r.survey) {
+        Ok(pb::SurveyType::Nps) => "NPS".to_string(),
+        Ok(pb::SurveyType::Csat) => "CSAT".to_string(),
+        Ok(pb::SurveyType::Ces) => "CES".to_string(),
+        Ok(pb::SurveyType::Unspecified) => String::new(),
+        Err(_) => format!("survey type {}", r.survey),
+    };
+    Submission {
+        response_id: r.response_id,
+        account_id: r.account_id,
+        survey,
+        score: r.score,
+        scale: r.scale.map(|s| (s.min, s.max)),
+        verbatim: r.verbatim,
+        submitted_at: Some(r.submitted_at),
+        attributes: r.attributes.into_iter().collect(),
+    }
+}
+
+fn write_result(w: WriteOutcome) -> pb::WriteResult {
+    match w {
+        WriteOutcome::Inserted => pb::WriteResult::Inserted,
+        WriteOutcome::Unchanged => pb::WriteResult::Unchanged,
+        WriteOutcome::Updated => pb::WriteResult::Updated,
+    }
+}
+
+fn reply(result: IngestResult, themes_status: String) -> pb::SubmitResponseReply {
+    pb::SubmitResponseReply {
+        response_id: result.stored.record.response_id.clone(),
+        write: write_result(result.write) as i32,
+        category: result.category.as_str().to_string(),
+        needs_follow_up: result.needs_follow_up,
+        truncated: result.stored.truncated,
+        themes_status,
+        segments: result
+            .stored
+            .segments
+            .into_iter()
+            .map(|s| pb::ResponseSegment {
+                index: s.index,
+                text: s.text,
+                sentiment: s.sentiment.map(|x| pb::Sentiment { label: x.label, score: x.score }),
+                theme: s.theme_id.map(|id| pb::Theme {
+                    theme_id: id,
+                    label: String::new(),
+                    similarity: s.theme_similarity.unwrap_or_default(),
+                }),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    inserted: u64,
+    unchanged: u64,
+    updated: u64,
+}
+
+impl Counts {
+    fn add(&mut self, w: WriteOutcome) {
+        match w {
+            WriteOutcome::Inserted => self.inserted += 1,
+            WriteOutcome::Unchanged => self.unchanged += 1,
+            WriteOutcome::Updated => self.updated += 1,
+        }
+    }
 }
 
 #[tonic::async_trait]
 impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn analyze_text(&self, request: Request<pb::AnalyzeTextRequest>) -> Result<Response<pb::AnalyzeTextResponse>, Status> {
         let request = request.into_inner();
-        let analyses = analyze_texts(&self.state.infer, &request.texts).await?;
+        let analyses = analyze_texts(&self.state.ingest.infer, &request.texts).await?;
         let results = analyses
             .into_iter()
             .map(|a| pb::TextAnalysis {
@@ -42,5 +134,118 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             })
             .collect();
         Ok(Response::new(pb::AnalyzeTextResponse { results, model: MODEL_NAME.to_string() }))
+    }
+
+    async fn submit_response(&self, request: Request<pb::SurveyResponse>) -> Result<Response<pb::SubmitResponseReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let result = self.state.ingest.submit(&workspace, &submission(request.into_inner())).await?;
+        Ok(Response::new(reply(result, self.state.themes_status())))
+    }
+
+    async fn submit_responses(
+        &self,
+        request: Request<Streaming<pb::SurveyResponse>>,
+    ) -> Result<Response<pb::SubmitResponsesReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let mut stream = request.into_inner();
+        let mut summary = pb::SubmitResponsesReply::default();
+        let mut counts = Counts::default();
+        let mut tasks: JoinSet<(u64, String, Result<IngestResult, Error>)> = JoinSet::new();
+        let mut finish = |summary: &mut pb::SubmitResponsesReply, (index, id, result): (u64, String, Result<IngestResult, Error>)| {
+            match result {
+                Ok(r) => counts.add(r.write),
+                Err(e @ Error::InvalidArgument { .. }) => {
+                    summary.rejected.push(pb::RejectedItem { index, id, reason: e.to_string() })
+                }
+                Err(e) => return Err(Status::from(e)),
+            }
+            Ok(())
+        };
+        while let Some(item) = stream.next().await {
+            let item = item?;
+            let index = summary.received;
+            summary.received += 1;
+            if tasks.len() >= STREAM_CONCURRENCY {
+                let done = tasks.join_next().await.expect("non-empty").map_err(|e| Status::internal(e.to_string()))?;
+                finish(&mut summary, done)?;
+            }
+            let ingest = self.state.ingest.clone();
+            let workspace = workspace.clone();
+            tasks.spawn(async move {
+                let id = item.response_id.clone();
+                let result = ingest.submit_patiently(&workspace, &submission(item)).await;
+                (index, id, result)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            finish(&mut summary, done.map_err(|e| Status::internal(e.to_string()))?)?;
+        }
+        summary.rejected.sort_by_key(|r| r.index);
+        summary.inserted = counts.inserted;
+        summary.unchanged = counts.unchanged;
+        summary.updated = counts.updated;
+        Ok(Response::new(summary))
+    }
+
+    async fn get_response(&self, request: Request<pb::GetResponseRequest>) -> Result<Response<pb::SubmitResponseReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let id = request.into_inner().response_id;
+        let result = self
+            .state
+            .ingest
+            .stored_result(&workspace, &id, WriteOutcome::Unchanged)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => Status::not_found(format!("response_id {id:?} is not stored in workspace {workspace:?}")),
+                other => other.into(),
+            })?;
+        Ok(Response::new(reply(result, self.state.themes_status())))
+    }
+
+    async fn upsert_accounts(&self, request: Request<pb::UpsertAccountsRequest>) -> Result<Response<pb::UpsertAccountsReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let accounts = request
+            .into_inner()
+            .accounts
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                ingest::validate_account(&AccountSubmission {
+                    account_id: a.account_id,
+                    arr: a.arr,
+                    churned_at: Some(a.churned_at),
+                    attributes: a.attributes.into_iter().collect(),
+                })
+                .map_err(|e| Error::invalid(format!("accounts[{i}]"), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let written = self.state.ingest.blocking(move |s| s.upsert_accounts(&workspace, &accounts)).await?;
+        let mut counts = Counts::default();
+        written.into_iter().for_each(|w| counts.add(w));
+        Ok(Response::new(pb::UpsertAccountsReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
+    }
+
+    async fn record_outcomes(&self, request: Request<pb::RecordOutcomesRequest>) -> Result<Response<pb::RecordOutcomesReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let outcomes = request
+            .into_inner()
+            .outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let kind = match pb::OutcomeType::try_from(o.r#type) {
+                    Ok(pb::OutcomeType::Churn) => Some(OutcomeKind::Churn),
+                    Ok(pb::OutcomeType::Contraction) => Some(OutcomeKind::Contraction),
+                    Ok(pb::OutcomeType::Expansion) => Some(OutcomeKind::Expansion),
+                    _ => None,
+                };
+                ingest::validate_outcome(&o.account_id, kind, &o.occurred_at, o.arr_change)
+                    .map_err(|e| Error::invalid(format!("outcomes[{i}]"), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let written = self.state.ingest.blocking(move |s| s.record_outcomes(&workspace, &outcomes)).await?;
+        let mut counts = Counts::default();
+        written.into_iter().for_each(|w| counts.add(w));
+        Ok(Response::new(pb::RecordOutcomesReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 }

@@ -7,6 +7,8 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 use verbatim::grpc::{self, AppState};
 use verbatim::infer::Infer;
+use verbatim::ingest::Ingest;
+use verbatim::store::{SqliteStore, Store};
 use verbatim::model::Encoder;
 
 /// The model directory: `VERBATIM_MODEL_DIR`, or the crate's default `models/all-MiniLM-L6-v2`.
@@ -37,25 +39,44 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (na * nb)
 }
 
-/// A server on 127.0.0.1:0 with the real model; dropped → graceful shutdown.
+/// A server on 127.0.0.1:0 with the real model and a real SQLite file; dropped → graceful shutdown.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub infer: Infer,
+    pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
     pub handle: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
 impl TestServer {
+    /// A server with its own fresh SQLite file.
     pub async fn start(queue_capacity: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("verbatim.db");
+        let mut server = Self::start_with_db(&db, queue_capacity).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on an existing (or new) database file, e.g. to restart on the same data.
+    pub async fn start_with_db(db: &Path, queue_capacity: usize) -> Self {
         let infer = Infer::start(encoder(), queue_capacity);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState { infer: infer.clone() };
+        let state = AppState { ingest: Ingest { infer: infer.clone(), store: store.clone() }, default_workspace: "default".into() };
         let handle = tokio::spawn(grpc::serve(listener, state, async {
             let _ = stopped.await;
         }));
-        Self { addr, infer, stop: Some(stop), handle: Some(handle) }
+        Self { addr, infer, store, stop: Some(stop), handle: Some(handle), _dir: None }
+    }
+
+    /// Stops the server and waits until it has finished every call.
+    pub async fn shutdown(mut self) {
+        self.request_shutdown();
+        self.handle.take().unwrap().await.unwrap().unwrap();
     }
 
     pub fn url(&self) -> String {

@@ -3,4 +3,5 @@
 mod common;
 mod parity;
 mod server;
+mod ingest;
 mod cli;

@@ -1,0 +1,323 @@
+//! Bulk CSV import of survey responses and accounts, as exported by survey platforms and CRMs.
+//!
+//! Columns are found by name (case-insensitive) with a `--column field=Header` mapping for exports
+//! whose headers differ. Every row is validated on its own: a bad row is reported with its line
+//! number and reason and skipped; the rest import. Rows go through the same [`Ingest`] path as
+//! the gRPC API, so an import is idempotent and can be re-run after an interruption.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::ingest::{run_blocking, validate_account, AccountSubmission, Ingest, Submission};
+use crate::store::{Store, WriteOutcome};
+
+/// Response fields a CSV column can map to.
+pub const RESPONSE_FIELDS: &[&str] =
+    &["response_id", "account_id", "survey", "score", "verbatim", "submitted_at", "scale_min", "scale_max"];
+/// Account fields a CSV column can map to.
+pub const ACCOUNT_FIELDS: &[&str] = &["account_id", "arr", "churned_at"];
+
+/// How to read a file.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// field → CSV header, overriding the default of a header named like the field.
+    pub columns: HashMap<String, String>,
+    /// Survey type for files without a `survey` column.
+    pub survey: Option<String>,
+    /// Scale for files without `scale_min` / `scale_max` columns.
+    pub scale: Option<(i32, i32)>,
+    /// Columns to leave out of the attributes.
+    pub ignore: Vec<String>,
+}
+
+/// Parses `field=Header` mappings.
+pub fn parse_column_mappings(specs: &[String], fields: &[&str]) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for spec in specs {
+        let (field, header) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::invalid("--column", format!("{spec:?} is not field=Header")))?;
+        let field = field.trim();
+        if !fields.contains(&field) {
+            return Err(Error::invalid("--column", format!("unknown field {field:?}; expected one of {}", fields.join(", "))));
+        }
+        out.insert(field.to_string(), header.to_string());
+    }
+    Ok(out)
+}
+
+/// One skipped row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedRow {
+    /// 1-based line of the row's first line in the file (the header is line 1).
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone)]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub inserted: u64,
+    pub unchanged: u64,
+    pub updated: u64,
+    /// Accepted rows without a verbatim (score only).
+    pub score_only: u64,
+    pub rejected: Vec<RejectedRow>,
+}
+
+impl ImportSummary {
+    fn add(&mut self, w: WriteOutcome) {
+        match w {
+            WriteOutcome::Inserted => self.inserted += 1,
+            WriteOutcome::Unchanged => self.unchanged += 1,
+            WriteOutcome::Updated => self.updated += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} rows: {} imported, {} updated, {} unchanged, {} rejected ({} accepted without a verbatim, score only)",
+            self.rows,
+            self.inserted,
+            self.updated,
+            self.unchanged,
+            self.rejected.len(),
+            self.score_only
+        )?;
+        for r in &self.rejected {
+            writeln!(f, "  line {}: {}", r.line, r.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// Finds each field's column: the mapping first, else a header equal to the field name.
+struct Columns {
+    index: HashMap<&'static str, usize>,
+    /// (header, index) of every column that becomes an attribute.
+    attributes: Vec<(String, usize)>,
+}
+
+impl Columns {
+    fn resolve(headers: &csv::StringRecord, fields: &[&'static str], opts: &ImportOptions) -> Result<Self> {
+        let find = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name.trim()));
+        let mut index = HashMap::new();
+        for &field in fields {
+            match opts.columns.get(field) {
+                Some(header) => {
+                    let i = find(header).ok_or_else(|| {
+                        Error::invalid("--column", format!("{field}={header}: no column {header:?} in the header ({})", list(headers)))
+                    })?;
+                    index.insert(field, i);
+                }
+                None => {
+                    if let Some(i) = find(field) {
+                        index.insert(field, i);
+                    }
+                }
+            }
+        }
+        let used: Vec<usize> = index.values().copied().collect();
+        let attributes = headers
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| !used.contains(i) && !h.trim().is_empty() && !opts.ignore.iter().any(|x| x.eq_ignore_ascii_case(h)))
+            .map(|(i, h)| (h.trim().to_string(), i))
+            .collect();
+        Ok(Self { index, attributes })
+    }
+
+    fn get<'r>(&self, record: &'r csv::StringRecord, field: &str) -> Option<&'r str> {
+        self.index.get(field).and_then(|&i| record.get(i)).map(str::trim)
+    }
+
+    fn require(&self, field: &str, headers: &csv::StringRecord) -> Result<()> {
+        if self.index.contains_key(field) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "--column",
+                format!("no column for {field}: add a {field:?} column or map one with --column {field}=Header (header: {})", list(headers)),
+            ))
+        }
+    }
+
+    fn attributes(&self, record: &csv::StringRecord) -> BTreeMap<String, String> {
+        self.attributes
+            .iter()
+            .filter_map(|(h, i)| record.get(*i).map(str::trim).filter(|v| !v.is_empty()).map(|v| (h.clone(), v.to_string())))
+            .collect()
+    }
+}
+
+fn list(headers: &csv::StringRecord) -> String {
+    headers.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+}
+
+fn reader(input: impl Read) -> csv::Reader<impl Read> {
+    csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(input)
+}
+
+/// Rows imported at once: they share encoder batches.
+const CONCURRENT_ROWS: usize = 64;
+
+/// Imports survey responses. `progress` is called with (rows done, bytes read) as rows finish.
+pub async fn import_responses(
+    ingest: &Ingest,
+    workspace: &str,
+    input: impl Read,
+    opts: &ImportOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ImportSummary> {
+    let mut csv = reader(input);
+    let headers = csv.headers().map_err(|e| Error::invalid("file", format!("cannot read the CSV header: {e}")))?.clone();
+    let columns = Columns::resolve(&headers, RESPONSE_FIELDS, opts)?;
+    for field in ["response_id", "account_id", "score"] {
+        columns.require(field, &headers)?;
+    }
+    if opts.survey.is_none() {
+        columns.require("survey", &headers).map_err(|_| {
+            Error::invalid("--survey", format!("no survey column: pass --survey NPS|CSAT|CES or map one with --column survey=Header ({})", list(&headers)))
+        })?;
+    }
+    let mut summary = ImportSummary::default();
+    let mut tasks: JoinSet<(u64, bool, Result<WriteOutcome>)> = JoinSet::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                summary.rows += 1;
+                summary.rejected.push(RejectedRow { line, reason: format!("unreadable row: {e}") });
+                continue;
+            }
+        }
+        summary.rows += 1;
+        let submission = match response_row(&columns, &record, opts) {
+            Ok(s) => s,
+            Err(reason) => {
+                summary.rejected.push(RejectedRow { line, reason });
+                continue;
+            }
+        };
+        if tasks.len() >= CONCURRENT_ROWS {
+            finish_row(&mut summary, tasks.join_next().await)?;
+            progress(summary.rows - tasks.len() as u64, csv.position().byte());
+        }
+        let ingest = ingest.clone();
+        let workspace = workspace.to_string();
+        tasks.spawn(async move {
+            let score_only = submission.verbatim.trim().is_empty();
+            (line, score_only, ingest.submit_patiently(&workspace, &submission).await.map(|r| r.write))
+        });
+    }
+    while !tasks.is_empty() {
+        finish_row(&mut summary, tasks.join_next().await)?;
+    }
+    progress(summary.rows, csv.position().byte());
+    summary.rejected.sort_by_key(|r| r.line);
+    Ok(summary)
+}
+
+fn finish_row(
+    summary: &mut ImportSummary,
+    done: Option<std::result::Result<(u64, bool, Result<WriteOutcome>), tokio::task::JoinError>>,
+) -> Result<()> {
+    let (line, score_only, result) = done.expect("a task was running").map_err(|e| Error::Internal(e.to_string()))?;
+    match result {
+        Ok(w) => {
+            summary.add(w);
+            summary.score_only += score_only as u64;
+        }
+        Err(Error::InvalidArgument { field, message }) => {
+            summary.rejected.push(RejectedRow { line, reason: format!("{field}: {message}") })
+        }
+        // Storage or model failures stop the import: skipping would silently lose rows.
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+fn response_row(columns: &Columns, record: &csv::StringRecord, opts: &ImportOptions) -> std::result::Result<Submission, String> {
+    let get = |f: &str| columns.get(record, f).unwrap_or("");
+    let score_text = get("score");
+    let score: f64 = score_text
+        .parse()
+        .map_err(|_| if score_text.is_empty() { "score: missing".to_string() } else { format!("score: {score_text:?} is not a number") })?;
+    let scale = match (columns.get(record, "scale_min"), columns.get(record, "scale_max")) {
+        (Some(min), Some(max)) if !min.is_empty() || !max.is_empty() => {
+            let parse = |field: &str, v: &str| v.parse::<i32>().map_err(|_| format!("{field}: {v:?} is not a whole number"));
+            Some((parse("scale_min", min)?, parse("scale_max", max)?))
+        }
+        _ => opts.scale,
+    };
+    let survey = match columns.get(record, "survey") {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => opts.survey.clone().unwrap_or_default(),
+    };
+    Ok(Submission {
+        response_id: get("response_id").to_string(),
+        account_id: get("account_id").to_string(),
+        survey,
+        score,
+        scale,
+        verbatim: columns.get(record, "verbatim").unwrap_or("").to_string(),
+        submitted_at: columns.get(record, "submitted_at").map(str::to_string),
+        attributes: columns.attributes(record),
+    })
+}
+
+/// Imports accounts (all valid rows in one transaction).
+pub async fn import_accounts(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
+    let mut csv = reader(input);
+    let headers = csv.headers().map_err(|e| Error::invalid("file", format!("cannot read the CSV header: {e}")))?.clone();
+    let columns = Columns::resolve(&headers, ACCOUNT_FIELDS, opts)?;
+    columns.require("account_id", &headers)?;
+    columns.require("arr", &headers)?;
+    let mut summary = ImportSummary::default();
+    let mut accounts = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                summary.rows += 1;
+                summary.rejected.push(RejectedRow { line, reason: format!("unreadable row: {e}") });
+                continue;
+            }
+        }
+        summary.rows += 1;
+        let arr_text = columns.get(&record, "arr").unwrap_or("");
+        let Ok(arr) = arr_text.replace([',', '$', '€', '£'], "").parse::<f64>() else {
+            summary.rejected.push(RejectedRow { line, reason: format!("arr: {arr_text:?} is not a number") });
+            continue;
+        };
+        let submission = AccountSubmission {
+            account_id: columns.get(&record, "account_id").unwrap_or("").to_string(),
+            arr,
+            churned_at: columns.get(&record, "churned_at").map(str::to_string),
+            attributes: columns.attributes(&record),
+        };
+        match validate_account(&submission) {
+            Ok(a) => accounts.push(a),
+            Err(e) => summary.rejected.push(RejectedRow { line, reason: e.to_string() }),
+        }
+    }
+    let ws = workspace.to_string();
+    for w in run_blocking(store, move |s| s.upsert_accounts(&ws, &accounts)).await? {
+        summary.add(w);
+    }
+    Ok(summary)
+}
