@@ -1,5 +1,5 @@
-"""Writes the fixed benchmark corpus (one text per line) from ../shared: the first 768 Banking77
-questions (short, like most survey sentences) and the first 256 non-empty clothing reviews (long,
+"""Writes the fixed benchmark corpus (one text per line) from ../shared: the first 384 Banking77
+questions (short, like most survey sentences) and the first 128 non-empty clothing reviews (long,
 some past 256 tokens). Usage: make_corpus.py SHARED_DIR OUT_FILE"""
 import csv
 import sys
@@ -9,7 +9,7 @@ texts = []
 with open(f"{shared}/data/banking77/train.csv", newline="", encoding="utf-8") as f:
     for row in csv.DictReader(f):
         texts.append(row["text"])
-        if len(texts) == 768:
+        if len(texts) == 384:
             break
 reviews = 0
 with open(f"{shared}/data/clothing_reviews/reviews.csv", newline="", encoding="utf-8") as f:
@@ -18,7 +18,7 @@ with open(f"{shared}/data/clothing_reviews/reviews.csv", newline="", encoding="u
         if text:
             texts.append(text)
             reviews += 1
-            if reviews == 256:
+            if reviews == 128:
                 break
 with open(out, "w", encoding="utf-8") as f:
     f.write("\n".join(texts) + "\n")
