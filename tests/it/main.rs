@@ -4,4 +4,5 @@ mod common;
 mod parity;
 mod server;
 mod ingest;
+mod import;
 mod cli;
