@@ -178,6 +178,7 @@ impl Encoder {
         f: impl Fn(&[usize]) -> Result<T, ModelError> + Sync,
     ) -> Result<Vec<T>, ModelError> {
         let workers = self.batch.workers.clamp(1, batches.len().max(1));
+        tracing::debug!(batches = batches.len(), workers, "encoder pass");
         if workers == 1 {
             return batches.iter().map(|b| f(b)).collect();
         }

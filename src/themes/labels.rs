@@ -1,0 +1,196 @@
+//! Naming a theme: class-based TF-IDF keywords (unigrams and bigrams, stop words removed), a short
+//! label built from them, and representative quotes near the centroid that are not near-duplicates.
+//!
+//! c-TF-IDF (Grootendorst 2022, BERTopic): all segments of a theme form one document; a term's
+//! weight in theme c is `tf(t, c) · ln(1 + A / f(t))`, where `tf` is the term's frequency in c
+//! normalised by c's term count, `A` the average number of terms per theme and `f(t)` the term's
+//! frequency across all themes. Frequent-everywhere words ("app", "the") sink; words that mark one
+//! theme rise.
+
+use std::collections::HashMap;
+
+/// Common English words that carry no theme.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "aren't", "as", "at",
+    "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "can't", "cannot", "could",
+    "couldn't", "did", "didn't", "do", "does", "doesn't", "doing", "don't", "down", "during", "each", "even", "ever", "few",
+    "for", "from", "further", "get", "got", "had", "hadn't", "has", "hasn't", "have", "haven't", "having", "he", "her",
+    "here", "hers", "herself", "hi", "hello", "him", "himself", "his", "how", "i", "i'd", "i'll", "i'm", "i've", "if", "in",
+    "into", "is", "isn't", "it", "it's", "its", "itself", "just", "let's", "me", "more", "most", "much", "my", "myself",
+    "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves",
+    "out", "over", "own", "please", "really", "same", "she", "should", "shouldn't", "so", "some", "still", "such", "than",
+    "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "there's", "these", "they",
+    "they're", "this", "those", "through", "to", "too", "under", "until", "up", "us", "very", "was", "wasn't", "we",
+    "we're", "we've", "were", "weren't", "what", "what's", "when", "where", "which", "while", "who", "whom", "why",
+    "will", "with", "won't", "would", "wouldn't", "you", "you're", "your", "yours", "yourself", "yourselves", "ok",
+    "okay", "thanks", "thank", "yes", "yeah", "one", "way", "s", "t", "d", "ll", "m", "re", "ve",
+];
+
+fn is_stop_word(w: &str) -> bool {
+    STOP_WORDS.binary_search(&w).is_ok() || w.len() < 2 || w.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Lower-cased word tokens (letters, digits, inner apostrophes).
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '’').replace('’', "'").to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Content terms of a text: unigrams that are not stop words, and bigrams of two adjacent ones.
+pub fn terms(text: &str) -> Vec<String> {
+    let words = words(text);
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if is_stop_word(w) {
+            continue;
+        }
+        out.push(w.clone());
+        if let Some(next) = words.get(i + 1) {
+            if !is_stop_word(next) {
+                out.push(format!("{w} {next}"));
+            }
+        }
+    }
+    out
+}
+
+/// A segment with no content word ("ok", "n/a", "👍", "thanks!") cannot say what it is about.
+pub fn is_content_free(text: &str) -> bool {
+    words(text).iter().all(|w| is_stop_word(w) || matches!(w.as_str(), "n" | "a" | "na" | "none" | "nothing" | "nope" | "good" | "great" | "fine" | "nil"))
+}
+
+/// The top `n` c-TF-IDF terms of each class. `docs[c]` holds the texts of class c.
+pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
+    let counts: Vec<HashMap<String, f64>> = docs
+        .iter()
+        .map(|texts| {
+            let mut c = HashMap::new();
+            for t in texts.iter().flat_map(|t| terms(t)) {
+                *c.entry(t).or_insert(0.0) += 1.0;
+            }
+            c
+        })
+        .collect();
+    let mut across: HashMap<&str, f64> = HashMap::new();
+    for c in &counts {
+        for (t, k) in c {
+            *across.entry(t.as_str()).or_insert(0.0) += k;
+        }
+    }
+    let totals: Vec<f64> = counts.iter().map(|c| c.values().sum()).collect();
+    let average = totals.iter().sum::<f64>() / totals.len().max(1) as f64;
+    counts
+        .iter()
+        .zip(&totals)
+        .map(|(c, &total)| {
+            let mut scored: Vec<(&str, f64)> = c
+                .iter()
+                .map(|(t, &k)| {
+                    // Bigrams that occur once are noise; a repeated bigram names a theme better
+                    // than either of its words, so it gets a small boost.
+                    let bigram = t.contains(' ');
+                    let weight = if bigram && k < 2.0 { 0.0 } else if bigram { 1.2 } else { 1.0 };
+                    (t.as_str(), weight * (k / total.max(1.0)) * (1.0 + average / across[t.as_str()]).ln())
+                })
+                .filter(|(_, s)| *s > 0.0)
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+            let mut chosen: Vec<String> = Vec::new();
+            for (t, _) in scored {
+                // Skip a unigram already inside a chosen bigram, and a bigram repeating two chosen words.
+                let covered = chosen.iter().any(|c| c.split(' ').any(|w| w == t))
+                    || (t.contains(' ') && t.split(' ').all(|w| chosen.iter().any(|c| c == w)));
+                if !covered {
+                    chosen.push(t.to_string());
+                }
+                if chosen.len() == n {
+                    break;
+                }
+            }
+            chosen
+        })
+        .collect()
+}
+
+/// A short human-readable label from the top keywords: "card arrival / delivery".
+pub fn label_from_keywords(keywords: &[String]) -> String {
+    if keywords.is_empty() {
+        return "(no keywords)".to_string();
+    }
+    keywords.iter().take(3).cloned().collect::<Vec<_>>().join(" / ")
+}
+
+/// Picks up to `n` quotes: candidates in order of closeness to the centroid (`order`), skipping any
+/// whose vector is within `max_similarity` cosine of an already chosen quote, or whose text is the
+/// same after normalisation.
+pub fn representative_quotes(order: &[usize], texts: &[&str], vectors: &[&[f32]], n: usize, max_similarity: f32) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut seen_texts: Vec<String> = Vec::new();
+    for &i in order {
+        let key = words(texts[i]).join(" ");
+        if key.is_empty() || seen_texts.contains(&key) {
+            continue;
+        }
+        if chosen.iter().any(|&j| dot(vectors[i], vectors[j]) > max_similarity) {
+            continue;
+        }
+        chosen.push(i);
+        seen_texts.push(key);
+        if chosen.len() == n {
+            break;
+        }
+    }
+    chosen
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_are_sorted_for_binary_search() {
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]), "{:?}", STOP_WORDS.windows(2).find(|w| w[0] >= w[1]));
+    }
+
+    #[test]
+    fn terms_drop_stop_words_and_keep_bigrams_of_content_words() {
+        assert_eq!(terms("I'm still waiting for my refund card!"), ["waiting", "refund", "refund card", "card"]);
+    }
+
+    #[test]
+    fn content_free_segments() {
+        for t in ["ok", "n/a", "👍", "Thanks!", "nothing", "great", "ok thanks"] {
+            assert!(is_content_free(t), "{t}");
+        }
+        for t in ["slow support", "refund please", "the app crashes"] {
+            assert!(!is_content_free(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn keywords_mark_what_distinguishes_a_theme() {
+        let billing = vec!["I was charged twice on my invoice", "The invoice shows a double charge", "Wrong invoice amount again", "app billing invoice"];
+        let delivery = vec!["The parcel arrived late", "Late delivery of my parcel", "Parcel never arrived", "app delivery"];
+        let kw = class_keywords(&[billing, delivery], 3);
+        assert_eq!(kw[0][0], "invoice");
+        assert_eq!(kw[1][0], "parcel");
+        assert!(!kw[0].contains(&"app".to_string()) && !kw[1].contains(&"app".to_string()), "{kw:?}");
+        assert_eq!(label_from_keywords(&kw[1]), kw[1].join(" / "));
+    }
+
+    #[test]
+    fn quotes_skip_duplicates_and_near_duplicates() {
+        let texts = ["Refund is late.", "refund is late", "Refund still late!", "No refund yet after 3 weeks"];
+        let a = [1.0f32, 0.0];
+        let b = [0.999f32, 0.0447];
+        let c = [0.6f32, 0.8];
+        let vectors: Vec<&[f32]> = vec![&a, &a, &b, &c];
+        assert_eq!(representative_quotes(&[0, 1, 2, 3], &texts, &vectors, 3, 0.95), [0, 3]);
+    }
+}
