@@ -10,6 +10,7 @@
 //! - [`ingest`]: validating, analysing and idempotently storing survey responses.
 //! - [`store`]: the `Store` trait and its SQLite implementation (workspace-scoped).
 //! - [`import`]: bulk CSV import of responses and accounts, with column mapping.
+//! - [`themes`]: theme labels (c-TF-IDF keywords, quotes) and stable theme ids (Hungarian matching).
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type.
@@ -25,5 +26,6 @@ pub mod model;
 pub mod store;
 pub mod survey;
 pub mod text;
+pub mod themes;
 
 pub use error::{Error, Result};

@@ -97,7 +97,11 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let er = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // n ∈ [−126, 127] because x is clamped, so the cast is exact and the exponent stays in range.
+    // SAFETY: n is a finite integer-valued float within i32's range (see above).
+    let n = unsafe { n.to_int_unchecked::<i32>() };
+    // Wrapping ops keep the loop free of overflow-check branches, which would stop vectorisation.
+    let scale = f32::from_bits((n.wrapping_add(127) as u32).wrapping_shl(23));
     er * scale
 }
 
