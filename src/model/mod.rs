@@ -156,7 +156,11 @@ impl Encoder {
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
-        let batches = micro_batches(&order, |i| ids[i].len(), self.batch);
+        // A small request is split across the workers so a single response is answered by every
+        // core, not one: latency, not only throughput, is what the per-response API promises.
+        let per_worker = ids.len().div_ceil(self.batch.workers.max(1)).max(1);
+        let opts = BatchOptions { max_batch: self.batch.max_batch.min(per_worker), ..self.batch };
+        let batches = micro_batches(&order, |i| ids[i].len(), opts);
         let results = self.run_batches(&batches, |batch| {
             let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
             self.forward(&rows)
