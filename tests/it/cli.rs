@@ -60,3 +60,48 @@ fn models_fetch_with_an_unusable_directory_says_what_was_tried() {
         assert!(stderr.contains(expected), "missing {expected:?} in: {stderr}");
     }
 }
+
+/// `verbatim serve` as a process: it reports its address, answers, and on SIGTERM finishes the
+/// call in flight before exiting cleanly.
+#[cfg(unix)]
+#[test]
+fn serve_stops_gracefully_on_sigterm_after_finishing_in_flight_calls() {
+    use std::io::{BufRead, BufReader};
+    use verbatim::grpc::pb::{verbatim_client::VerbatimClient, AnalyzeTextRequest};
+
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--model-dir"])
+        .arg(model_dir())
+        .arg("--db")
+        .arg(dir.path().join("v.db"))
+        .env("RUST_LOG", "info,verbatim::model=debug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = log.next().expect("the server logs its address").unwrap();
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let call = runtime.spawn(async move {
+        let mut client = VerbatimClient::connect(format!("http://{addr}")).await.unwrap();
+        let texts: Vec<String> = (0..200).map(|i| format!("Comment {i}: the export button does nothing on Safari.")).collect();
+        client.analyze_text(AnalyzeTextRequest { texts, include_embeddings: true }).await
+    });
+    // The encoder logs each pass at debug level: once the call is inside it, SIGTERM must not cut it off.
+    log.by_ref().map_while(Result::ok).find(|l| l.contains("encoder pass")).expect("the call reaches the encoder");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let reply = runtime.block_on(call).unwrap();
+    let reply = reply.expect("the in-flight call completes").into_inner();
+    assert_eq!(reply.results.len(), 200);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let rest: Vec<String> = log.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped after finishing in-flight calls")), "{rest:?}");
+}
