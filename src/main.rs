@@ -75,6 +75,18 @@ enum Command {
         #[arg(long)]
         ignore: Vec<String>,
     },
+    /// Evaluate theme quality on a labelled CSV (columns `text`, `category`), e.g. Banking77:
+    /// segments are embedded, clustered with k-means, and scored (NMI, ARI) against the categories.
+    EvalThemes {
+        data: PathBuf,
+        #[arg(long, default_value_t = 77)]
+        k: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Cluster whole texts instead of their segments.
+        #[arg(long)]
+        no_split: bool,
+    },
     /// Manage the embedding model.
     Models {
         #[command(subcommand)]
@@ -163,6 +175,46 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
             print!("{}: {summary}", file.display());
+        }
+        Command::EvalThemes { data, k, seed, no_split } => {
+            let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
+            let mut reader = csv::Reader::from_path(&data).with_context(|| format!("cannot open {}", data.display()))?;
+            let mut segments = Vec::new();
+            let mut truth = Vec::new();
+            let mut categories: Vec<String> = Vec::new();
+            for row in reader.records() {
+                let row = row?;
+                let (text, category) = (row.get(0).unwrap_or(""), row.get(1).unwrap_or(""));
+                let c = categories.iter().position(|x| x == category).unwrap_or_else(|| {
+                    categories.push(category.to_string());
+                    categories.len() - 1
+                });
+                if no_split {
+                    segments.push(text.to_string());
+                    truth.push(c);
+                    continue;
+                }
+                for s in verbatim::text::split_verbatim(text).segment_texts() {
+                    segments.push(s.to_string());
+                    truth.push(c);
+                }
+            }
+            let started = std::time::Instant::now();
+            let vectors: Vec<Vec<f32>> = encoder.embed(&segments)?.into_iter().map(|e| e.vector).collect();
+            let embedded = started.elapsed();
+            let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+            let started = std::time::Instant::now();
+            let clustering = verbatim::themes::cluster::kmeans(&refs, k, seed).map_err(anyhow::Error::msg)?;
+            let clustered = started.elapsed();
+            let nmi = verbatim::themes::eval::nmi(&truth, &clustering.labels);
+            let ari = verbatim::themes::eval::ari(&truth, &clustering.labels);
+            println!(
+                "{} segments, {} categories, k={k}: NMI {nmi:.4}, ARI {ari:.4} (embed {:.1} s, k-means {:.1} s)",
+                segments.len(),
+                categories.len(),
+                embedded.as_secs_f64(),
+                clustered.as_secs_f64()
+            );
         }
         Command::Serve { listen, engine } => {
             let ingest = open_ingest(&cli, &engine)?;

@@ -5,5 +5,7 @@
 //! to the previous model's). The linfa k-means recluster, theme-model storage and online
 //! assignment build on these.
 
+pub mod cluster;
+pub mod eval;
 pub mod labels;
 pub mod matching;
