@@ -43,6 +43,11 @@ pub fn validate_texts(texts: &[String]) -> Result<()> {
 /// they share micro-batches.
 pub async fn analyze_texts(infer: &Infer, texts: &[String]) -> Result<Vec<TextAnalysis>> {
     validate_texts(texts)?;
+    analyze_unchecked(infer, texts).await
+}
+
+/// [`analyze_texts`] without the request-size check, for callers with their own limits.
+pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<TextAnalysis>> {
     let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
     let segment_texts: Vec<String> = splits.iter().flat_map(|s| s.segment_texts().map(str::to_string)).collect();
     let mut embeddings = infer.embed(segment_texts).await?.into_iter();

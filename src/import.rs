@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::ingest::{run_blocking, validate_account, AccountSubmission, Ingest, Submission};
-use crate::store::{Store, WriteOutcome};
+use crate::store::{Store, WriteCounts, WriteOutcome};
 
 /// Response fields a CSV column can map to.
 pub const RESPONSE_FIELDS: &[&str] =
@@ -62,22 +62,10 @@ pub struct RejectedRow {
 #[derive(Debug, Default, Clone)]
 pub struct ImportSummary {
     pub rows: u64,
-    pub inserted: u64,
-    pub unchanged: u64,
-    pub updated: u64,
+    pub writes: WriteCounts,
     /// Accepted rows without a verbatim (score only).
     pub score_only: u64,
     pub rejected: Vec<RejectedRow>,
-}
-
-impl ImportSummary {
-    fn add(&mut self, w: WriteOutcome) {
-        match w {
-            WriteOutcome::Inserted => self.inserted += 1,
-            WriteOutcome::Unchanged => self.unchanged += 1,
-            WriteOutcome::Updated => self.updated += 1,
-        }
-    }
 }
 
 impl std::fmt::Display for ImportSummary {
@@ -86,9 +74,9 @@ impl std::fmt::Display for ImportSummary {
             f,
             "{} rows: {} imported, {} updated, {} unchanged, {} rejected ({} accepted without a verbatim, score only)",
             self.rows,
-            self.inserted,
-            self.updated,
-            self.unchanged,
+            self.writes.inserted,
+            self.writes.updated,
+            self.writes.unchanged,
             self.rejected.len(),
             self.score_only
         )?;
@@ -236,7 +224,7 @@ fn finish_row(
     let (line, score_only, result) = done.expect("a task was running").map_err(|e| Error::Internal(e.to_string()))?;
     match result {
         Ok(w) => {
-            summary.add(w);
+            summary.writes.add(w);
             summary.score_only += score_only as u64;
         }
         Err(Error::InvalidArgument { field, message }) => {
@@ -316,8 +304,6 @@ pub async fn import_accounts(store: &Arc<dyn Store>, workspace: &str, input: imp
         }
     }
     let ws = workspace.to_string();
-    for w in run_blocking(store, move |s| s.upsert_accounts(&ws, &accounts)).await? {
-        summary.add(w);
-    }
+    summary.writes = run_blocking(store, move |s| s.upsert_accounts(&ws, &accounts)).await?.into_iter().collect();
     Ok(summary)
 }

@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::analyze::AnalyzedSegment;
+use crate::analyze::{analyze_unchecked, AnalyzedSegment};
 use crate::error::{Error, Result};
 use crate::infer::{Infer, InferError};
 use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome};
 use crate::survey::{Category, Scale, Score, SurveyKind};
-use crate::text::split_verbatim;
 
 /// Longest accepted `response_id` / `account_id`.
 pub const MAX_ID_CHARS: usize = 256;
@@ -172,28 +171,9 @@ impl Ingest {
         if stored_hash.as_deref() == Some(hash.as_str()) {
             return self.stored_result(workspace, &record.response_id, WriteOutcome::Unchanged).await;
         }
-        let split = split_verbatim(&record.verbatim);
-        let texts: Vec<String> = split.segment_texts().map(str::to_string).collect();
-        let embeddings = self.infer.embed(texts).await?;
-        let segments: Vec<SegmentRecord> = split
-            .segments
-            .iter()
-            .zip(embeddings)
-            .enumerate()
-            .map(|(i, (r, e))| {
-                segment_record(
-                    i,
-                    AnalyzedSegment {
-                        text: split.normalized[r.clone()].to_string(),
-                        start: r.start,
-                        end: r.end,
-                        tokens: e.tokens,
-                        embedding: e.vector,
-                    },
-                )
-            })
-            .collect();
-        let truncated = split.truncated;
+        let analysis = analyze_unchecked(&self.infer, std::slice::from_ref(&record.verbatim)).await?.remove(0);
+        let truncated = analysis.truncated;
+        let segments: Vec<SegmentRecord> = analysis.segments.into_iter().enumerate().map(|(i, s)| segment_record(i, s)).collect();
         let write = self
             .blocking({
                 let ws = workspace.to_string();

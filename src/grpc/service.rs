@@ -10,7 +10,7 @@ use crate::analyze::analyze_texts;
 use crate::error::Error;
 use crate::ingest::{self, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
-use crate::store::{OutcomeKind, WriteOutcome};
+use crate::store::{OutcomeKind, WriteCounts, WriteOutcome};
 
 /// Metadata header naming the workspace (tenant) of a call.
 pub const WORKSPACE_HEADER: &str = "x-verbatim-workspace";
@@ -92,23 +92,6 @@ fn reply(result: IngestResult, themes_status: String) -> pb::SubmitResponseReply
     }
 }
 
-#[derive(Default)]
-struct Counts {
-    inserted: u64,
-    unchanged: u64,
-    updated: u64,
-}
-
-impl Counts {
-    fn add(&mut self, w: WriteOutcome) {
-        match w {
-            WriteOutcome::Inserted => self.inserted += 1,
-            WriteOutcome::Unchanged => self.unchanged += 1,
-            WriteOutcome::Updated => self.updated += 1,
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn analyze_text(&self, request: Request<pb::AnalyzeTextRequest>) -> Result<Response<pb::AnalyzeTextResponse>, Status> {
@@ -149,7 +132,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let workspace = self.workspace(&request)?;
         let mut stream = request.into_inner();
         let mut summary = pb::SubmitResponsesReply::default();
-        let mut counts = Counts::default();
+        let mut counts = WriteCounts::default();
         let mut tasks: JoinSet<(u64, String, Result<IngestResult, Error>)> = JoinSet::new();
         let mut finish = |summary: &mut pb::SubmitResponsesReply, (index, id, result): (u64, String, Result<IngestResult, Error>)| {
             match result {
@@ -219,9 +202,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 .map_err(|e| Error::invalid(format!("accounts[{i}]"), e.to_string()))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let written = self.state.ingest.blocking(move |s| s.upsert_accounts(&workspace, &accounts)).await?;
-        let mut counts = Counts::default();
-        written.into_iter().for_each(|w| counts.add(w));
+        let counts: WriteCounts = self.state.ingest.blocking(move |s| s.upsert_accounts(&workspace, &accounts)).await?.into_iter().collect();
         Ok(Response::new(pb::UpsertAccountsReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 
@@ -243,9 +224,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                     .map_err(|e| Error::invalid(format!("outcomes[{i}]"), e.to_string()))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let written = self.state.ingest.blocking(move |s| s.record_outcomes(&workspace, &outcomes)).await?;
-        let mut counts = Counts::default();
-        written.into_iter().for_each(|w| counts.add(w));
+        let counts: WriteCounts = self.state.ingest.blocking(move |s| s.record_outcomes(&workspace, &outcomes)).await?.into_iter().collect();
         Ok(Response::new(pb::RecordOutcomesReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 }

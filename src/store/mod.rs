@@ -90,6 +90,32 @@ pub enum WriteOutcome {
     Updated,
 }
 
+/// How many writes of each kind a batch made.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub inserted: u64,
+    pub unchanged: u64,
+    pub updated: u64,
+}
+
+impl WriteCounts {
+    pub fn add(&mut self, w: WriteOutcome) {
+        match w {
+            WriteOutcome::Inserted => self.inserted += 1,
+            WriteOutcome::Unchanged => self.unchanged += 1,
+            WriteOutcome::Updated => self.updated += 1,
+        }
+    }
+}
+
+impl FromIterator<WriteOutcome> for WriteCounts {
+    fn from_iter<I: IntoIterator<Item = WriteOutcome>>(iter: I) -> Self {
+        let mut counts = Self::default();
+        iter.into_iter().for_each(|w| counts.add(w));
+        counts
+    }
+}
+
 /// An account: who pays, how much, and whether they left.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountRecord {
