@@ -154,6 +154,29 @@ fn reader(input: impl Read) -> csv::Reader<impl Read> {
     csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(input)
 }
 
+fn read_headers(csv: &mut csv::Reader<impl Read>) -> Result<csv::StringRecord> {
+    Ok(csv.headers().map_err(|e| Error::invalid("file", format!("cannot read the CSV header: {e}")))?.clone())
+}
+
+/// Reads the next row into `record` and returns its first line number; an unreadable row is
+/// counted and reported in `summary` and skipped. `None` at the end of the file.
+fn next_record(csv: &mut csv::Reader<impl Read>, record: &mut csv::StringRecord, summary: &mut ImportSummary) -> Option<u64> {
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(record) {
+            Ok(false) => return None,
+            Ok(true) => {
+                summary.rows += 1;
+                return Some(line);
+            }
+            Err(e) => {
+                summary.rows += 1;
+                summary.rejected.push(RejectedRow { line, reason: format!("unreadable row: {e}") });
+            }
+        }
+    }
+}
+
 /// Rows imported at once: they share encoder batches.
 const CONCURRENT_ROWS: usize = 64;
 
@@ -166,7 +189,7 @@ pub async fn import_responses(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ImportSummary> {
     let mut csv = reader(input);
-    let headers = csv.headers().map_err(|e| Error::invalid("file", format!("cannot read the CSV header: {e}")))?.clone();
+    let headers = read_headers(&mut csv)?;
     let columns = Columns::resolve(&headers, RESPONSE_FIELDS, opts)?;
     for field in ["response_id", "account_id", "score"] {
         columns.require(field, &headers)?;
@@ -179,18 +202,7 @@ pub async fn import_responses(
     let mut summary = ImportSummary::default();
     let mut tasks: JoinSet<(u64, bool, Result<WriteOutcome>)> = JoinSet::new();
     let mut record = csv::StringRecord::new();
-    loop {
-        let line = csv.position().line();
-        match csv.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                summary.rows += 1;
-                summary.rejected.push(RejectedRow { line, reason: format!("unreadable row: {e}") });
-                continue;
-            }
-        }
-        summary.rows += 1;
+    while let Some(line) = next_record(&mut csv, &mut record, &mut summary) {
         let submission = match response_row(&columns, &record, opts) {
             Ok(s) => s,
             Err(reason) => {
@@ -268,25 +280,14 @@ fn response_row(columns: &Columns, record: &csv::StringRecord, opts: &ImportOpti
 /// Imports accounts (all valid rows in one transaction).
 pub async fn import_accounts(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
     let mut csv = reader(input);
-    let headers = csv.headers().map_err(|e| Error::invalid("file", format!("cannot read the CSV header: {e}")))?.clone();
+    let headers = read_headers(&mut csv)?;
     let columns = Columns::resolve(&headers, ACCOUNT_FIELDS, opts)?;
     columns.require("account_id", &headers)?;
     columns.require("arr", &headers)?;
     let mut summary = ImportSummary::default();
     let mut accounts = Vec::new();
     let mut record = csv::StringRecord::new();
-    loop {
-        let line = csv.position().line();
-        match csv.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                summary.rows += 1;
-                summary.rejected.push(RejectedRow { line, reason: format!("unreadable row: {e}") });
-                continue;
-            }
-        }
-        summary.rows += 1;
+    while let Some(line) = next_record(&mut csv, &mut record, &mut summary) {
         let arr_text = columns.get(&record, "arr").unwrap_or("");
         let Ok(arr) = arr_text.replace([',', '$', '€', '£'], "").parse::<f64>() else {
             summary.rejected.push(RejectedRow { line, reason: format!("arr: {arr_text:?} is not a number") });
