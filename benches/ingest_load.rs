@@ -88,10 +88,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = Arc::new(SqliteStore::open(&dir.path().join("load.db")).unwrap());
-        let state = AppState {
-            ingest: Ingest { infer: Infer::start(encoder, DEFAULT_QUEUE_CAPACITY), store },
-            default_workspace: "default".into(),
-        };
+        let state = AppState::new(Ingest::new(Infer::start(encoder, DEFAULT_QUEUE_CAPACITY), store), "default".into());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(grpc::serve(listener, state, std::future::pending()));

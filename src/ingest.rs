@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::infer::{Infer, InferError};
 use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome};
 use crate::survey::{Category, Scale, Score, SurveyKind};
+use crate::themes::{Assignment, ThemeModel, NO_CONTENT};
 
 /// Longest accepted `response_id` / `account_id`.
 pub const MAX_ID_CHARS: usize = 256;
@@ -156,9 +157,69 @@ pub fn needs_follow_up(category: Category, segments: &[SegmentRecord]) -> bool {
 pub struct Ingest {
     pub infer: Infer,
     pub store: Arc<dyn Store>,
+    pub themes: ThemeCache,
+}
+
+/// Each workspace's active theme model, reloaded when a recluster (in this process or another
+/// replica) activates a new version: every submit asks the store for the active version number.
+#[derive(Clone, Default)]
+pub struct ThemeCache(Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<ThemeModel>>>>);
+
+impl ThemeCache {
+    fn get(&self, workspace: &str, version: i64) -> Option<Arc<ThemeModel>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(workspace).filter(|m| m.version == version).cloned()
+    }
+
+    fn put(&self, workspace: &str, model: Arc<ThemeModel>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(workspace.to_string(), model);
+    }
+}
+
+/// Gives each segment of one response its theme under `model` (see [`ThemeModel::assign`]),
+/// using the same in-context vectors as the recluster.
+pub fn assign_themes(model: &ThemeModel, segments: &mut [SegmentRecord]) {
+    if segments.is_empty() {
+        return;
+    }
+    let vectors: Vec<Vec<f32>> = segments.iter().map(|s| s.embedding.clone()).collect();
+    let Ok(x) = crate::themes::recluster::stack(&vectors) else { return };
+    let x = crate::themes::recluster::in_context(x.view(), &vec![0; segments.len()]);
+    for (s, row) in segments.iter_mut().zip(x.outer_iter()) {
+        let (id, similarity) = match model.assign(&s.text, &row.to_vec()) {
+            Assignment::Theme { id, similarity } => (Some(id), Some(similarity)),
+            Assignment::NoContent => (Some(NO_CONTENT), None),
+            Assignment::Emerging { similarity } => (None, Some(similarity)),
+        };
+        s.theme_id = id;
+        s.theme_similarity = similarity;
+        s.theme_version = Some(model.version);
+    }
 }
 
 impl Ingest {
+    pub fn new(infer: Infer, store: Arc<dyn Store>) -> Self {
+        Self { infer, store, themes: ThemeCache::default() }
+    }
+
+    /// The workspace's active theme model, if any (cached by version).
+    pub async fn theme_model(&self, workspace: &str) -> Result<Option<Arc<ThemeModel>>> {
+        let ws = workspace.to_string();
+        let Some(version) = self.blocking(move |store| store.active_theme_version(&ws)).await? else {
+            return Ok(None);
+        };
+        if let Some(model) = self.themes.get(workspace, version) {
+            return Ok(Some(model));
+        }
+        let ws = workspace.to_string();
+        let Some(model) = self.blocking(move |store| store.active_theme_model(&ws)).await? else {
+            return Ok(None);
+        };
+        let model = Arc::new(model);
+        self.themes.put(workspace, Arc::clone(&model));
+        Ok(Some(model))
+    }
+
     /// Validates, analyses and stores one response.
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
         let record = validate(submission)?;
@@ -173,7 +234,10 @@ impl Ingest {
         }
         let analysis = analyze_unchecked(&self.infer, std::slice::from_ref(&record.verbatim)).await?.remove(0);
         let truncated = analysis.truncated;
-        let segments: Vec<SegmentRecord> = analysis.segments.into_iter().enumerate().map(|(i, s)| segment_record(i, s)).collect();
+        let mut segments: Vec<SegmentRecord> = analysis.segments.into_iter().enumerate().map(|(i, s)| segment_record(i, s)).collect();
+        if let Some(model) = self.theme_model(workspace).await? {
+            assign_themes(&model, &mut segments);
+        }
         let write = self
             .blocking({
                 let ws = workspace.to_string();
@@ -249,6 +313,7 @@ fn segment_record(index: usize, s: AnalyzedSegment) -> SegmentRecord {
         sentiment: None,
         theme_id: None,
         theme_similarity: None,
+        theme_version: None,
     }
 }
 
@@ -332,6 +397,7 @@ mod tests {
             sentiment: score.map(|s| crate::store::SentimentRecord { label: String::new(), score: s }),
             theme_id: None,
             theme_similarity: None,
+            theme_version: None,
         };
         assert!(needs_follow_up(Category::Detractor, &[]));
         assert!(needs_follow_up(Category::Detractor, &[seg(Some(-0.9))]));

@@ -17,12 +17,14 @@
 
 pub mod analyze;
 pub mod error;
+pub mod fault;
 pub mod grpc;
 pub mod import;
 pub mod infer;
 pub mod ingest;
 pub mod jsonl;
 pub mod model;
+pub mod recluster;
 pub mod store;
 pub mod survey;
 pub mod text;

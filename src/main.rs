@@ -45,6 +45,9 @@ enum Command {
     Serve {
         #[arg(long, env = "VERBATIM_LISTEN", default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
+        /// Recluster the workspace on this schedule (e.g. 7d, 12h), first one period after start.
+        #[arg(long, value_parser = parse_duration)]
+        recluster_every: Option<std::time::Duration>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -75,17 +78,31 @@ enum Command {
         #[arg(long)]
         ignore: Vec<String>,
     },
-    /// Evaluate theme quality on a labelled CSV (columns `text`, `category`), e.g. Banking77:
-    /// segments are embedded, clustered with k-means, and scored (NMI, ARI) against the categories.
-    EvalThemes {
-        data: PathBuf,
-        #[arg(long, default_value_t = 77)]
-        k: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Cluster whole texts instead of their segments.
+    /// Group the stored segments into themes (linfa k-means), keep theme ids stable against the
+    /// previous model, and activate the new model atomically.
+    Recluster {
+        /// Only responses submitted since then: a date/time (2026-08-01) or an age (90d, 12w).
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// Number of themes; chosen automatically (silhouette) when absent.
         #[arg(long)]
-        no_split: bool,
+        k: Option<usize>,
+        /// Range for the automatic k, e.g. 20-120 (default: from the number of segments).
+        #[arg(long, value_parser = parse_range)]
+        k_range: Option<(usize, usize)>,
+        #[arg(long, default_value_t = verbatim::recluster::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Write every segment's theme under the active model as CSV: response_id, segment_index,
+    /// segment_text, theme_id, theme_label.
+    ExportAssignments {
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Evaluate quality against labelled data.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
     },
     /// Manage the embedding model.
     Models {
@@ -118,6 +135,60 @@ struct EngineArgs {
 fn parse_scale(s: &str) -> Result<(i32, i32), String> {
     let (a, b) = s.split_once(['-', '–', ':']).ok_or("expected MIN-MAX, e.g. 1-5")?;
     Ok((a.trim().parse().map_err(|_| "MIN is not a whole number")?, b.trim().parse().map_err(|_| "MAX is not a whole number")?))
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Themes on a labelled CSV (columns `text`, `category`), e.g. Banking77: each row is split and
+    /// embedded like a verbatim, the segments are reclustered as `verbatim recluster` does, and each
+    /// response's primary theme is scored (NMI, ARI) against its category.
+    Themes {
+        data: PathBuf,
+        /// Number of themes; chosen automatically when absent.
+        #[arg(long)]
+        k: Option<usize>,
+        /// Range for the automatic k, e.g. 50-130 (default: from the number of segments).
+        #[arg(long, value_parser = parse_range)]
+        k_range: Option<(usize, usize)>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+/// "7d", "12h", "30m", "45s", "2w".
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 7d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{s:?}: unit must be s, m, h, d or w")),
+    };
+    if n == 0 {
+        return Err("must be longer than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(n * secs))
+}
+
+/// A point in time: an age ("90d") before now, or a timestamp.
+fn parse_since(s: &str) -> anyhow::Result<i64> {
+    if let Ok(age) = parse_duration(s) {
+        return Ok(chrono::Utc::now().timestamp() - age.as_secs() as i64);
+    }
+    verbatim::ingest::parse_timestamp(s).map_err(|m| anyhow::anyhow!("--since: {m}, or an age such as 90d"))
+}
+
+fn parse_range(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = parse_scale(s)?;
+    if a < 1 || b < a {
+        return Err("expected MIN-MAX with 1 ≤ MIN ≤ MAX".into());
+    }
+    Ok((a as usize, b as usize))
 }
 
 #[derive(Subcommand)]
@@ -176,50 +247,74 @@ fn main() -> anyhow::Result<()> {
             let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
             print!("{}: {summary}", file.display());
         }
-        Command::EvalThemes { data, k, seed, no_split } => {
+        Command::Eval { command: EvalCommand::Themes { data, k, k_range, seed } } => {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let mut reader = csv::Reader::from_path(&data).with_context(|| format!("cannot open {}", data.display()))?;
-            let mut segments = Vec::new();
-            let mut truth = Vec::new();
-            let mut categories: Vec<String> = Vec::new();
+            let (mut texts, mut response_of, mut categories, mut names) = (Vec::new(), Vec::new(), Vec::new(), Vec::<String>::new());
             for row in reader.records() {
                 let row = row?;
                 let (text, category) = (row.get(0).unwrap_or(""), row.get(1).unwrap_or(""));
-                let c = categories.iter().position(|x| x == category).unwrap_or_else(|| {
-                    categories.push(category.to_string());
-                    categories.len() - 1
+                let c = names.iter().position(|x| x == category).unwrap_or_else(|| {
+                    names.push(category.to_string());
+                    names.len() - 1
                 });
-                if no_split {
-                    segments.push(text.to_string());
-                    truth.push(c);
-                    continue;
-                }
                 for s in verbatim::text::split_verbatim(text).segment_texts() {
-                    segments.push(s.to_string());
-                    truth.push(c);
+                    texts.push(s.to_string());
+                    response_of.push(categories.len());
                 }
+                categories.push(c);
             }
             let started = std::time::Instant::now();
-            let vectors: Vec<Vec<f32>> = encoder.embed(&segments)?.into_iter().map(|e| e.vector).collect();
+            let vectors: Vec<Vec<f32>> = encoder.embed(&texts)?.into_iter().map(|e| e.vector).collect();
             let embedded = started.elapsed();
-            let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+            let x = verbatim::themes::recluster::stack(&vectors).map_err(anyhow::Error::msg)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let started = std::time::Instant::now();
-            let clustering = verbatim::themes::cluster::kmeans(&refs, k, seed).map_err(anyhow::Error::msg)?;
+            let opts = verbatim::themes::recluster::ReclusterOptions { k, k_range, seed };
+            let x = verbatim::themes::recluster::in_context(x.view(), &response_of);
+            let outcome = verbatim::themes::recluster::recluster(&refs, x.view(), &Default::default(), &opts, &mut |_| {})
+                .map_err(anyhow::Error::msg)?;
             let clustered = started.elapsed();
-            let nmi = verbatim::themes::eval::nmi(&truth, &clustering.labels);
-            let ari = verbatim::themes::eval::ari(&truth, &clustering.labels);
+            let e = verbatim::themes::eval::score_outcome(&outcome, &refs, &response_of, &categories, &names);
             println!(
-                "{} segments, {} categories, k={k}: NMI {nmi:.4}, ARI {ari:.4} (embed {:.1} s, k-means {:.1} s)",
-                segments.len(),
-                categories.len(),
-                embedded.as_secs_f64(),
-                clustered.as_secs_f64()
+                "{} responses ({} segments), {} categories → k={}: NMI {:.4}, ARI {:.4} (segment-level NMI {:.4}); \
+                 top-3 keywords name the dominant category in {:.0}% of themes (embed {:.1} s, recluster {:.1} s)",
+                e.responses, e.segments, e.categories, e.k, e.nmi, e.ari, e.segment_nmi, 100.0 * e.keyword_hits,
+                embedded.as_secs_f64(), clustered.as_secs_f64()
             );
+            if !outcome.k_scores.is_empty() {
+                let scores: Vec<String> = outcome.k_scores.iter().map(|(k, s)| format!("{k}:{s:.3}")).collect();
+                println!("silhouette by k: {}", scores.join(" "));
+            }
         }
-        Command::Serve { listen, engine } => {
+        Command::Recluster { since, k, k_range, seed } => {
+            let store = open_store(&cli)?;
+            let job = verbatim::recluster::ReclusterJob { since: Some(parse_since(&since)?), k, k_range, seed };
+            let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")?);
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let summary = verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |stage| bar.set_message(stage.to_string()));
+            bar.finish_and_clear();
+            print!("{}", summary?);
+        }
+        Command::ExportAssignments { output } => {
+            let store = open_store(&cli)?;
+            let rows = store.theme_assignments(&cli.workspace)?;
+            let mut w = csv::Writer::from_path(&output).with_context(|| format!("cannot create {}", output.display()))?;
+            w.write_record(["response_id", "segment_index", "segment_text", "theme_id", "theme_label"])?;
+            for r in &rows {
+                let id = r.theme_id.map(|t| t.to_string()).unwrap_or_default();
+                w.write_record([r.response_id.as_str(), &r.segment_index.to_string(), &r.segment_text, &id, r.theme_label.as_deref().unwrap_or("")])?;
+            }
+            w.flush()?;
+            println!("wrote {} segments to {}", rows.len(), output.display());
+        }
+        Command::Serve { listen, recluster_every, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
-            let state = AppState { ingest, default_workspace: cli.workspace.clone() };
+            let state = AppState::new(ingest, cli.workspace.clone());
             let runtime = tokio::runtime::Runtime::new()?;
+            if let Some(every) = recluster_every {
+                runtime.spawn(scheduled_recluster(state.clone(), every));
+            }
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
                 tracing::info!(addr = %listener.local_addr()?, "serving verbatim.v1 (health, reflection enabled)");
@@ -240,12 +335,30 @@ fn open_store(cli: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {
 fn open_ingest(cli: &GlobalArgs, engine: &EngineArgs) -> anyhow::Result<Ingest> {
     let store = open_store(cli)?;
     let encoder = load_encoder(&cli.model_dir, engine.max_batch)?;
-    Ok(Ingest { infer: Infer::start(Arc::new(encoder), engine.queue_capacity), store })
+    Ok(Ingest::new(Infer::start(Arc::new(encoder), engine.queue_capacity), store))
 }
 
 fn load_encoder(dir: &std::path::Path, max_batch: usize) -> anyhow::Result<Encoder> {
     let batch = BatchOptions { max_batch: max_batch.max(1), ..BatchOptions::default() };
     Ok(Encoder::load_or_fetch(dir)?.with_batch_options(batch))
+}
+
+/// Reclusters the server's workspace every `every`, skipping a turn when one is already running.
+/// A failed run is logged and leaves the previous model active.
+async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        let Ok(_running) = state.recluster_lock.clone().try_lock_owned() else { continue };
+        let (store, workspace) = (state.ingest.store.clone(), state.default_workspace.clone());
+        let job = verbatim::recluster::ReclusterJob::default();
+        match tokio::task::spawn_blocking(move || verbatim::recluster::run(store.as_ref(), &workspace, &job, &mut |_| {})).await {
+            Ok(Ok(s)) => tracing::info!(version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "scheduled recluster failed; the previous theme model stays active"),
+            Err(e) => tracing::error!(error = %e, "scheduled recluster panicked; the previous theme model stays active"),
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use crate::themes::labels::content_word_count;
+
 /// Verbatim reads at most this many bytes of one text; the rest is dropped and flagged.
 /// A survey comment is rarely above 5 kB; this bounds the work one request can cause.
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
@@ -38,11 +40,14 @@ pub fn split_verbatim(raw: &str) -> SplitText {
     let normalized = normalize(raw);
     let mut segments = Vec::new();
     for line in line_ranges(&normalized) {
+        let mut in_line = Vec::new();
         for sentence in sentence_ranges(&normalized, line) {
-            segments.extend(clause_ranges(&normalized, sentence));
+            in_line.extend(clause_ranges(&normalized, sentence));
         }
+        // Lines and bullets are the author's own structure: a short one ("Pros:", "no SSO") stays.
+        segments.extend(merge_weak(&normalized, in_line, |s| content_word_count(s) >= MIN_CONTENT_WORDS));
     }
-    let mut segments = merge_contentless(&normalized, segments);
+    let mut segments = merge_weak(&normalized, segments, |s| s.chars().any(char::is_alphanumeric));
     if segments.len() > MAX_SEGMENTS {
         segments.truncate(MAX_SEGMENTS);
         truncated = true;
@@ -325,25 +330,30 @@ fn push_trimmed(out: &mut Vec<Range<usize>>, s: &str, r: Range<usize>, offset: u
     }
 }
 
-/// A segment with no letter or digit (an emoji, "!!!", "--") joins the segment before it, or the
-/// one after it when it comes first; alone, it stays a segment so a "👍" response is not lost.
-fn merge_contentless(text: &str, segments: Vec<Range<usize>>) -> Vec<Range<usize>> {
-    let has_content = |r: &Range<usize>| text[r.clone()].chars().any(char::is_alphanumeric);
+/// Content words a segment needs to stand on its own.
+const MIN_CONTENT_WORDS: usize = 2;
+
+/// A segment that cannot stand on its own joins the segment before it, or the one after it when it
+/// comes first; with no neighbour it stays, so a "👍" response is not lost. Within a line a segment
+/// needs [`MIN_CONTENT_WORDS`] words that are not stop words: "Please help?", "Should I be
+/// worried?" or "is it lost?" alone say nothing a theme could be about, with their neighbour they
+/// do. Across lines only a segment without any letter or digit (an emoji, "!!!") joins.
+fn merge_weak(text: &str, segments: Vec<Range<usize>>, stands_alone: impl Fn(&str) -> bool) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::with_capacity(segments.len());
-    let mut carry: Option<usize> = None;
+    // Weak segments before the first one that stands alone.
+    let mut carry: Option<Range<usize>> = None;
     for seg in segments {
-        if !has_content(&seg) {
-            match out.last_mut() {
-                Some(last) => last.end = seg.end,
-                None => carry = Some(carry.unwrap_or(seg.start)),
+        if !stands_alone(&text[seg.clone()]) {
+            match (out.last_mut(), carry.as_mut()) {
+                (Some(last), _) => last.end = seg.end,
+                (None, Some(c)) => c.end = seg.end,
+                (None, None) => carry = Some(seg),
             }
             continue;
         }
-        out.push(carry.take().unwrap_or(seg.start)..seg.end);
+        out.push(carry.take().map_or(seg.start, |c| c.start)..seg.end);
     }
-    if let Some(start) = carry {
-        out.push(start..text.len());
-    }
+    out.extend(carry);
     out
 }
 
@@ -381,6 +391,16 @@ mod tests {
             segments("Some features, e.g. exports, are missing. Version 3.5 fixed it."),
             ["Some features, e.g. exports, are missing.", "Version 3.5 fixed it."]
         );
+    }
+
+    #[test]
+    fn fragments_without_content_join_their_neighbour() {
+        assert_eq!(
+            segments("I have been waiting over a week. Should I be worried? Please help."),
+            ["I have been waiting over a week. Should I be worried? Please help."]
+        );
+        assert_eq!(segments("Is it lost? My card never arrived."), ["Is it lost? My card never arrived."]);
+        assert_eq!(segments("The card arrived late. The app keeps crashing."), ["The card arrived late.", "The app keeps crashing."]);
     }
 
     #[test]

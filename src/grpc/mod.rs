@@ -27,12 +27,13 @@ pub struct AppState {
     pub ingest: Ingest,
     /// The workspace of calls without an `x-verbatim-workspace` header.
     pub default_workspace: String,
+    /// Held while a recluster runs in this process (one at a time).
+    pub recluster_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
-    /// How new segments get their themes, as told to callers.
-    pub fn themes_status(&self) -> String {
-        "no theme model yet: run `verbatim recluster` to create one; segments are stored and will be assigned".to_string()
+    pub fn new(ingest: Ingest, default_workspace: String) -> Self {
+        Self { ingest, default_workspace, recluster_lock: Default::default() }
     }
 }
 

@@ -10,7 +10,9 @@ use crate::analyze::analyze_texts;
 use crate::error::Error;
 use crate::ingest::{self, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
+use crate::recluster::{ReclusterJob, DEFAULT_SEED};
 use crate::store::{OutcomeKind, WriteCounts, WriteOutcome};
+use crate::themes::{Theme, ThemeModel, NO_CONTENT};
 
 /// Metadata header naming the workspace (tenant) of a call.
 pub const WORKSPACE_HEADER: &str = "x-verbatim-workspace";
@@ -66,7 +68,32 @@ fn write_result(w: WriteOutcome) -> pb::WriteResult {
     }
 }
 
-fn reply(result: IngestResult, themes_status: String) -> pb::SubmitResponseReply {
+/// How themes were assigned, as told to callers.
+fn themes_status(model: Option<&ThemeModel>) -> String {
+    match model {
+        None => "no theme model yet: run `verbatim recluster` (or the Recluster RPC) to create one; segments are stored and will be assigned".into(),
+        Some(m) => format!(
+            "theme model v{} ({} themes, built {}); segments below cosine {:.2} to every theme are emerging",
+            m.version, m.k, m.created_at, m.assign_threshold
+        ),
+    }
+}
+
+fn theme_info(t: &Theme) -> pb::ThemeInfo {
+    pb::ThemeInfo {
+        theme_id: t.id,
+        label: t.label.clone(),
+        name: t.name.clone().unwrap_or_default(),
+        display_label: t.display_label().to_string(),
+        keywords: t.keywords.clone(),
+        quotes: t.quotes.clone(),
+        size: t.size,
+        pinned: t.pinned,
+    }
+}
+
+fn reply(result: IngestResult, model: Option<&ThemeModel>) -> pb::SubmitResponseReply {
+    let themes_status = themes_status(model);
     pb::SubmitResponseReply {
         response_id: result.stored.record.response_id.clone(),
         write: write_result(result.write) as i32,
@@ -82,9 +109,13 @@ fn reply(result: IngestResult, themes_status: String) -> pb::SubmitResponseReply
                 index: s.index,
                 text: s.text,
                 sentiment: s.sentiment.map(|x| pb::Sentiment { label: x.label, score: x.score }),
+                emerging: s.theme_id.is_none() && s.theme_version.is_some(),
                 theme: s.theme_id.map(|id| pb::Theme {
                     theme_id: id,
-                    label: String::new(),
+                    label: model
+                        .filter(|m| Some(m.version) == s.theme_version)
+                        .and_then(|m| m.theme(id))
+                        .map_or_else(|| if id == NO_CONTENT { "no content".into() } else { String::new() }, |t| t.display_label().to_string()),
                     similarity: s.theme_similarity.unwrap_or_default(),
                 }),
             })
@@ -122,7 +153,8 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn submit_response(&self, request: Request<pb::SurveyResponse>) -> Result<Response<pb::SubmitResponseReply>, Status> {
         let workspace = self.workspace(&request)?;
         let result = self.state.ingest.submit(&workspace, &submission(request.into_inner())).await?;
-        Ok(Response::new(reply(result, self.state.themes_status())))
+        let model = self.state.ingest.theme_model(&workspace).await?;
+        Ok(Response::new(reply(result, model.as_deref())))
     }
 
     async fn submit_responses(
@@ -182,7 +214,8 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 Error::NotFound(_) => Status::not_found(format!("response_id {id:?} is not stored in workspace {workspace:?}")),
                 other => other.into(),
             })?;
-        Ok(Response::new(reply(result, self.state.themes_status())))
+        let model = self.state.ingest.theme_model(&workspace).await?;
+        Ok(Response::new(reply(result, model.as_deref())))
     }
 
     async fn upsert_accounts(&self, request: Request<pb::UpsertAccountsRequest>) -> Result<Response<pb::UpsertAccountsReply>, Status> {
@@ -227,4 +260,95 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let counts: WriteCounts = self.state.ingest.blocking(move |s| s.record_outcomes(&workspace, &outcomes)).await?.into_iter().collect();
         Ok(Response::new(pb::RecordOutcomesReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
+
+    async fn recluster(&self, request: Request<pb::ReclusterRequest>) -> Result<Response<pb::ReclusterReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let r = request.into_inner();
+        let since = match r.since.trim() {
+            "" => None,
+            s => Some(ingest::parse_timestamp(s).map_err(|m| Error::invalid("since", m))?),
+        };
+        let job = ReclusterJob {
+            since,
+            k: (r.k > 0).then_some(r.k as usize),
+            k_range: None,
+            seed: if r.seed == 0 { DEFAULT_SEED } else { r.seed },
+        };
+        let Ok(_running) = self.state.recluster_lock.try_lock() else {
+            return Err(Status::aborted("a recluster is already running on this server; try again when it finishes"));
+        };
+        let store = self.state.ingest.store.clone();
+        let summary = tokio::task::spawn_blocking(move || crate::recluster::run(store.as_ref(), &workspace, &job, &mut |_| {}))
+            .await
+            .map_err(|e| Status::internal(format!("recluster task failed: {e}")))??;
+        Ok(Response::new(pb::ReclusterReply {
+            version: summary.version,
+            k: summary.k as u32,
+            segments: summary.segments as u64,
+            matched: summary.matched as u32,
+            new: summary.new as u32,
+            retired: summary.retired,
+            themes: summary.themes.iter().map(theme_info).collect(),
+        }))
+    }
+
+    async fn list_themes(&self, request: Request<pb::ListThemesRequest>) -> Result<Response<pb::ListThemesReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let model = self.state.ingest.theme_model(&workspace).await?;
+        Ok(Response::new(match model {
+            None => pb::ListThemesReply::default(),
+            Some(m) => pb::ListThemesReply {
+                version: m.version,
+                created_at: m.created_at.clone(),
+                assign_threshold: m.assign_threshold,
+                themes: m.themes.iter().map(theme_info).collect(),
+            },
+        }))
+    }
+
+    async fn rename_theme(&self, request: Request<pb::RenameThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
+        let workspace = self.workspace(&request)?;
+        let r = request.into_inner();
+        if r.name.chars().count() > MAX_THEME_NAME_CHARS {
+            return Err(Error::invalid("name", format!("at most {MAX_THEME_NAME_CHARS} characters")).into());
+        }
+        let ws = workspace.clone();
+        let theme = self.state.ingest.blocking(move |s| s.rename_theme(&ws, r.theme_id, Some(&r.name))).await?;
+        Ok(Response::new(theme_info(&theme.ok_or_else(|| unknown_theme(r.theme_id, &workspace))?)))
+    }
+
+    async fn merge_themes(&self, request: Request<pb::MergeThemesRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
+        let workspace = self.workspace(&request)?;
+        let r = request.into_inner();
+        if r.source_theme_id == r.target_theme_id {
+            return Err(Error::invalid("source_theme_id", "must differ from target_theme_id").into());
+        }
+        if r.source_theme_id == NO_CONTENT || r.target_theme_id == NO_CONTENT {
+            return Err(Error::invalid("source_theme_id", "the no-content theme (0) cannot be merged").into());
+        }
+        let ws = workspace.clone();
+        let theme = self.state.ingest.blocking(move |s| s.merge_themes(&ws, r.source_theme_id, r.target_theme_id)).await?;
+        let theme = theme.ok_or_else(|| {
+            Status::not_found(format!(
+                "theme {} or {} is not in the active theme model of workspace {workspace:?}",
+                r.source_theme_id, r.target_theme_id
+            ))
+        })?;
+        Ok(Response::new(theme_info(&theme)))
+    }
+
+    async fn pin_theme(&self, request: Request<pb::PinThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
+        let workspace = self.workspace(&request)?;
+        let r = request.into_inner();
+        let ws = workspace.clone();
+        let theme = self.state.ingest.blocking(move |s| s.pin_theme(&ws, r.theme_id, r.pinned)).await?;
+        Ok(Response::new(theme_info(&theme.ok_or_else(|| unknown_theme(r.theme_id, &workspace))?)))
+    }
+}
+
+/// Longest human theme name.
+const MAX_THEME_NAME_CHARS: usize = 200;
+
+fn unknown_theme(id: i64, workspace: &str) -> Status {
+    Status::not_found(format!("theme_id {id} is not in the active theme model of workspace {workspace:?}"))
 }

@@ -10,6 +10,8 @@ pub mod sqlite;
 use std::collections::BTreeMap;
 
 use crate::survey::{Scale, SurveyKind};
+use crate::themes::recluster::History;
+use crate::themes::{Theme, ThemeModel};
 
 pub use sqlite::SqliteStore;
 
@@ -66,6 +68,39 @@ pub struct SegmentRecord {
     pub theme_id: Option<i64>,
     /// Cosine similarity to the assigned (or nearest) theme centroid.
     pub theme_similarity: Option<f32>,
+    /// The theme model version that assigned `theme_id`.
+    pub theme_version: Option<i64>,
+}
+
+/// A stored segment as the recluster reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThemeSegment {
+    pub response_id: String,
+    pub index: u32,
+    pub text: String,
+    pub embedding: Vec<f32>,
+}
+
+/// A new theme model and every window segment's theme, to store and activate in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewThemeModel<'a> {
+    pub model: &'a ThemeModel,
+    /// `(response_id, segment index, theme id, similarity)`.
+    pub assignments: Vec<(&'a str, u32, i64, f32)>,
+    pub next_theme_id: i64,
+    /// What produced it (window, k choice, seed, scores), as JSON.
+    pub params: String,
+}
+
+/// One row of `verbatim export-assignments`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignmentRow {
+    pub response_id: String,
+    pub segment_index: u32,
+    pub segment_text: String,
+    /// `None` for a segment the active model has not assigned ("emerging" or older than it).
+    pub theme_id: Option<i64>,
+    pub theme_label: Option<String>,
 }
 
 /// A stored response and its segments.
@@ -199,4 +234,34 @@ pub trait Store: Send + Sync {
     fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>>;
 
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>>;
+
+    /// Segments of responses submitted at or after `since` (all when `None`), grouped by response
+    /// in submission order.
+    fn theme_segments(&self, workspace: &str, since: Option<i64>) -> StoreResult<Vec<ThemeSegment>>;
+
+    /// The active model, merged-away themes and the next unused theme id.
+    fn theme_history(&self, workspace: &str) -> StoreResult<History>;
+
+    /// The version of the active theme model, if any: cheap, for caches.
+    fn active_theme_version(&self, workspace: &str) -> StoreResult<Option<i64>>;
+
+    fn active_theme_model(&self, workspace: &str) -> StoreResult<Option<ThemeModel>>;
+
+    /// Stores a new model version, writes its segment assignments and makes it active, all in one
+    /// transaction: a failure at any point leaves the previous model active and untouched.
+    fn activate_theme_model(&self, workspace: &str, new: &NewThemeModel) -> StoreResult<i64>;
+
+    /// Sets (or with `None` clears) a theme's human name in the active model.
+    fn rename_theme(&self, workspace: &str, theme_id: i64, name: Option<&str>) -> StoreResult<Option<Theme>>;
+
+    /// Pins or unpins a theme of the active model.
+    fn pin_theme(&self, workspace: &str, theme_id: i64, pinned: bool) -> StoreResult<Option<Theme>>;
+
+    /// Merges `source` into `target` in the active model: segments move, the target's centroid and
+    /// size are updated, and the source is remembered so later reclusters fold it in again.
+    /// `None` when either theme is not in the active model.
+    fn merge_themes(&self, workspace: &str, source: i64, target: i64) -> StoreResult<Option<Theme>>;
+
+    /// Every segment with its theme under the active model, in submission order.
+    fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>>;
 }

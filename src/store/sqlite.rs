@@ -65,6 +65,52 @@ CREATE TABLE outcomes (
     recorded_at  INTEGER NOT NULL,
     PRIMARY KEY (workspace, account_id, kind, occurred_at)
 );
+"#, r#"
+ALTER TABLE segments ADD COLUMN theme_version INTEGER;
+
+-- One row per recluster that succeeded; `theme_state.active_version` points at the live one.
+CREATE TABLE theme_models (
+    workspace         TEXT    NOT NULL,
+    version           INTEGER NOT NULL,
+    created_at        INTEGER NOT NULL,
+    k                 INTEGER NOT NULL,
+    assign_threshold  REAL    NOT NULL,
+    segments          INTEGER NOT NULL,
+    params            TEXT    NOT NULL DEFAULT '{}',
+    PRIMARY KEY (workspace, version)
+);
+
+CREATE TABLE themes (
+    workspace  TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    theme_id   INTEGER NOT NULL,
+    label      TEXT    NOT NULL,
+    name       TEXT,
+    keywords   TEXT    NOT NULL,
+    quotes     TEXT    NOT NULL,
+    centroid   BLOB    NOT NULL,
+    size       INTEGER NOT NULL,
+    pinned     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, version, theme_id),
+    FOREIGN KEY (workspace, version) REFERENCES theme_models (workspace, version)
+);
+
+CREATE TABLE theme_state (
+    workspace       TEXT    PRIMARY KEY,
+    active_version  INTEGER NOT NULL,
+    next_theme_id   INTEGER NOT NULL
+);
+
+-- Themes a person merged away: later reclusters fold a cluster that matches `centroid` into
+-- `target_id` again.
+CREATE TABLE theme_merges (
+    workspace  TEXT    NOT NULL,
+    source_id  INTEGER NOT NULL,
+    target_id  INTEGER NOT NULL,
+    centroid   BLOB    NOT NULL,
+    merged_at  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, source_id)
+);
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -124,6 +170,50 @@ impl SqliteStore {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
     }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+fn active_version(c: &Connection, workspace: &str) -> StoreResult<Option<i64>> {
+    Ok(c.query_row("SELECT active_version FROM theme_state WHERE workspace = ?1", [workspace], |r| r.get(0)).optional()?)
+}
+
+fn load_active_model(c: &Connection, workspace: &str) -> StoreResult<Option<ThemeModel>> {
+    let Some(version) = active_version(c, workspace)? else { return Ok(None) };
+    let (created_at, k, assign_threshold, segments): (i64, i64, f32, i64) = c.query_row(
+        "SELECT created_at, k, assign_threshold, segments FROM theme_models WHERE workspace = ?1 AND version = ?2",
+        params![workspace, version],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let mut stmt = c.prepare_cached(&format!("{THEME_COLUMNS} WHERE workspace = ?1 AND version = ?2 ORDER BY size DESC, theme_id"))?;
+    let themes = stmt.query_map(params![workspace, version], theme_row)?.map(|t| t?).collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(ThemeModel {
+        version,
+        created_at: chrono::DateTime::from_timestamp(created_at, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+        k: k as usize,
+        assign_threshold,
+        segments: segments as u64,
+        themes,
+    }))
+}
+
+const THEME_COLUMNS: &str = "SELECT theme_id, label, name, keywords, quotes, centroid, size, pinned FROM themes";
+
+fn load_theme(c: &Connection, workspace: &str, version: i64, theme_id: i64) -> StoreResult<Option<Theme>> {
+    let mut stmt = c.prepare_cached(&format!("{THEME_COLUMNS} WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3"))?;
+    stmt.query_row(params![workspace, version, theme_id], theme_row).optional()?.transpose()
+}
+
+#[allow(clippy::type_complexity)]
+fn theme_row(r: &rusqlite::Row) -> rusqlite::Result<StoreResult<Theme>> {
+    let (keywords, quotes, centroid): (String, String, Vec<u8>) = (r.get(3)?, r.get(4)?, r.get(5)?);
+    let (id, label, name, size, pinned): (i64, String, Option<String>, i64, bool) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(6)?, r.get(7)?);
+    Ok((|| {
+        let parse = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| StoreError::Corrupt(format!("theme {id}: {e}")));
+        Ok(Theme { id, label, name, keywords: parse(&keywords)?, quotes: parse(&quotes)?, centroid: blob_to_embedding(&centroid)?, size: size as u64, pinned })
+    })())
 }
 
 fn now() -> i64 {
@@ -230,7 +320,8 @@ impl Store for SqliteStore {
             };
             let mut insert = tx.prepare_cached(
                 "INSERT INTO segments (response, idx, text, start_byte, end_byte, tokens, embedding, sentiment_label,
-                 sentiment_score, theme_id, theme_similarity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 sentiment_score, theme_id, theme_similarity, theme_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for s in segments {
                 insert.execute(params![
@@ -244,7 +335,8 @@ impl Store for SqliteStore {
                     s.sentiment.as_ref().map(|x| x.label.as_str()),
                     s.sentiment.as_ref().map(|x| x.score),
                     s.theme_id,
-                    s.theme_similarity
+                    s.theme_similarity,
+                    s.theme_version
                 ])?;
             }
             Ok(outcome)
@@ -282,7 +374,7 @@ impl Store for SqliteStore {
             let survey = survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?;
             let mut stmt = c.prepare_cached(
                 "SELECT idx, text, start_byte, end_byte, tokens, embedding, sentiment_label, sentiment_score, theme_id,
-                 theme_similarity FROM segments WHERE response = ?1 ORDER BY idx",
+                 theme_similarity, theme_version FROM segments WHERE response = ?1 ORDER BY idx",
             )?;
             let segments = stmt
                 .query_map([id], |r| {
@@ -300,6 +392,7 @@ impl Store for SqliteStore {
                             },
                             theme_id: r.get(8)?,
                             theme_similarity: r.get(9)?,
+                            theme_version: r.get(10)?,
                         },
                         r.get::<_, Vec<u8>>(5)?,
                     ))
@@ -447,6 +540,176 @@ impl Store for SqliteStore {
                 })
                 .collect();
             rows
+        })
+    }
+
+    fn theme_segments(&self, workspace: &str, since: Option<i64>) -> StoreResult<Vec<ThemeSegment>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT r.response_id, s.idx, s.text, s.embedding FROM segments s JOIN responses r ON r.id = s.response
+                 WHERE r.workspace = ?1 AND r.submitted_at >= ?2 ORDER BY r.submitted_at, r.id, s.idx",
+            )?;
+            let rows = stmt.query_map(params![workspace, since.unwrap_or(i64::MIN)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
+            })?;
+            rows.map(|row| {
+                let (response_id, index, text, blob) = row?;
+                Ok(ThemeSegment { response_id, index, text, embedding: blob_to_embedding(&blob)? })
+            })
+            .collect()
+        })
+    }
+
+    fn theme_history(&self, workspace: &str) -> StoreResult<History> {
+        self.with_conn(|c| {
+            let next_id: Option<i64> =
+                c.query_row("SELECT next_theme_id FROM theme_state WHERE workspace = ?1", [workspace], |r| r.get(0)).optional()?;
+            let mut stmt = c.prepare("SELECT centroid, target_id FROM theme_merges WHERE workspace = ?1 ORDER BY source_id")?;
+            let merged = stmt
+                .query_map([workspace], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?
+                .map(|row| {
+                    let (blob, target) = row?;
+                    Ok((blob_to_embedding(&blob)?, target))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(History { active: load_active_model(c, workspace)?, merged, next_id: next_id.unwrap_or(1) })
+        })
+    }
+
+    fn active_theme_version(&self, workspace: &str) -> StoreResult<Option<i64>> {
+        self.with_conn(|c| active_version(c, workspace))
+    }
+
+    fn active_theme_model(&self, workspace: &str) -> StoreResult<Option<ThemeModel>> {
+        self.with_conn(|c| load_active_model(c, workspace))
+    }
+
+    fn activate_theme_model(&self, workspace: &str, new: &NewThemeModel) -> StoreResult<i64> {
+        self.with_tx(|tx| {
+            let version: i64 =
+                tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM theme_models WHERE workspace = ?1", [workspace], |r| r.get(0))?;
+            let m = new.model;
+            tx.execute(
+                "INSERT INTO theme_models (workspace, version, created_at, k, assign_threshold, segments, params)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![workspace, version, now(), m.k as i64, m.assign_threshold, m.segments as i64, new.params],
+            )?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO themes (workspace, version, theme_id, label, name, keywords, quotes, centroid, size, pinned)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?;
+                for t in &m.themes {
+                    insert.execute(params![
+                        workspace,
+                        version,
+                        t.id,
+                        t.label,
+                        t.name,
+                        json(&t.keywords),
+                        json(&t.quotes),
+                        embedding_to_blob(&t.centroid),
+                        t.size as i64,
+                        t.pinned
+                    ])?;
+                }
+            }
+            let mut update = tx.prepare_cached(
+                "UPDATE segments SET theme_id = ?4, theme_similarity = ?5, theme_version = ?6
+                 WHERE response = (SELECT id FROM responses WHERE workspace = ?1 AND response_id = ?2) AND idx = ?3",
+            )?;
+            let half = new.assignments.len() / 2;
+            for (i, (response_id, index, theme, similarity)) in new.assignments.iter().enumerate() {
+                if i == half {
+                    crate::fault::point("recluster.activate");
+                }
+                update.execute(params![workspace, response_id, index, theme, similarity, version])?;
+            }
+            tx.execute(
+                "INSERT INTO theme_state (workspace, active_version, next_theme_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (workspace) DO UPDATE SET active_version = excluded.active_version,
+                 next_theme_id = MAX(theme_state.next_theme_id, excluded.next_theme_id)",
+                params![workspace, version, new.next_theme_id],
+            )?;
+            Ok(version)
+        })
+    }
+
+    fn rename_theme(&self, workspace: &str, theme_id: i64, name: Option<&str>) -> StoreResult<Option<Theme>> {
+        self.with_tx(|tx| {
+            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
+            let name = name.map(str::trim).filter(|n| !n.is_empty());
+            tx.execute(
+                "UPDATE themes SET name = ?4 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3",
+                params![workspace, version, theme_id, name],
+            )?;
+            load_theme(tx, workspace, version, theme_id)
+        })
+    }
+
+    fn pin_theme(&self, workspace: &str, theme_id: i64, pinned: bool) -> StoreResult<Option<Theme>> {
+        self.with_tx(|tx| {
+            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
+            tx.execute(
+                "UPDATE themes SET pinned = ?4 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3",
+                params![workspace, version, theme_id, pinned],
+            )?;
+            load_theme(tx, workspace, version, theme_id)
+        })
+    }
+
+    fn merge_themes(&self, workspace: &str, source: i64, target: i64) -> StoreResult<Option<Theme>> {
+        self.with_tx(|tx| {
+            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
+            let (Some(from), Some(into)) = (load_theme(tx, workspace, version, source)?, load_theme(tx, workspace, version, target)?) else {
+                return Ok(None);
+            };
+            // The merged centroid is the size-weighted mean direction of the two.
+            let centroid = crate::themes::cluster::normalized(
+                into.centroid.iter().zip(&from.centroid).map(|(a, b)| a * into.size as f32 + b * from.size as f32).collect(),
+            );
+            tx.execute(
+                "UPDATE segments SET theme_id = ?4 WHERE theme_id = ?3 AND theme_version = ?2
+                 AND response IN (SELECT id FROM responses WHERE workspace = ?1)",
+                params![workspace, version, source, target],
+            )?;
+            tx.execute(
+                "UPDATE themes SET centroid = ?4, size = size + ?5 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3",
+                params![workspace, version, target, embedding_to_blob(&centroid), from.size as i64],
+            )?;
+            tx.execute("DELETE FROM themes WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3", params![workspace, version, source])?;
+            tx.execute(
+                "UPDATE theme_merges SET target_id = ?3 WHERE workspace = ?1 AND target_id = ?2",
+                params![workspace, source, target],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO theme_merges (workspace, source_id, target_id, centroid, merged_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![workspace, source, target, embedding_to_blob(&from.centroid), now()],
+            )?;
+            load_theme(tx, workspace, version, target)
+        })
+    }
+
+    fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>> {
+        self.with_conn(|c| {
+            let version = active_version(c, workspace)?.unwrap_or(-1);
+            let mut stmt = c.prepare(
+                "SELECT r.response_id, s.idx, s.text, t.theme_id, COALESCE(t.name, t.label)
+                 FROM segments s JOIN responses r ON r.id = s.response
+                 LEFT JOIN themes t ON t.workspace = r.workspace AND t.version = ?2 AND t.theme_id = s.theme_id
+                      AND s.theme_version = ?2
+                 WHERE r.workspace = ?1 ORDER BY r.submitted_at, r.id, s.idx",
+            )?;
+            let rows = stmt.query_map(params![workspace, version], |r| {
+                Ok(AssignmentRow {
+                    response_id: r.get(0)?,
+                    segment_index: r.get(1)?,
+                    segment_text: r.get(2)?,
+                    theme_id: r.get(3)?,
+                    theme_label: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 }

@@ -1,72 +1,240 @@
-//! k-means over segment embeddings: linfa-clustering fits the centroids on a seeded sample, then
-//! every segment is assigned by dot product (the vectors are unit length, so the nearest centroid
-//! in L2 is the most cosine-similar one) and the centroids are refined on all segments.
+//! Clustering segment embeddings into themes: linfa k-means in the spectral embedding of the
+//! segments' neighbour graph ([`super::spectral`]), fitted on a seeded sample, with k chosen by
+//! silhouette when not given, and warm-started from the previous theme model so that a weekly
+//! re-run lands in the same solution unless the data moved.
 //!
-//! Fitting on a sample keeps linfa's cost bounded whatever the window holds; the full-data Lloyd
-//! steps recover what the sample missed.
+//! Segments outside the sample are assigned to the nearest theme centroid by one matrix product
+//! (centroids are unit-length means of the members' embeddings, so nearest in L2 = most
+//! cosine-similar). The sample bounds the cost whatever the window holds: the neighbour graph is
+//! quadratic in the sample, everything else linear in the data.
 
 use linfa::prelude::*;
 use linfa::DatasetBase;
 use linfa_clustering::{KMeans, KMeansInit};
-use ndarray::Array2;
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 
 use super::labels::dot;
+use super::spectral;
 
-/// Most segments linfa fits on; the rest are assigned.
-pub const FIT_SAMPLE: usize = 6000;
-/// Lloyd iterations on all segments after the sample fit.
-const FULL_DATA_STEPS: usize = 3;
+/// Most segments the graph is built on; the rest are assigned to the nearest centroid.
+pub const FIT_SAMPLE: usize = 16_000;
+/// Most rows the silhouette of a candidate k is computed on.
+const SCORE_SAMPLE: usize = 2_500;
+/// A candidate k within this fraction of the best silhouette counts as good as the best; the
+/// smallest such k wins (fewer themes are easier to read), and the previous model's k is kept when
+/// it qualifies (ids stay put unless the data clearly asks for another k).
+const SCORE_TOLERANCE: f32 = 0.01;
+
+/// How many themes to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KChoice {
+    Fixed(usize),
+    /// Chosen by silhouette among candidates in this inclusive range.
+    Auto { min: usize, max: usize },
+}
+
+impl Default for KChoice {
+    fn default() -> Self {
+        KChoice::Auto { min: 10, max: 150 }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions {
+    pub k: KChoice,
+    pub seed: u64,
+    /// Centroids of the previous model (unit vectors), to warm-start from; may be empty.
+    pub warm_start: Vec<Vec<f32>>,
+}
 
 /// A clustering: unit-length centroids and each vector's cluster and similarity to it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Clustering {
     pub centroids: Vec<Vec<f32>>,
     pub labels: Vec<usize>,
     pub similarity: Vec<f32>,
+    /// The silhouette of each candidate k tried (empty when k was fixed).
+    pub k_scores: Vec<(usize, f32)>,
 }
 
-/// Clusters unit vectors into `k` groups, deterministically for a given `seed`.
-pub fn kmeans(vectors: &[&[f32]], k: usize, seed: u64) -> Result<Clustering, String> {
-    let n = vectors.len();
+/// Clusters the unit-length rows of `x`, deterministically for given options.
+pub fn fit(x: ArrayView2<f32>, opts: &FitOptions) -> Result<Clustering, String> {
+    let n = x.nrows();
     if n == 0 {
-        return Ok(Clustering { centroids: Vec::new(), labels: Vec::new(), similarity: Vec::new() });
+        return Ok(Clustering::default());
     }
-    let k = k.clamp(1, n);
-    let dim = vectors[0].len();
-    let sample = seeded_sample(n, FIT_SAMPLE.max(k), seed);
-    let mut records = Array2::<f32>::zeros((sample.len(), dim));
-    for (row, &i) in sample.iter().enumerate() {
-        records.row_mut(row).assign(&ndarray::ArrayView1::from(vectors[i]));
+    let sample = seeded_sample(n, FIT_SAMPLE, opts.seed);
+    let xs = x.select(Axis(0), &sample);
+    let max_k = match opts.k {
+        KChoice::Fixed(k) => k,
+        KChoice::Auto { max, .. } => max.max(opts.warm_start.len()),
     }
-    let dataset = DatasetBase::from(records);
-    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
-        .n_runs(1)
-        .max_n_iterations(100)
-        .tolerance(1e-4)
-        .init_method(KMeansInit::KMeansPlusPlus)
-        .fit(&dataset)
-        .map_err(|e| format!("k-means failed: {e}"))?;
-    let mut centroids: Vec<Vec<f32>> = model.centroids().rows().into_iter().map(|r| normalized(r.to_vec())).collect();
-    let mut clustering = assign(vectors, &centroids);
-    for _ in 0..FULL_DATA_STEPS {
-        centroids = means(vectors, &clustering.labels, &centroids);
-        clustering = assign(vectors, &centroids);
+    .clamp(1, sample.len());
+    let graph = spectral::normalized_adjacency(&spectral::nearest_neighbours(xs.view(), std::env::var("VERBATIM_NN").ok().and_then(|v| v.parse().ok()).unwrap_or(spectral::NEIGHBOURS)));
+    let (_, eigenvectors) = spectral::top_eigenvectors(&graph, max_k, opts.seed);
+
+    let (k, k_scores) = match opts.k {
+        KChoice::Fixed(k) => (k.clamp(1, sample.len()), Vec::new()),
+        KChoice::Auto { min, max } => choose_k(&eigenvectors, min, max, opts)?,
+    };
+    let embedding = spectral::rows_normalized(eigenvectors.slice(s![.., ..k]).to_owned());
+    let init = warm_start_centroids(xs.view(), embedding.view(), &opts.warm_start, k);
+    let sample_labels = kmeans(embedding, k, opts.seed, init)?;
+
+    // Theme centroids live in the embedding space of the segments, not the spectral one.
+    let mut centroids = vec![vec![0f32; x.ncols()]; k];
+    let mut counts = vec![0usize; k];
+    for (row, &l) in xs.outer_iter().zip(&sample_labels) {
+        counts[l] += 1;
+        centroids[l].iter_mut().zip(row.iter()).for_each(|(c, v)| *c += v);
     }
+    let keep: Vec<usize> = (0..k).filter(|&c| counts[c] > 0).collect();
+    let mut renumber = vec![usize::MAX; k];
+    keep.iter().enumerate().for_each(|(new, &old)| renumber[old] = new);
+    let centroids: Vec<Vec<f32>> = keep.iter().map(|&c| normalized(std::mem::take(&mut centroids[c]))).collect();
+
+    let mut clustering = assign(x, &centroids);
+    for (&i, &l) in sample.iter().zip(&sample_labels) {
+        let l = renumber[l];
+        clustering.labels[i] = l;
+        clustering.similarity[i] = x.row(i).dot(&ArrayView1::from(&centroids[l]));
+    }
+    clustering.k_scores = k_scores;
     Ok(clustering)
 }
 
-/// Each vector's most similar centroid.
-pub fn assign(vectors: &[&[f32]], centroids: &[Vec<f32>]) -> Clustering {
-    let mut labels = Vec::with_capacity(vectors.len());
-    let mut similarity = Vec::with_capacity(vectors.len());
-    for v in vectors {
-        let (best, sim) = nearest(v, centroids);
-        labels.push(best);
-        similarity.push(sim);
+/// Candidate k values in `min..=max`: about twelve, spaced geometrically.
+fn candidates(min: usize, max: usize) -> Vec<usize> {
+    let (min, max) = (min.max(2), max.max(min.max(2)));
+    let mut out = Vec::new();
+    let mut k = min as f64;
+    while (k.round() as usize) < max {
+        out.push(k.round() as usize);
+        k *= (max as f64 / min as f64).powf(1.0 / 11.0).max(1.05);
     }
-    Clustering { centroids: centroids.to_vec(), labels, similarity }
+    out.push(max);
+    out.dedup();
+    out
+}
+
+/// Silhouette of k-means with each candidate k on a sample of the spectral embedding.
+fn choose_k(eigenvectors: &Array2<f32>, min: usize, max: usize, opts: &FitOptions) -> Result<(usize, Vec<(usize, f32)>), String> {
+    let n = eigenvectors.nrows();
+    let rows = seeded_sample(n, SCORE_SAMPLE, opts.seed ^ 0x51);
+    let max = max.min(eigenvectors.ncols()).min(n / 2).max(1);
+    let min = min.min(max);
+    let mut ks = candidates(min, max);
+    let previous_k = opts.warm_start.len();
+    if (min..=max).contains(&previous_k) && !ks.contains(&previous_k) {
+        ks.push(previous_k);
+        ks.sort_unstable();
+    }
+    let mut scores = Vec::with_capacity(ks.len());
+    for &k in &ks {
+        let e = spectral::rows_normalized(eigenvectors.select(Axis(0), &rows).slice(s![.., ..k]).to_owned());
+        let labels = kmeans(e.clone(), k, opts.seed, None)?;
+        scores.push((k, silhouette(e.view(), &labels, k)));
+    }
+    let best = scores.iter().map(|s| s.1).fold(f32::MIN, f32::max);
+    let good = |s: f32| s >= best - SCORE_TOLERANCE * best.abs();
+    let k = scores
+        .iter()
+        .find(|(k, s)| *k == previous_k && good(*s))
+        .or_else(|| scores.iter().find(|(_, s)| good(*s)))
+        .map_or(max, |s| s.0);
+    Ok((k, scores))
+}
+
+/// Mean silhouette (Rousseeuw 1987) of `labels` on the unit rows of `e`, Euclidean distance.
+pub fn silhouette(e: ArrayView2<f32>, labels: &[usize], k: usize) -> f32 {
+    let n = e.nrows();
+    let gram = e.dot(&e.t());
+    let mut counts = vec![0usize; k];
+    labels.iter().for_each(|&l| counts[l] += 1);
+    let mut total = 0.0f64;
+    for i in 0..n {
+        let mut sums = vec![0f64; k];
+        for j in 0..n {
+            if i != j {
+                sums[labels[j]] += f64::from((2.0 - 2.0 * gram[[i, j]]).max(0.0).sqrt());
+            }
+        }
+        let own = labels[i];
+        if counts[own] <= 1 {
+            continue; // a singleton's silhouette is 0 by convention
+        }
+        let a = sums[own] / (counts[own] - 1) as f64;
+        let b = (0..k).filter(|&c| c != own && counts[c] > 0).map(|c| sums[c] / counts[c] as f64).fold(f64::INFINITY, f64::min);
+        if b.is_finite() {
+            total += (b - a) / a.max(b).max(1e-12);
+        }
+    }
+    (total / n as f64) as f32
+}
+
+/// Initial spectral centroids from the previous model: the sample is split by its nearest previous
+/// centroid and each part's mean embedding seeds one cluster (the largest parts when there are more
+/// than `k`); the remaining seeds are the rows farthest from every seed so far.
+fn warm_start_centroids(xs: ArrayView2<f32>, embedding: ArrayView2<f32>, previous: &[Vec<f32>], k: usize) -> Option<Array2<f32>> {
+    if previous.is_empty() {
+        return None;
+    }
+    let prior = assign(xs, previous);
+    let dim = embedding.ncols();
+    let mut sums = vec![(0usize, vec![0f32; dim]); previous.len()];
+    for (row, &l) in embedding.outer_iter().zip(&prior.labels) {
+        sums[l].0 += 1;
+        sums[l].1.iter_mut().zip(row.iter()).for_each(|(s, v)| *s += v);
+    }
+    let mut parts: Vec<(usize, Vec<f32>)> = sums.into_iter().filter(|p| p.0 > 0).collect();
+    parts.sort_by(|a, b| b.0.cmp(&a.0));
+    parts.truncate(k);
+    let mut seeds: Vec<Vec<f32>> = parts.into_iter().map(|(_, s)| normalized(s)).collect();
+    while seeds.len() < k {
+        let far = embedding
+            .outer_iter()
+            .enumerate()
+            .map(|(i, row)| (i, seeds.iter().map(|c| row.dot(&ArrayView1::from(c))).fold(f32::MIN, f32::max)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))?
+            .0;
+        seeds.push(embedding.row(far).to_vec());
+    }
+    Array2::from_shape_vec((k, dim), seeds.concat()).ok()
+}
+
+/// linfa k-means on the rows of `records`; k-means++ unless initial centroids are given.
+fn kmeans(records: Array2<f32>, k: usize, seed: u64, init: Option<Array2<f32>>) -> Result<Vec<usize>, String> {
+    let dataset = DatasetBase::from(records);
+    let init = init.map_or(KMeansInit::KMeansPlusPlus, KMeansInit::Precomputed);
+    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
+        .n_runs(std::env::var("VERBATIM_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1))
+        .max_n_iterations(100)
+        .tolerance(1e-4)
+        .init_method(init)
+        .fit(&dataset)
+        .map_err(|e| format!("k-means failed: {e}"))?;
+    Ok(model.predict(dataset.records()).to_vec())
+}
+
+/// Each vector's most similar centroid.
+pub fn assign(x: ArrayView2<f32>, centroids: &[Vec<f32>]) -> Clustering {
+    let mut labels = Vec::with_capacity(x.nrows());
+    let mut similarity = Vec::with_capacity(x.nrows());
+    if centroids.is_empty() {
+        return Clustering { labels: vec![0; x.nrows()], similarity: vec![-1.0; x.nrows()], ..Clustering::default() };
+    }
+    let c = Array2::from_shape_vec((centroids.len(), x.ncols()), centroids.concat()).expect("centroids match the data's width");
+    for block in x.axis_chunks_iter(Axis(0), 4096) {
+        let sims = block.dot(&c.t());
+        for row in sims.outer_iter() {
+            let (best, sim) = row.iter().enumerate().fold((0, f32::MIN), |acc, (i, &s)| if s > acc.1 { (i, s) } else { acc });
+            labels.push(best);
+            similarity.push(sim);
+        }
+    }
+    Clustering { centroids: centroids.to_vec(), labels, similarity, k_scores: Vec::new() }
 }
 
 /// The index and cosine similarity of the centroid nearest to `v` (`(0, −1)` with no centroids).
@@ -79,24 +247,6 @@ pub fn nearest(v: &[f32], centroids: &[Vec<f32>]) -> (usize, f32) {
         }
     }
     best
-}
-
-/// Unit-length means of each cluster; an emptied cluster keeps its previous centroid.
-fn means(vectors: &[&[f32]], labels: &[usize], previous: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let dim = previous.first().map_or(0, Vec::len);
-    let mut sums = vec![vec![0f32; dim]; previous.len()];
-    let mut counts = vec![0usize; previous.len()];
-    for (v, &l) in vectors.iter().zip(labels) {
-        counts[l] += 1;
-        for (s, x) in sums[l].iter_mut().zip(v.iter()) {
-            *s += x;
-        }
-    }
-    sums.into_iter()
-        .zip(counts)
-        .zip(previous)
-        .map(|((sum, count), prev)| if count == 0 { prev.clone() } else { normalized(sum) })
-        .collect()
 }
 
 pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
@@ -139,9 +289,10 @@ mod tests {
                 vectors.push(normalized(v));
             }
         }
-        let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-        let a = kmeans(&refs, 3, 7).unwrap();
-        let b = kmeans(&refs, 3, 7).unwrap();
+        let x = Array2::from_shape_vec((150, 8), vectors.concat()).unwrap();
+        let opts = FitOptions { k: KChoice::Fixed(3), seed: 7, ..FitOptions::default() };
+        let a = fit(x.view(), &opts).unwrap();
+        let b = fit(x.view(), &opts).unwrap();
         assert_eq!(a.labels, b.labels);
         for g in 0..3 {
             let first = a.labels[g * 50];

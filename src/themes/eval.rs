@@ -3,6 +3,73 @@
 
 use std::collections::HashMap;
 
+use super::recluster::Outcome;
+use super::NO_CONTENT;
+
+/// A recluster scored against known categories of the responses its segments came from.
+#[derive(Debug, Clone)]
+pub struct ThemeEval {
+    pub responses: usize,
+    pub segments: usize,
+    pub categories: usize,
+    pub k: usize,
+    /// Each response's primary theme (of its longest segment with content) against its category.
+    pub nmi: f64,
+    pub ari: f64,
+    /// Each segment's theme against its response's category.
+    pub segment_nmi: f64,
+    /// Share of themes whose top-3 keywords share a word with the name of their dominant category.
+    pub keyword_hits: f64,
+}
+
+/// Scores `outcome` (over segments `texts`, which came from response `response_of[i]`) against
+/// `categories[response]` (indices into `names`, whose words the keyword check looks for).
+pub fn score_outcome(outcome: &Outcome, texts: &[&str], response_of: &[usize], categories: &[usize], names: &[String]) -> ThemeEval {
+    let themes: Vec<i64> = outcome.assignments.iter().map(|a| a.0).collect();
+    let segment_truth: Vec<usize> = response_of.iter().map(|&r| categories[r]).collect();
+    let segment_pred: Vec<usize> = themes.iter().map(|&t| t as usize).collect();
+    // Primary theme: the longest segment with content decides; a response with none is no_content.
+    let mut primary: Vec<(usize, i64)> = vec![(0, NO_CONTENT); categories.len()];
+    for (i, &r) in response_of.iter().enumerate() {
+        let len = if std::env::var("VERBATIM_PRIMARY").is_ok() { (outcome.assignments[i].1 * 1e6) as usize } else { texts[i].chars().count() };
+        if themes[i] != NO_CONTENT && len > primary[r].0 {
+            primary[r] = (len, themes[i]);
+        }
+    }
+    let response_pred: Vec<usize> = primary.iter().map(|p| p.1 as usize).collect();
+    let mut dominant: HashMap<i64, HashMap<usize, usize>> = HashMap::new();
+    for (&t, &c) in themes.iter().zip(&segment_truth) {
+        *dominant.entry(t).or_default().entry(c).or_default() += 1;
+    }
+    let real: Vec<_> = outcome.model.themes.iter().filter(|t| t.id != NO_CONTENT).collect();
+    let hits = real
+        .iter()
+        .filter(|t| {
+            let Some(top) = dominant.get(&t.id).and_then(|c| c.iter().max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))) else {
+                return false;
+            };
+            let wanted = super::labels::words(&names[*top.0].replace('_', " "));
+            t.keywords.iter().take(3).flat_map(|k| super::labels::words(k)).any(|w| wanted.iter().any(|x| stem_eq(x, &w)))
+        })
+        .count();
+    ThemeEval {
+        responses: categories.len(),
+        segments: texts.len(),
+        categories: names.len(),
+        k: outcome.model.k,
+        nmi: nmi(categories, &response_pred),
+        ari: ari(categories, &response_pred),
+        segment_nmi: nmi(&segment_truth, &segment_pred),
+        keyword_hits: hits as f64 / real.len().max(1) as f64,
+    }
+}
+
+/// Same word up to a plural or verb ending ("card" ~ "cards", "charge" ~ "charged").
+fn stem_eq(a: &str, b: &str) -> bool {
+    let stem = |w: &str| w.trim_end_matches("ing").trim_end_matches("ed").trim_end_matches('s').trim_end_matches('e').to_string();
+    a == b || (a.len() > 3 && b.len() > 3 && stem(a) == stem(b))
+}
+
 /// NMI = I(X; Y) / ((H(X) + H(Y)) / 2), in [0, 1].
 pub fn nmi(truth: &[usize], predicted: &[usize]) -> f64 {
     let n = truth.len() as f64;

@@ -58,6 +58,11 @@ pub fn terms(text: &str) -> Vec<String> {
     out
 }
 
+/// Words of a text that are not stop words.
+pub fn content_word_count(text: &str) -> usize {
+    words(text).iter().filter(|w| !is_stop_word(w)).count()
+}
+
 /// A segment with no content word ("ok", "n/a", "👍", "thanks!") cannot say what it is about.
 pub fn is_content_free(text: &str) -> bool {
     words(text).iter().all(|w| is_stop_word(w) || matches!(w.as_str(), "n" | "a" | "na" | "none" | "nothing" | "nope" | "good" | "great" | "fine" | "nil"))

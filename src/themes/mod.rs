@@ -1,11 +1,96 @@
 //! Themes: groups of segments that mean one thing, with stable ids across weekly reclusters.
 //!
-//! So far: naming a theme ([`labels`]: c-TF-IDF keywords, labels, representative quotes, the
-//! content-free test) and keeping ids stable ([`matching`]: Hungarian assignment of new centroids
-//! to the previous model's). The linfa k-means recluster, theme-model storage and online
-//! assignment build on these.
+//! - [`recluster`]: one run, from segments to a theme model (pure; no storage).
+//! - [`cluster`] and [`spectral`]: linfa k-means in the spectral embedding of the neighbour graph.
+//! - [`labels`]: c-TF-IDF keywords, labels, representative quotes, the content-free test.
+//! - [`matching`]: Hungarian assignment of new centroids to the previous model's themes.
+//! - [`eval`]: NMI and ARI against known categories.
+//!
+//! Storing models, activating them atomically and running on a schedule live in
+//! [`crate::store`] and [`crate::recluster`].
 
 pub mod cluster;
 pub mod eval;
 pub mod labels;
 pub mod matching;
+pub mod recluster;
+pub mod spectral;
+
+use serde::{Deserialize, Serialize};
+
+/// The reserved theme of content-free segments ("ok", "n/a", "👍"). Real themes start at 1.
+pub const NO_CONTENT: i64 = 0;
+
+/// One theme of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Theme {
+    /// Stable across reclusters while the theme persists; never reused after it is retired.
+    pub id: i64,
+    /// Built from the keywords.
+    pub label: String,
+    /// Given by a person (RenameTheme); survives reclusters.
+    pub name: Option<String>,
+    pub keywords: Vec<String>,
+    pub quotes: Vec<String>,
+    /// Unit-length mean of the members' embeddings (empty for [`NO_CONTENT`]).
+    pub centroid: Vec<f32>,
+    /// Segments assigned at the recluster.
+    pub size: u64,
+    /// Kept by reclusters even when the data no longer forms it.
+    pub pinned: bool,
+}
+
+impl Theme {
+    /// What a person should see: the given name, else the keyword label.
+    pub fn display_label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.label)
+    }
+}
+
+/// A versioned set of themes; one per workspace is active at a time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ThemeModel {
+    pub version: i64,
+    pub created_at: String,
+    /// Themes excluding [`NO_CONTENT`].
+    pub k: usize,
+    /// Online assignment: below this cosine to the nearest centroid a segment is "emerging".
+    pub assign_threshold: f32,
+    /// Segments the model was built from.
+    pub segments: u64,
+    pub themes: Vec<Theme>,
+}
+
+/// The theme a new segment gets from a model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assignment {
+    Theme { id: i64, similarity: f32 },
+    /// Content-free segment.
+    NoContent,
+    /// Farther than the model's threshold from every theme: a possible new theme.
+    Emerging { similarity: f32 },
+}
+
+impl ThemeModel {
+    pub fn theme(&self, id: i64) -> Option<&Theme> {
+        self.themes.iter().find(|t| t.id == id)
+    }
+
+    /// The nearest theme for a segment, applying the content-free test and the threshold.
+    pub fn assign(&self, text: &str, embedding: &[f32]) -> Assignment {
+        if labels::is_content_free(text) {
+            return Assignment::NoContent;
+        }
+        let best = self
+            .themes
+            .iter()
+            .filter(|t| t.centroid.len() == embedding.len())
+            .map(|t| (t.id, labels::dot(&t.centroid, embedding)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((id, similarity)) if similarity >= self.assign_threshold => Assignment::Theme { id, similarity },
+            Some((_, similarity)) => Assignment::Emerging { similarity },
+            None => Assignment::Emerging { similarity: -1.0 },
+        }
+    }
+}

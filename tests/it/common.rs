@@ -66,7 +66,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState { ingest: Ingest { infer: infer.clone(), store: store.clone() }, default_workspace: "default".into() };
+        let state = AppState::new(Ingest::new(infer.clone(), store.clone()), "default".into());
         let handle = tokio::spawn(grpc::serve(listener, state, async {
             let _ = stopped.await;
         }));
