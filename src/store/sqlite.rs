@@ -749,6 +749,7 @@ mod tests {
             sentiment: Some(SentimentRecord { label: "negative".into(), score: -0.8 }),
             theme_id: Some(7),
             theme_similarity: Some(0.6),
+            theme_version: Some(1),
         }
     }
 

@@ -11,7 +11,7 @@
 use linfa::prelude::*;
 use linfa::DatasetBase;
 use linfa_clustering::{KMeans, KMeansInit};
-use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 
@@ -21,11 +21,16 @@ use super::spectral;
 /// Most segments the graph is built on; the rest are assigned to the nearest centroid.
 pub const FIT_SAMPLE: usize = 16_000;
 /// Most rows the silhouette of a candidate k is computed on.
-const SCORE_SAMPLE: usize = 2_500;
+const SCORE_SAMPLE: usize = 2_000;
 /// A candidate k within this fraction of the best silhouette counts as good as the best; the
-/// smallest such k wins (fewer themes are easier to read), and the previous model's k is kept when
-/// it qualifies (ids stay put unless the data clearly asks for another k).
-const SCORE_TOLERANCE: f32 = 0.01;
+/// smallest such k wins, and the previous model's k is kept when it qualifies (ids stay put unless
+/// the data clearly asks for another k). On sentence embeddings the silhouette keeps creeping up
+/// with k long after the themes stop getting better (Banking77: 0.40 at k = 77, 0.50 at 130, NMI
+/// flat at 0.80–0.82 from 60 to 150), so "within 5% of the best" picks where the gain flattens;
+/// fewer themes are also easier to read.
+const SCORE_TOLERANCE: f32 = 0.05;
+/// k-means iterations when scoring a candidate k (the final fit runs to convergence).
+const SCORE_ITERATIONS: u64 = 30;
 
 /// How many themes to look for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,21 +72,15 @@ pub fn fit(x: ArrayView2<f32>, opts: &FitOptions) -> Result<Clustering, String> 
     }
     let sample = seeded_sample(n, FIT_SAMPLE, opts.seed);
     let xs = x.select(Axis(0), &sample);
-    let max_k = match opts.k {
-        KChoice::Fixed(k) => k,
-        KChoice::Auto { max, .. } => max.max(opts.warm_start.len()),
-    }
-    .clamp(1, sample.len());
-    let graph = spectral::normalized_adjacency(&spectral::nearest_neighbours(xs.view(), std::env::var("VERBATIM_NN").ok().and_then(|v| v.parse().ok()).unwrap_or(spectral::NEIGHBOURS)));
-    let (_, eigenvectors) = spectral::top_eigenvectors(&graph, max_k, opts.seed);
+    let graph = spectral::normalized_adjacency(&spectral::nearest_neighbours(xs.view(), spectral::NEIGHBOURS));
+    let embedding = spectral::diffusion_embedding(&graph, opts.seed);
 
     let (k, k_scores) = match opts.k {
         KChoice::Fixed(k) => (k.clamp(1, sample.len()), Vec::new()),
-        KChoice::Auto { min, max } => choose_k(&eigenvectors, min, max, opts)?,
+        KChoice::Auto { min, max } => choose_k(&embedding, min, max, opts)?,
     };
-    let embedding = spectral::rows_normalized(eigenvectors.slice(s![.., ..k]).to_owned());
     let init = warm_start_centroids(xs.view(), embedding.view(), &opts.warm_start, k);
-    let sample_labels = kmeans(embedding, k, opts.seed, init)?;
+    let sample_labels = kmeans(embedding, k, opts.seed, init, 100)?;
 
     // Theme centroids live in the embedding space of the segments, not the spectral one.
     let mut centroids = vec![vec![0f32; x.ncols()]; k];
@@ -105,14 +104,14 @@ pub fn fit(x: ArrayView2<f32>, opts: &FitOptions) -> Result<Clustering, String> 
     Ok(clustering)
 }
 
-/// Candidate k values in `min..=max`: about twelve, spaced geometrically.
+/// Candidate k values in `min..=max`: about ten, spaced geometrically.
 fn candidates(min: usize, max: usize) -> Vec<usize> {
     let (min, max) = (min.max(2), max.max(min.max(2)));
     let mut out = Vec::new();
     let mut k = min as f64;
     while (k.round() as usize) < max {
         out.push(k.round() as usize);
-        k *= (max as f64 / min as f64).powf(1.0 / 11.0).max(1.05);
+        k *= (max as f64 / min as f64).powf(1.0 / 9.0).max(1.05);
     }
     out.push(max);
     out.dedup();
@@ -120,10 +119,11 @@ fn candidates(min: usize, max: usize) -> Vec<usize> {
 }
 
 /// Silhouette of k-means with each candidate k on a sample of the spectral embedding.
-fn choose_k(eigenvectors: &Array2<f32>, min: usize, max: usize, opts: &FitOptions) -> Result<(usize, Vec<(usize, f32)>), String> {
-    let n = eigenvectors.nrows();
+fn choose_k(embedding: &Array2<f32>, min: usize, max: usize, opts: &FitOptions) -> Result<(usize, Vec<(usize, f32)>), String> {
+    let n = embedding.nrows();
     let rows = seeded_sample(n, SCORE_SAMPLE, opts.seed ^ 0x51);
-    let max = max.min(eigenvectors.ncols()).min(n / 2).max(1);
+    let e = embedding.select(Axis(0), &rows);
+    let max = max.min(n / 2).max(1);
     let min = min.min(max);
     let mut ks = candidates(min, max);
     let previous_k = opts.warm_start.len();
@@ -133,8 +133,7 @@ fn choose_k(eigenvectors: &Array2<f32>, min: usize, max: usize, opts: &FitOption
     }
     let mut scores = Vec::with_capacity(ks.len());
     for &k in &ks {
-        let e = spectral::rows_normalized(eigenvectors.select(Axis(0), &rows).slice(s![.., ..k]).to_owned());
-        let labels = kmeans(e.clone(), k, opts.seed, None)?;
+        let labels = kmeans(e.clone(), k, opts.seed, None, SCORE_ITERATIONS)?;
         scores.push((k, silhouette(e.view(), &labels, k)));
     }
     let best = scores.iter().map(|s| s.1).fold(f32::MIN, f32::max);
@@ -204,13 +203,55 @@ fn warm_start_centroids(xs: ArrayView2<f32>, embedding: ArrayView2<f32>, previou
     Array2::from_shape_vec((k, dim), seeds.concat()).ok()
 }
 
-/// linfa k-means on the rows of `records`; k-means++ unless initial centroids are given.
-fn kmeans(records: Array2<f32>, k: usize, seed: u64, init: Option<Array2<f32>>) -> Result<Vec<usize>, String> {
+/// Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's 2 + ln k local trials): each
+/// new centre is the best of a few D²-sampled candidates by the potential it leaves. Plain
+/// k-means++ (linfa's) lands in visibly worse optima on theme data (Banking77 NMI −0.003 on
+/// average over seeds, with a wider spread).
+fn greedy_kmeans_plus_plus(x: &Array2<f32>, k: usize, seed: u64) -> Array2<f32> {
+    use rand_xoshiro::rand_core::RngCore;
+    let n = x.nrows();
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed ^ 0x6b2b);
+    let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let trials = 2 + (k as f64).ln() as usize;
+    let norms: Vec<f32> = x.outer_iter().map(|r| r.dot(&r)).collect();
+    let dist_to = |c: usize| -> Vec<f32> {
+        let dots = x.dot(&x.row(c));
+        (0..n).map(|i| (norms[i] + norms[c] - 2.0 * dots[i]).max(0.0)).collect()
+    };
+    let mut centres = vec![((uniform() * n as f64) as usize).min(n - 1)];
+    let mut closest = dist_to(centres[0]);
+    while centres.len() < k.min(n) {
+        let total: f64 = closest.iter().map(|&d| f64::from(d)).sum();
+        let mut best: Option<(f64, usize, Vec<f32>)> = None;
+        for _ in 0..trials {
+            let mut target = uniform() * total;
+            let candidate = closest.iter().position(|&d| {
+                target -= f64::from(d);
+                target <= 0.0
+            });
+            let candidate = candidate.unwrap_or(n - 1);
+            let merged: Vec<f32> = dist_to(candidate).into_iter().zip(&closest).map(|(a, &b)| a.min(b)).collect();
+            let potential: f64 = merged.iter().map(|&d| f64::from(d)).sum();
+            if best.as_ref().is_none_or(|b| potential < b.0) {
+                best = Some((potential, candidate, merged));
+            }
+        }
+        let (_, chosen, merged) = best.expect("at least one trial");
+        centres.push(chosen);
+        closest = merged;
+    }
+    x.select(Axis(0), &centres)
+}
+
+/// linfa k-means on the rows of `records`, from the given centroids or greedy k-means++.
+fn kmeans(records: Array2<f32>, k: usize, seed: u64, init: Option<Array2<f32>>, max_iterations: u64) -> Result<Vec<usize>, String> {
+    let init = init.unwrap_or_else(|| greedy_kmeans_plus_plus(&records, k, seed));
+    let k = init.nrows();
     let dataset = DatasetBase::from(records);
-    let init = init.map_or(KMeansInit::KMeansPlusPlus, KMeansInit::Precomputed);
+    let init = KMeansInit::Precomputed(init);
     let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
-        .n_runs(std::env::var("VERBATIM_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1))
-        .max_n_iterations(100)
+        .n_runs(1)
+        .max_n_iterations(max_iterations)
         .tolerance(1e-4)
         .init_method(init)
         .fit(&dataset)

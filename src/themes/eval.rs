@@ -31,7 +31,7 @@ pub fn score_outcome(outcome: &Outcome, texts: &[&str], response_of: &[usize], c
     // Primary theme: the longest segment with content decides; a response with none is no_content.
     let mut primary: Vec<(usize, i64)> = vec![(0, NO_CONTENT); categories.len()];
     for (i, &r) in response_of.iter().enumerate() {
-        let len = if std::env::var("VERBATIM_PRIMARY").is_ok() { (outcome.assignments[i].1 * 1e6) as usize } else { texts[i].chars().count() };
+        let len = texts[i].chars().count();
         if themes[i] != NO_CONTENT && len > primary[r].0 {
             primary[r] = (len, themes[i]);
         }

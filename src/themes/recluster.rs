@@ -196,9 +196,9 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &R
 }
 
 /// The automatic k range for `n` segments: at least one theme per 1,000 segments and at most one
-/// per 20, within 5–150 (a report with more than ~150 themes is not read).
+/// per 20, within 5–120 (a report with more than ~120 themes is not read).
 pub fn default_k_range(n: usize) -> KChoice {
-    let max = (n / 20).clamp(5, 150);
+    let max = (n / 20).clamp(5, 120);
     let min = (n / 1000).clamp(5, max);
     KChoice::Auto { min, max }
 }
@@ -248,7 +248,7 @@ pub const CONTEXT_WEIGHT: f32 = 1.0;
 /// own meaning still dominates, so "love the product, support is slow" keeps two themes.
 /// `response[i]` identifies the response of row i; rows of one response are adjacent.
 pub fn in_context(x: ArrayView2<f32>, response: &[usize]) -> Array2<f32> {
-    let weight: f32 = std::env::var("VERBATIM_CTX").ok().and_then(|v| v.parse().ok()).unwrap_or(CONTEXT_WEIGHT);
+    let weight = CONTEXT_WEIGHT;
     let mut out = x.to_owned();
     let mut start = 0;
     while start < response.len() {

@@ -21,6 +21,13 @@ pub const NEIGHBOURS: usize = 10;
 /// an exact eigensolver on Banking77 (measured: 20 → 0.803, 40 → 0.812, 80 → 0.808).
 const POWER_STEPS: usize = 40;
 const ORTHO_EVERY: usize = 4;
+/// Eigenvectors kept, and the diffusion time that weights them (diffusion maps, Coifman & Lafon
+/// 2006): eigenvector i is scaled by λᵢ^t, so the embedding does not depend on k and slowly
+/// varying directions dominate. On Banking77 (scikit-learn k-means on exact eigenvectors, mean
+/// of 3 seeds): the classic k eigenvectors 0.808; 160 eigenvectors with t = 20 0.818 (t = 5: 0.774,
+/// t = 40: 0.816; 250 eigenvectors: 0.819).
+pub const EMBED_DIM: usize = 160;
+const DIFFUSION_TIME: i32 = 20;
 /// Rows per block of the all-pairs similarity product.
 const BLOCK_ROWS: usize = 512;
 
@@ -162,6 +169,17 @@ pub fn top_eigenvectors(graph: &Graph, dim: usize, seed: u64) -> (Vec<f32>, Arra
     let order = &order[..dim];
     let u = Array2::from_shape_fn((p, dim), |(r, c)| vectors[[r, order[c]]]);
     (order.iter().map(|&i| values[i]).collect(), q.dot(&u))
+}
+
+/// The diffusion-map embedding of the graph's nodes, rows scaled to unit length: the space the
+/// k-means runs in, for every k.
+pub fn diffusion_embedding(graph: &Graph, seed: u64) -> Array2<f32> {
+    let dim = EMBED_DIM.min(graph.len().saturating_sub(1)).max(1);
+    let (values, mut vectors) = top_eigenvectors(graph, dim, seed);
+    for (mut column, &value) in vectors.axis_iter_mut(Axis(1)).zip(&values) {
+        column *= value.clamp(0.0, 1.0).powi(DIFFUSION_TIME);
+    }
+    rows_normalized(vectors)
 }
 
 /// Orthonormal columns spanning those of `q`: Cholesky-QR, done twice for accuracy (CholQR2).

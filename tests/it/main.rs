@@ -6,3 +6,4 @@ mod server;
 mod ingest;
 mod import;
 mod cli;
+mod themes;

@@ -1,0 +1,291 @@
+//! Themes end to end, with the real model and real SQLite files: the recluster through gRPC and
+//! the CLI, curation that survives reclusters, online assignment, crash safety, and the Banking77
+//! quality and stability targets.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use tonic::Code;
+use verbatim::grpc::pb::verbatim_client::VerbatimClient;
+use verbatim::grpc::pb::{self, ListThemesRequest, MergeThemesRequest, PinThemeRequest, ReclusterRequest, RenameThemeRequest};
+use verbatim::import::{self, ImportOptions};
+use verbatim::infer::Infer;
+use verbatim::ingest::Ingest;
+use verbatim::recluster::{self, ReclusterJob};
+use verbatim::store::{SqliteStore, Store};
+use verbatim::themes::{self, NO_CONTENT};
+
+use crate::common::{encoder, model_dir, shared_dir, TestServer};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn verbatim_cmd(db: &Path, args: &[&str]) -> Command {
+    encoder(); // fetch the model once, before a child process looks for it
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    cmd.arg("--db").arg(db).arg("--model-dir").arg(model_dir()).args(args);
+    cmd
+}
+
+fn run_ok(db: &Path, args: &[&str]) -> String {
+    let out: Output = verbatim_cmd(db, args).output().unwrap();
+    assert!(out.status.success(), "verbatim {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The fixture's four topics, by response id range, and the words a good label uses for them.
+fn topic_of(response_id: &str) -> Option<(&'static str, &'static [&'static str])> {
+    let n: u32 = response_id.trim_start_matches('t').parse().ok()?;
+    Some(match n {
+        1..=14 => ("billing", &["invoice", "charged", "charge", "bill", "billing", "refund", "billed", "fees", "overcharge", "overcharged"]),
+        15..=28 => ("delivery", &["parcel", "delivery", "package", "shipping", "delivered", "arrived", "courier", "shipment", "late"]),
+        29..=42 => ("support", &["support", "service", "agent", "customer", "help", "ticket", "staff", "rep", "desk"]),
+        43..=56 => ("app", &["app", "crashes", "crashing", "freezes", "mobile", "crash", "application", "update"]),
+        _ => return None,
+    })
+}
+
+/// Through gRPC on a real server: Recluster, ListThemes, labels and quotes, online assignment,
+/// RenameTheme / PinTheme / MergeThemes surviving the next recluster, export, and bad input.
+#[tokio::test(flavor = "multi_thread")]
+async fn recluster_curate_and_assign_through_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
+    let server = TestServer::start_with_db(&db, 256).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap();
+
+    let before = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
+    assert_eq!(before.version, 0, "no model before the first recluster");
+
+    let first = client.recluster(ReclusterRequest { k: 4, ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!((first.version, first.k, first.new, first.matched), (1, 4, 4, 0), "{first:?}");
+    let rows = server.store.theme_assignments("default").unwrap();
+    assert_eq!(rows.len() as u64, first.segments);
+    assert!(rows.iter().all(|r| r.theme_id.is_some()), "every segment has a theme; none is thrown out");
+
+    // Content-free answers form the reserved theme; each real theme is one topic, named by it.
+    let theme_of: HashMap<String, i64> = rows.iter().map(|r| (r.response_id.clone(), r.theme_id.unwrap())).collect();
+    for id in ["t57", "t58", "t59", "t60", "t61", "t62"] {
+        assert_eq!(theme_of[id], NO_CONTENT, "{id} is content-free");
+    }
+    let mut topic_theme: HashMap<&str, i64> = HashMap::new();
+    for (id, &theme) in &theme_of {
+        if let Some((topic, _)) = topic_of(id) {
+            let expected = *topic_theme.entry(topic).or_insert(theme);
+            assert_eq!(theme, expected, "{id} ({topic}) is not with the rest of its topic");
+        }
+    }
+    assert_eq!(topic_theme.values().collect::<std::collections::HashSet<_>>().len(), 4, "four topics, four themes");
+    let listed = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
+    assert_eq!(listed.version, 1);
+    assert!(listed.assign_threshold > 0.0);
+    for t in listed.themes.iter().filter(|t| t.theme_id != NO_CONTENT) {
+        let (topic, words) = theme_of.iter().find(|(_, &th)| th == t.theme_id).and_then(|(id, _)| topic_of(id)).unwrap();
+        let top3: Vec<&str> = t.keywords.iter().take(3).flat_map(|k| k.split(' ')).collect();
+        assert!(top3.iter().any(|w| words.contains(w)), "{topic}: keywords {:?} do not name it", t.keywords);
+        assert!((3..=5).contains(&t.quotes.len()), "{topic}: {:?}", t.quotes);
+        for q in &t.quotes {
+            assert!(rows.iter().any(|r| r.theme_id == Some(t.theme_id) && &r.segment_text == q), "quote {q:?} is not a segment of theme {}", t.theme_id);
+        }
+        assert_eq!(t.display_label, t.label);
+    }
+
+    // A new response is assigned online to the active model.
+    let billing = topic_theme["billing"];
+    let reply = client
+        .submit_response(pb::SurveyResponse {
+            response_id: "new-1".into(),
+            account_id: "a1".into(),
+            survey: pb::SurveyType::Nps as i32,
+            score: 3.0,
+            verbatim: "They charged my card twice for the same invoice.".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let theme = reply.segments[0].theme.as_ref().expect("assigned to a theme");
+    assert_eq!(theme.theme_id, billing, "{reply:?}");
+    assert!(!theme.label.is_empty() && !reply.segments[0].emerging);
+    assert!(reply.themes_status.contains("theme model v1"), "{}", reply.themes_status);
+
+    // Curation: a name and a pin survive the next recluster; a merge is honoured by it.
+    let support = topic_theme["support"];
+    let delivery = topic_theme["delivery"];
+    let renamed = client.rename_theme(RenameThemeRequest { theme_id: billing, name: "Billing errors".into() }).await.unwrap().into_inner();
+    assert_eq!(renamed.display_label, "Billing errors");
+    assert!(client.pin_theme(PinThemeRequest { theme_id: support, pinned: true }).await.unwrap().into_inner().pinned);
+    let merged = client
+        .merge_themes(MergeThemesRequest { source_theme_id: delivery, target_theme_id: support })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(merged.theme_id, support);
+    assert!(server.store.theme_assignments("default").unwrap().iter().all(|r| r.theme_id != Some(delivery)));
+
+    let second = client.recluster(ReclusterRequest { k: 4, ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(second.version, 2);
+    let by_id: HashMap<i64, &pb::ThemeInfo> = second.themes.iter().map(|t| (t.theme_id, t)).collect();
+    assert_eq!(by_id[&billing].name, "Billing errors", "the name survives: {second:?}");
+    assert!(by_id[&support].pinned, "the pin survives");
+    assert!(!by_id.contains_key(&delivery), "the merged-away theme does not come back: {second:?}");
+    let rows = server.store.theme_assignments("default").unwrap();
+    for r in rows.iter().filter(|r| topic_of(&r.response_id).is_some_and(|t| t.0 == "delivery")) {
+        assert_eq!(r.theme_id, Some(support), "{} follows the merge", r.response_id);
+    }
+
+    // Export: one CSV row per segment with the active model's theme.
+    let csv_path = dir.path().join("assignments.csv");
+    let out = run_ok(&db, &["export-assignments", "--output", csv_path.to_str().unwrap()]);
+    assert!(out.contains(&format!("wrote {} segments", rows.len())), "{out}");
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(reader.headers().unwrap(), vec!["response_id", "segment_index", "segment_text", "theme_id", "theme_label"]);
+    let exported: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(exported.len(), rows.len());
+    assert!(exported.iter().any(|r| r[4] == *"Billing errors"));
+
+    // Bad input names the field; unknown themes are NOT_FOUND; the server keeps serving.
+    let bad = client.recluster(ReclusterRequest { since: "last spring".into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().starts_with("since:"), "{}", bad.message());
+    let missing = client.rename_theme(RenameThemeRequest { theme_id: 999, name: "x".into() }).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let same = client.merge_themes(MergeThemesRequest { source_theme_id: billing, target_theme_id: billing }).await.unwrap_err();
+    assert_eq!(same.code(), Code::InvalidArgument);
+    assert!(same.message().contains("source_theme_id"), "{}", same.message());
+    let empty_window = client.recluster(ReclusterRequest { since: "2999-01-01".into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(empty_window.code(), Code::NotFound, "{}", empty_window.message());
+    assert_eq!(client.list_themes(ListThemesRequest {}).await.unwrap().into_inner().version, 2, "failed runs change nothing");
+    server.shutdown().await;
+}
+
+/// A process killed in the middle of activating a model (abort after half the segment updates)
+/// leaves the previous model active and every segment on it; the next run succeeds.
+#[test]
+fn a_crash_mid_recluster_leaves_the_previous_model_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
+    let summary = run_ok(&db, &["recluster", "--k", "4"]);
+    assert!(summary.contains("theme model v1: 4 themes"), "{summary}");
+    let before = SqliteStore::open(&db).unwrap().theme_assignments("default").unwrap();
+
+    let crashed = verbatim_cmd(&db, &["recluster", "--k", "3"]).env("VERBATIM_FAULT", "recluster.activate").output().unwrap();
+    assert!(!crashed.status.success(), "the injected fault aborts the process");
+    assert!(String::from_utf8_lossy(&crashed.stderr).contains("fault injected at recluster.activate"));
+
+    let store = SqliteStore::open(&db).unwrap();
+    let model = store.active_theme_model("default").unwrap().unwrap();
+    assert_eq!((model.version, model.k), (1, 4), "the previous model is still active");
+    assert_eq!(store.theme_assignments("default").unwrap(), before, "no segment moved to the half-written model");
+    drop(store);
+    let again = run_ok(&db, &["recluster", "--k", "3"]);
+    assert!(again.contains("theme model v2: 3 themes"), "{again}");
+}
+
+/// Banking77 (10,003 labelled queries) imported as NPS verbatims: quality against the intent
+/// labels for k = 77 and for k chosen automatically, label quality, and id stability when 10%
+/// new responses arrive and when the same data is reclustered again.
+#[tokio::test(flavor = "multi_thread")]
+async fn banking77_quality_and_stability() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED banking77_quality_and_stability: ../shared is absent");
+        return;
+    };
+    let mut reader = csv::Reader::from_path(shared.join("data/banking77/train.csv")).unwrap();
+    let rows: Vec<(String, String)> = reader.records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[1].to_string())).collect();
+    let names: Vec<String> = {
+        let mut n: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+        n.sort();
+        n.dedup();
+        n
+    };
+    let category: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (format!("b{i}"), names.binary_search(&r.1).unwrap())).collect();
+    // 90% first (every tenth row held back, so every intent is present), the other 10% later.
+    let csv_of = |keep: &dyn Fn(usize) -> bool| {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["response_id", "account_id", "survey", "score", "verbatim"]).unwrap();
+        for (i, (text, _)) in rows.iter().enumerate().filter(|(i, _)| keep(*i)) {
+            w.write_record([&format!("b{i}"), &format!("acct{}", i % 97), "NPS", &(i % 11).to_string(), text]).unwrap();
+        }
+        w.into_inner().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("b77.db")).unwrap());
+    let ingest = Ingest::new(Infer::start(encoder(), 4096), store.clone());
+    let job = ReclusterJob { k: Some(77), ..Default::default() };
+    let import = |data: Vec<u8>| {
+        let ingest = ingest.clone();
+        async move { import::import_responses(&ingest, "default", data.as_slice(), &ImportOptions::default(), |_, _| {}).await.unwrap() }
+    };
+
+    let first = import(csv_of(&|i| i % 10 != 9)).await;
+    assert!(first.rejected.is_empty(), "{first}");
+    let s1 = recluster::run(store.as_ref(), "default", &job, &mut |_| {}).unwrap();
+    let v1 = theme_by_segment(store.as_ref());
+    import(csv_of(&|i| i % 10 == 9)).await;
+    let s2 = recluster::run(store.as_ref(), "default", &job, &mut |_| {}).unwrap();
+    let v2 = theme_by_segment(store.as_ref());
+    let kept_new_data = share_same(&v1, &v2);
+    let s3 = recluster::run(store.as_ref(), "default", &job, &mut |_| {}).unwrap();
+    let v3 = theme_by_segment(store.as_ref());
+    let kept_same_data = share_same(&v2, &v3);
+    eprintln!(
+        "banking77 stability: +10% data keeps {:.1}% of old segments on their id ({} matched, {} new, {} retired); \
+         same data keeps {:.1}%",
+        100.0 * kept_new_data, s2.matched, s2.new, s2.retired.len(), 100.0 * kept_same_data
+    );
+    assert_eq!((s1.version, s2.version, s3.version), (1, 2, 3));
+    assert!(kept_new_data >= 0.90, "adding 10% moved too many old segments: kept {kept_new_data:.3}");
+    assert!(kept_same_data >= 0.98, "re-running on the same data moved segments: kept {kept_same_data:.3}");
+
+    // Quality: the pipeline from scratch on all stored segments, k = 77 and automatic.
+    let segments = store.theme_segments("default", None).unwrap();
+    let mut group = Vec::new();
+    let mut response_of = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
+        let same = i > 0 && segments[i - 1].response_id == s.response_id;
+        group.push(if same { group[i - 1] } else { i });
+        if !same {
+            ids.push(&s.response_id);
+        }
+        response_of.push(ids.len() - 1);
+    }
+    let categories: Vec<usize> = ids.iter().map(|id| category[*id]).collect();
+    let x = themes::recluster::stack(&segments.iter().map(|s| s.embedding.clone()).collect::<Vec<_>>()).unwrap();
+    let x = themes::recluster::in_context(x.view(), &group);
+    let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
+    for (k, k_range) in [(Some(77), None), (None, Some((50, 130)))] {
+        let opts = themes::recluster::ReclusterOptions { k, k_range, seed: recluster::DEFAULT_SEED };
+        let outcome = themes::recluster::recluster(&texts, x.view(), &Default::default(), &opts, &mut |_| {}).unwrap();
+        let e = themes::eval::score_outcome(&outcome, &texts, &response_of, &categories, &names);
+        eprintln!(
+            "banking77 k={} ({}): NMI {:.4}, ARI {:.4}, segment NMI {:.4}, keywords name the intent in {:.0}% of themes",
+            e.k, if k.is_some() { "given" } else { "automatic" }, e.nmi, e.ari, e.segment_nmi, 100.0 * e.keyword_hits
+        );
+        assert!(e.nmi >= 0.80, "NMI {:.4} < 0.80 with k={}", e.nmi, e.k);
+        assert!((50..=130).contains(&e.k));
+        assert!(e.keyword_hits >= 0.6, "top-3 keywords share a word with the intent in only {:.0}% of themes", 100.0 * e.keyword_hits);
+        for t in &outcome.model.themes {
+            for q in &t.quotes {
+                let ok = texts.iter().zip(&outcome.assignments).any(|(text, a)| a.0 == t.id && text == q);
+                assert!(ok, "quote {q:?} is not a segment of theme {}", t.id);
+            }
+        }
+    }
+}
+
+fn theme_by_segment(store: &dyn Store) -> HashMap<(String, u32), Option<i64>> {
+    store.theme_assignments("default").unwrap().into_iter().map(|r| ((r.response_id, r.segment_index), r.theme_id)).collect()
+}
+
+/// Share of the segments of `before` that have the same theme id in `after`.
+fn share_same(before: &HashMap<(String, u32), Option<i64>>, after: &HashMap<(String, u32), Option<i64>>) -> f64 {
+    let same = before.iter().filter(|(k, v)| after.get(*k) == Some(v)).count();
+    same as f64 / before.len().max(1) as f64
+}
