@@ -29,12 +29,17 @@ fn synthetic(n: usize, themes: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
     let mut x = Array2::<f32>::zeros((n, DIM));
     let mut truth = Vec::with_capacity(n);
     for (i, mut row) in x.outer_iter_mut().enumerate() {
-        // Zipf-like sizes: a few big themes, a long tail.
-        let t = ((i * 7919) % n * themes / n).min(themes - 1);
-        let t = (t * t) / themes.max(1);
+        // Half the points spread evenly, half skewed towards the first themes: a few big themes
+        // and a long tail, as in real feedback.
+        let t = if i % 2 == 0 {
+            (i / 2) % themes
+        } else {
+            let u = ((i * 7919) % n * themes / n).min(themes - 1);
+            u * u / themes
+        };
         truth.push(t);
         for (d, v) in row.iter_mut().enumerate() {
-            *v = centres[t][d] + 1.4 * gauss();
+            *v = centres[t][d] + 2.0 * gauss();
         }
         let norm = row.dot(&row).sqrt();
         row /= norm;
@@ -43,6 +48,7 @@ fn synthetic(n: usize, themes: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
 }
 
 fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench");
     let dump = args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);

@@ -10,10 +10,11 @@
 //! - [`ingest`]: validating, analysing and idempotently storing survey responses.
 //! - [`store`]: the `Store` trait and its SQLite implementation (workspace-scoped).
 //! - [`import`]: bulk CSV import of responses and accounts, with column mapping.
-//! - [`themes`]: theme labels (c-TF-IDF keywords, quotes) and stable theme ids (Hungarian matching).
+//! - [`themes`]: the recluster itself: spectral k-means (linfa), labels and quotes, stable ids.
+//! - [`recluster`]: the recluster as a job: store → themes → atomic activation.
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
-//! - [`error`]: the crate's error type.
+//! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
 
 pub mod analyze;
 pub mod error;

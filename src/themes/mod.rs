@@ -94,3 +94,32 @@ impl ThemeModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ThemeModel {
+        let theme = |id: i64, centroid: Vec<f32>| Theme {
+            id,
+            label: format!("t{id}"),
+            name: None,
+            keywords: vec![],
+            quotes: vec![],
+            centroid,
+            size: 10,
+            pinned: false,
+        };
+        ThemeModel { version: 3, assign_threshold: 0.5, k: 2, themes: vec![theme(1, vec![1.0, 0.0]), theme(2, vec![0.0, 1.0])], ..Default::default() }
+    }
+
+    #[test]
+    fn assignment_is_nearest_theme_emerging_below_threshold_or_no_content() {
+        let m = model();
+        assert_eq!(m.assign("slow refunds", &[0.6, 0.8]), Assignment::Theme { id: 2, similarity: 0.8 });
+        let far = m.assign("parking is flooded", &[0.42, 0.3]);
+        assert!(matches!(far, Assignment::Emerging { similarity } if (similarity - 0.42).abs() < 1e-6), "{far:?}");
+        assert_eq!(m.assign("ok thanks", &[1.0, 0.0]), Assignment::NoContent);
+        assert!(matches!(m.assign("other width", &[1.0, 0.0, 0.0]), Assignment::Emerging { .. }));
+    }
+}

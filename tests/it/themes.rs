@@ -289,3 +289,28 @@ fn share_same(before: &HashMap<(String, u32), Option<i64>>, after: &HashMap<(Str
     let same = before.iter().filter(|(k, v)| after.get(*k) == Some(v)).count();
     same as f64 / before.len().max(1) as f64
 }
+
+/// `verbatim serve --recluster-every 1s` as a process: the scheduled job builds and activates a
+/// model without any call, and the server keeps serving.
+#[cfg(unix)]
+#[test]
+fn serve_reclusters_on_its_schedule() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
+    let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1s"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let done = log.map_while(Result::ok).find(|l| l.contains("scheduled recluster done"));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(done.is_some_and(|l| l.contains("version=1")), "the schedule ran a recluster");
+    let model = SqliteStore::open(&db).unwrap().active_theme_model("default").unwrap().expect("a model is active");
+    assert!(model.k >= 1 && model.themes.iter().any(|t| t.id == NO_CONTENT));
+}
