@@ -81,7 +81,8 @@ pub fn run(store: &dyn Store, workspace: &str, job: &ReclusterJob, progress: &mu
             chrono::DateTime::from_timestamp(since, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
         )));
     }
-    let history = store.theme_history(workspace)?;
+    let mut history = store.theme_history(workspace)?;
+    history.prior = segments.iter().map(|s| s.theme_id).collect();
     let embeddings: Vec<Vec<f32>> = segments.iter().map(|s| s.embedding.clone()).collect();
     let x = stack(&embeddings).map_err(Error::Internal)?;
     drop(embeddings);

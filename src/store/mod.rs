@@ -79,6 +79,8 @@ pub struct ThemeSegment {
     pub index: u32,
     pub text: String,
     pub embedding: Vec<f32>,
+    /// Its theme under the active model, if that model assigned one.
+    pub theme_id: Option<i64>,
 }
 
 /// A new theme model and every window segment's theme, to store and activate in one transaction.

@@ -166,6 +166,18 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Sets one curation column of a theme in the active model; the theme as it is now, if any.
+    fn set_active_theme_column(&self, workspace: &str, theme_id: i64, column: &str, value: impl rusqlite::ToSql) -> StoreResult<Option<Theme>> {
+        self.with_tx(|tx| {
+            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
+            tx.execute(
+                &format!("UPDATE themes SET {column} = ?4 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3"),
+                params![workspace, version, theme_id, value],
+            )?;
+            load_theme(tx, workspace, version, theme_id)
+        })
+    }
+
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
@@ -546,15 +558,17 @@ impl Store for SqliteStore {
     fn theme_segments(&self, workspace: &str, since: Option<i64>) -> StoreResult<Vec<ThemeSegment>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare(
-                "SELECT r.response_id, s.idx, s.text, s.embedding FROM segments s JOIN responses r ON r.id = s.response
+                "SELECT r.response_id, s.idx, s.text, s.embedding,
+                 CASE WHEN s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = ?1) THEN s.theme_id END
+                 FROM segments s JOIN responses r ON r.id = s.response
                  WHERE r.workspace = ?1 AND r.submitted_at >= ?2 ORDER BY r.submitted_at, r.id, s.idx",
             )?;
             let rows = stmt.query_map(params![workspace, since.unwrap_or(i64::MIN)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?, r.get(4)?))
             })?;
             rows.map(|row| {
-                let (response_id, index, text, blob) = row?;
-                Ok(ThemeSegment { response_id, index, text, embedding: blob_to_embedding(&blob)? })
+                let (response_id, index, text, blob, theme_id) = row?;
+                Ok(ThemeSegment { response_id, index, text, embedding: blob_to_embedding(&blob)?, theme_id })
             })
             .collect()
         })
@@ -572,7 +586,7 @@ impl Store for SqliteStore {
                     Ok((blob_to_embedding(&blob)?, target))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            Ok(History { active: load_active_model(c, workspace)?, merged, next_id: next_id.unwrap_or(1) })
+            Ok(History { active: load_active_model(c, workspace)?, merged, next_id: next_id.unwrap_or(1), prior: Vec::new() })
         })
     }
 
@@ -636,26 +650,12 @@ impl Store for SqliteStore {
     }
 
     fn rename_theme(&self, workspace: &str, theme_id: i64, name: Option<&str>) -> StoreResult<Option<Theme>> {
-        self.with_tx(|tx| {
-            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
-            let name = name.map(str::trim).filter(|n| !n.is_empty());
-            tx.execute(
-                "UPDATE themes SET name = ?4 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3",
-                params![workspace, version, theme_id, name],
-            )?;
-            load_theme(tx, workspace, version, theme_id)
-        })
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        self.set_active_theme_column(workspace, theme_id, "name", name)
     }
 
     fn pin_theme(&self, workspace: &str, theme_id: i64, pinned: bool) -> StoreResult<Option<Theme>> {
-        self.with_tx(|tx| {
-            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
-            tx.execute(
-                "UPDATE themes SET pinned = ?4 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3",
-                params![workspace, version, theme_id, pinned],
-            )?;
-            load_theme(tx, workspace, version, theme_id)
-        })
+        self.set_active_theme_column(workspace, theme_id, "pinned", pinned)
     }
 
     fn merge_themes(&self, workspace: &str, source: i64, target: i64) -> StoreResult<Option<Theme>> {

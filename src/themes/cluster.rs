@@ -52,6 +52,9 @@ pub struct FitOptions {
     pub seed: u64,
     /// Centroids of the previous model (unit vectors), to warm-start from; may be empty.
     pub warm_start: Vec<Vec<f32>>,
+    /// Per row of the data, its cluster in the previous model (an index into `warm_start`), where
+    /// known; other rows start at their nearest previous centroid. Empty: none known.
+    pub warm_labels: Vec<Option<usize>>,
 }
 
 /// A clustering: unit-length centroids and each vector's cluster and similarity to it.
@@ -82,9 +85,10 @@ pub fn fit(x: ArrayView2<f32>, opts: &FitOptions) -> Result<Clustering, String> 
         KChoice::Fixed(k) => (k.clamp(1, sample.len()), Vec::new()),
         KChoice::Auto { min, max } => choose_k(&embedding, xs.view(), min, max, opts)?,
     };
-    let init = warm_start_centroids(xs.view(), embedding.view(), &opts.warm_start, k);
+    let prior: Vec<Option<usize>> = sample.iter().map(|&i| opts.warm_labels.get(i).copied().flatten()).collect();
+    let init = warm_start_centroids(xs.view(), embedding.view(), &opts.warm_start, &prior, k);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), k, "k chosen");
-    let sample_labels = kmeans(embedding, k, opts.seed, init, 100)?;
+    let sample_labels = kmeans(embedding, k, opts.seed, init, 300)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "k-means");
 
     // Theme centroids live in the embedding space of the segments, not the spectral one.
@@ -181,14 +185,22 @@ pub fn silhouette(e: ArrayView2<f32>, labels: &[usize], k: usize) -> f32 {
     (total / n as f64) as f32
 }
 
-/// Initial spectral centroids from the previous model: the sample is split by its nearest previous
-/// centroid and each part's mean embedding seeds one cluster (the largest parts when there are more
-/// than `k`); the remaining seeds are the rows farthest from every seed so far.
-fn warm_start_centroids(xs: ArrayView2<f32>, embedding: ArrayView2<f32>, previous: &[Vec<f32>], k: usize) -> Option<Array2<f32>> {
+/// Initial spectral centroids from the previous model: the sample is split by its previous cluster
+/// (`prior`, else its nearest previous centroid) and each part's mean embedding seeds one cluster
+/// (the largest parts when there are more than `k`); the remaining seeds are the rows farthest
+/// from every seed so far. Re-running on unchanged data thus starts at — and stays at — the
+/// previous partition.
+fn warm_start_centroids(xs: ArrayView2<f32>, embedding: ArrayView2<f32>, previous: &[Vec<f32>], prior: &[Option<usize>], k: usize) -> Option<Array2<f32>> {
     if previous.is_empty() {
         return None;
     }
-    let prior = assign(xs, previous);
+    let mut nearest = assign(xs, previous);
+    for (label, known) in nearest.labels.iter_mut().zip(prior) {
+        if let Some(&p) = known.as_ref().filter(|&&p| p < previous.len()) {
+            *label = p;
+        }
+    }
+    let prior = nearest;
     let dim = embedding.ncols();
     let mut sums = vec![(0usize, vec![0f32; dim]); previous.len()];
     for (row, &l) in embedding.outer_iter().zip(&prior.labels) {
@@ -260,7 +272,7 @@ fn kmeans(records: Array2<f32>, k: usize, seed: u64, init: Option<Array2<f32>>, 
     let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
         .n_runs(1)
         .max_n_iterations(max_iterations)
-        .tolerance(1e-4)
+        .tolerance(if max_iterations > SCORE_ITERATIONS { 1e-7 } else { 1e-4 })
         .init_method(init)
         .fit(&dataset)
         .map_err(|e| format!("k-means failed: {e}"))?;
@@ -376,7 +388,7 @@ mod tests {
     fn a_warm_start_from_the_previous_centroids_reproduces_the_clustering() {
         let x = planted(3, 50);
         let first = fit(x.view(), &FitOptions { k: KChoice::Fixed(3), seed: 1, ..FitOptions::default() }).unwrap();
-        let warm = FitOptions { k: KChoice::Fixed(3), seed: 99, warm_start: first.centroids.clone() };
+        let warm = FitOptions { k: KChoice::Fixed(3), seed: 99, warm_start: first.centroids.clone(), warm_labels: Vec::new() };
         let again = fit(x.view(), &warm).unwrap();
         let same_partition = (0..x.nrows()).all(|i| (0..x.nrows()).all(|j| (first.labels[i] == first.labels[j]) == (again.labels[i] == again.labels[j])));
         assert!(same_partition);

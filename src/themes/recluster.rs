@@ -48,6 +48,8 @@ pub struct History {
     pub merged: Vec<(Vec<f32>, i64)>,
     /// The next unused theme id (ids are never reused).
     pub next_id: i64,
+    /// Per input segment, its theme under the active model where it has one (may be empty).
+    pub prior: Vec<Option<i64>>,
 }
 
 /// The result of a run: the model, each input segment's theme and similarity, and what changed.
@@ -75,7 +77,9 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &R
         (None, Some((min, max))) => KChoice::Auto { min, max },
         (None, None) => default_k_range(content.len()),
     };
-    let fit_opts = FitOptions { k, seed: opts.seed, warm_start: previous.iter().map(|t| t.centroid.clone()).collect() };
+    let index_of: HashMap<i64, usize> = previous.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+    let warm_labels = content.iter().map(|&i| history.prior.get(i).copied().flatten().and_then(|id| index_of.get(&id).copied())).collect();
+    let fit_opts = FitOptions { k, seed: opts.seed, warm_start: previous.iter().map(|t| t.centroid.clone()).collect(), warm_labels };
     let fit = cluster::fit(xc.view(), &fit_opts)?;
 
     progress("matching themes");
