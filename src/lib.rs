@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod jsonl;
 pub mod model;
 pub mod recluster;
+pub mod sentiment;
 pub mod store;
 pub mod survey;
 pub mod text;

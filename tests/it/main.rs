@@ -7,3 +7,4 @@ mod ingest;
 mod import;
 mod cli;
 mod themes;
+mod sentiment;

@@ -1,0 +1,194 @@
+//! The sentiment training and dev sets, from `../shared/data` (or any directory laid out alike):
+//!
+//! - SST-2 (`sst2/train.tsv`, `sst2/dev.tsv`: `label<TAB>text`, 0 negative / 1 positive), PTB
+//!   tokenisation undone ("it 's" → "it's", "-lrb-" → "(") so it reads like real text;
+//! - TweetEval sentiment validation (`tweeteval/val_text.txt` + `val_labels.txt`: 0 / 1 / 2);
+//! - the clothing reviews (`clothing_reviews/reviews.csv`, `Review Text` + `Rating`): 1–2 stars
+//!   negative, 3 neutral, 4–5 positive; empty reviews skipped; a fixed 10% (every tenth review by
+//!   its row id) held out as dev.
+//!
+//! Training uses SST-2 train, TweetEval and 90% of the reviews; the dev sets are SST-2 dev and
+//! the held-out reviews.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Label {
+    Negative = 0,
+    Neutral = 1,
+    Positive = 2,
+}
+
+impl Label {
+    pub const ALL: [Label; 3] = [Label::Negative, Label::Neutral, Label::Positive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Negative => "negative",
+            Label::Neutral => "neutral",
+            Label::Positive => "positive",
+        }
+    }
+
+    /// Star rating → label: 1–2 negative, 3 neutral, 4–5 positive (on a 1–5 scale).
+    pub fn from_stars(stars: u32) -> Option<Label> {
+        match stars {
+            1 | 2 => Some(Label::Negative),
+            3 => Some(Label::Neutral),
+            4 | 5 => Some(Label::Positive),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub label: Label,
+}
+
+/// Everything training needs, by set.
+#[derive(Debug, Clone, Default)]
+pub struct SentimentData {
+    pub train: Vec<Example>,
+    /// SST-2 dev: binary (no neutral examples).
+    pub sst2_dev: Vec<Example>,
+    /// The held-out 10% of the clothing reviews: three classes.
+    pub reviews_dev: Vec<Example>,
+}
+
+/// Loads all sets from `data_dir` (e.g. `../shared/data`).
+pub fn load(data_dir: &Path) -> Result<SentimentData> {
+    let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
+    train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
+    let (reviews_train, reviews_dev) = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
+    train.extend(reviews_train);
+    Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev })
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))
+}
+
+fn bad(path: &Path, line: usize, what: &str) -> Error {
+    Error::invalid("data", format!("{}:{line}: {what}", path.display()))
+}
+
+/// `label<TAB>text` lines, 0 negative / 1 positive.
+pub fn sst2(path: &Path) -> Result<Vec<Example>> {
+    read(path)?
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let (label, text) = line.split_once('\t').ok_or_else(|| bad(path, i + 1, "expected label<TAB>text"))?;
+            let label = match label.trim() {
+                "0" => Label::Negative,
+                "1" => Label::Positive,
+                other => return Err(bad(path, i + 1, &format!("label {other:?} is not 0 or 1"))),
+            };
+            Ok(Example { text: detokenize(text), label })
+        })
+        .collect()
+}
+
+/// Parallel text and label files, 0 negative / 1 neutral / 2 positive.
+pub fn tweeteval(texts: &Path, labels: &Path) -> Result<Vec<Example>> {
+    let (t, l) = (read(texts)?, read(labels)?);
+    let (t, l): (Vec<&str>, Vec<&str>) = (t.lines().collect(), l.lines().collect());
+    if t.len() != l.len() {
+        return Err(bad(labels, l.len(), &format!("{} labels for {} texts", l.len(), t.len())));
+    }
+    t.iter()
+        .zip(&l)
+        .enumerate()
+        .map(|(i, (text, label))| {
+            let label = match label.trim() {
+                "0" => Label::Negative,
+                "1" => Label::Neutral,
+                "2" => Label::Positive,
+                other => return Err(bad(labels, i + 1, &format!("label {other:?} is not 0, 1 or 2"))),
+            };
+            Ok(Example { text: text.trim().to_string(), label })
+        })
+        .collect()
+}
+
+/// The clothing reviews as (train, dev): every tenth row id is dev.
+pub fn reviews(path: &Path) -> Result<(Vec<Example>, Vec<Example>)> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(path, 0, &e.to_string()))?;
+    let headers = reader.headers().map_err(|e| bad(path, 1, &e.to_string()))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| bad(path, 1, &format!("no {name:?} column")));
+    let (text_col, rating_col) = (column("Review Text")?, column("Rating")?);
+    let (mut train, mut dev) = (Vec::new(), Vec::new());
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| bad(path, row + 2, &e.to_string()))?;
+        let text = record.get(text_col).unwrap_or("").trim();
+        let stars: u32 = record.get(rating_col).unwrap_or("").trim().parse().map_err(|_| bad(path, row + 2, "Rating is not 1–5"))?;
+        let label = Label::from_stars(stars).ok_or_else(|| bad(path, row + 2, "Rating is not 1–5"))?;
+        if text.is_empty() {
+            continue;
+        }
+        let example = Example { text: text.to_string(), label };
+        if row % 10 == 0 {
+            dev.push(example);
+        } else {
+            train.push(example);
+        }
+    }
+    Ok((train, dev))
+}
+
+/// Undoes Penn-Treebank tokenisation: "it 's a -lrb- good -rrb- film , is n't it ?" →
+/// "it's a (good) film, isn't it?".
+pub fn detokenize(text: &str) -> String {
+    let mut s = format!(" {} ", text.trim());
+    for (from, to) in [("-lrb- ", "("), (" -rrb-", ")"), ("-lsb- ", "["), (" -rsb-", "]"), ("`` ", "\""), (" ''", "\"")] {
+        s = s.replace(from, to);
+    }
+    for suffix in [" n't", " 's", " 're", " 've", " 'm", " 'll", " 'd", " ,", " .", " !", " ?", " ;", " :", " %"] {
+        s = s.replace(&format!("{suffix} "), &format!("{} ", &suffix[1..]));
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ptb_tokenisation_is_undone() {
+        assert_eq!(detokenize("it 's a -lrb- good -rrb- film , is n't it ? "), "it's a (good) film, isn't it?");
+        assert_eq!(detokenize("`` wow '' , they said ."), "\"wow\", they said.");
+    }
+
+    #[test]
+    fn stars_map_to_three_classes() {
+        let labels: Vec<Option<Label>> = (0..=6).map(Label::from_stars).collect();
+        use Label::*;
+        assert_eq!(labels, [None, Some(Negative), Some(Negative), Some(Neutral), Some(Positive), Some(Positive), None]);
+    }
+
+    #[test]
+    fn files_load_with_a_fixed_dev_split_and_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        std::fs::write(p("s.tsv"), "1\tgreat fun .\n0\tdull , dull .\n").unwrap();
+        assert_eq!(sst2(&p("s.tsv")).unwrap(), [Example { text: "great fun.".into(), label: Label::Positive }, Example { text: "dull, dull.".into(), label: Label::Negative }]);
+        std::fs::write(p("bad.tsv"), "1\tok\n7\tno\n").unwrap();
+        assert!(sst2(&p("bad.tsv")).unwrap_err().to_string().contains("bad.tsv:2: label \"7\""));
+        let mut csv = String::from(",Review Text,Rating\n");
+        for i in 0..20 {
+            csv.push_str(&format!("{i},\"review {i}, with a comma\",{}\n", 1 + i % 5));
+        }
+        csv.push_str("20,,5\n");
+        std::fs::write(p("r.csv"), csv).unwrap();
+        let (train, dev) = reviews(&p("r.csv")).unwrap();
+        assert_eq!((train.len(), dev.len()), (18, 2));
+        assert_eq!(dev[0], Example { text: "review 0, with a comma".into(), label: Label::Negative });
+        assert_eq!(dev[1].text, "review 10, with a comma", "every tenth row, the empty review skipped");
+        assert_eq!(train.iter().filter(|e| e.label == Label::Neutral).count(), 4, "3 stars: rows 2, 7, 12, 17");
+    }
+}
