@@ -99,6 +99,11 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Train a model.
+    Train {
+        #[command(subcommand)]
+        command: TrainCommand,
+    },
     /// Evaluate quality against labelled data.
     Eval {
         #[command(subcommand)]
@@ -135,6 +140,32 @@ struct EngineArgs {
 fn parse_scale(s: &str) -> Result<(i32, i32), String> {
     let (a, b) = s.split_once(['-', '–', ':']).ok_or("expected MIN-MAX, e.g. 1-5")?;
     Ok((a.trim().parse().map_err(|_| "MIN is not a whole number")?, b.trim().parse().map_err(|_| "MAX is not a whole number")?))
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// The sentiment branch: tuned top encoder layers + head, from SST-2 train, TweetEval
+    /// validation and 90% of the clothing reviews; reports SST-2 dev and review dev.
+    Sentiment {
+        /// Directory with sst2/, tweeteval/ and clothing_reviews/ (e.g. ../shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "models/sentiment")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        layers: usize,
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
+        #[arg(long, default_value_t = 5e-5)]
+        lr: f64,
+        #[arg(long, default_value_t = 96)]
+        max_tokens: usize,
+        /// Use at most this many training examples (seeded sample), e.g. for a quick run.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -246,6 +277,52 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
             print!("{}: {summary}", file.display());
+        }
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed } } => {
+            use verbatim::sentiment::{data as sdata, train as strain};
+            let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
+            let mut sets = sdata::load(&data)?;
+            if let Some(limit) = limit {
+                use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+                let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed);
+                for i in (1..sets.train.len()).rev() {
+                    sets.train.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+                }
+                sets.train.truncate(limit);
+            }
+            let opts = strain::TrainOptions { layers, epochs, learning_rate: lr, max_tokens, seed, ..Default::default() };
+            let started = std::time::Instant::now();
+            let train = strain::cache(&encoder, &sets.train, &opts)?;
+            let sst2 = strain::cache(&encoder, &sets.sst2_dev, &opts)?;
+            let reviews = strain::cache(&encoder, &sets.reviews_dev, &opts)?;
+            eprintln!("cached lower layers for {} + {} + {} texts in {:.0} s", train.states.len(), sst2.states.len(), reviews.states.len(), started.elapsed().as_secs_f64());
+            let branch = strain::Branch::from_encoder(&encoder, layers, seed)?;
+            let bar = ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?);
+            let report = |branch: &strain::Branch, label: &str| -> anyhow::Result<serde_json::Value> {
+                let s = strain::score(&sst2.labels, &strain::decide(&strain::predict(branch, &sst2)?, true));
+                let r = strain::score(&reviews.labels, &strain::decide(&strain::predict(branch, &reviews)?, false));
+                eprintln!("{}", format!("{label}: SST-2 dev accuracy {:.4}; reviews dev macro-F1 {:.4} (accuracy {:.4}, confusion {:?})", s.accuracy, r.macro_f1, r.accuracy, r.confusion));
+                Ok(serde_json::json!({"sst2_dev_accuracy": s.accuracy, "reviews_dev_macro_f1": r.macro_f1, "reviews_dev_accuracy": r.accuracy, "reviews_dev_confusion": r.confusion}))
+            };
+            report(&branch, "before training")?;
+            for epoch in 0..epochs {
+                let one = strain::TrainOptions { epochs: 1, seed: seed + epoch as u64, ..opts.clone() };
+                strain::train(&branch, &train, &one, &mut |_, step, steps, loss| {
+                    bar.set_length(steps as u64);
+                    bar.set_position(step as u64);
+                    bar.set_message(format!("epoch {} loss {loss:.3}", epoch + 1));
+                })?;
+                report(&branch, &format!("epoch {}", epoch + 1))?;
+            }
+            bar.finish_and_clear();
+            let metrics = report(&branch, "final")?;
+            std::fs::create_dir_all(&out)?;
+            branch.varmap.save(out.join("sentiment.safetensors"))?;
+            std::fs::write(out.join("metrics.json"), serde_json::to_string_pretty(&serde_json::json!({
+                "layers": layers, "epochs": epochs, "lr": lr, "max_tokens": max_tokens, "seed": seed,
+                "train_examples": train.states.len(), "seconds": started.elapsed().as_secs_f64(), "dev": metrics,
+            }))?)?;
+            println!("wrote {}", out.display());
         }
         Command::Eval { command: EvalCommand::Themes { data, k, k_range, seed } } => {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;

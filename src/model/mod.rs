@@ -5,7 +5,7 @@
 //! masks keep padding out of every real token's context, so a text's vector does not depend on
 //! which other texts share its batch.
 
-mod bert;
+pub mod bert;
 mod kernels;
 pub mod fetch;
 
@@ -98,6 +98,7 @@ pub struct Embedding {
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct Encoder {
     bert: bert::Bert,
+    config: bert::Config,
     tokenizer: Tokenizer,
     device: Device,
     batch: BatchOptions,
@@ -136,7 +137,7 @@ impl Encoder {
         // SAFETY: the file is memory-mapped read-only; Verbatim never writes it while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
         let bert = bert::Bert::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
-        Ok(Self { bert, tokenizer, device, batch: BatchOptions::default() })
+        Ok(Self { bert, config, tokenizer, device, batch: BatchOptions::default() })
     }
 
     /// Sets how texts are batched (see [`BatchOptions`]).
@@ -174,6 +175,77 @@ impl Encoder {
         Ok(out.into_iter().map(|e| e.expect("every text is in one batch")).collect())
     }
 
+    /// The hidden states after the first `layers` encoder layers for each text (at most
+    /// `max_tokens` tokens, [CLS] and [SEP] included): per text a `tokens × hidden` row-major
+    /// matrix. The sentiment branch trains on these, so the shared layers run once per text.
+    pub fn hidden_states<S: AsRef<str> + Sync>(&self, texts: &[S], layers: usize, max_tokens: usize) -> Result<Vec<(usize, Vec<f32>)>, ModelError> {
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let encodings = self.tokenizer.encode_batch(texts, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let ids: Vec<Vec<u32>> = encodings
+            .iter()
+            .map(|e| {
+                let ids = e.get_ids();
+                if ids.len() <= max_tokens {
+                    ids.to_vec()
+                } else {
+                    // Keep [CLS] … and the final [SEP].
+                    let mut cut = ids[..max_tokens - 1].to_vec();
+                    cut.push(*ids.last().expect("non-empty"));
+                    cut
+                }
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let batches = micro_batches(&order, |i| ids[i].len(), self.batch);
+        let layers = layers.min(self.bert.layers.len());
+        let results = self.run_batches(&batches, |batch| {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            let (hidden, mask, _) = self.padded(&rows)?;
+            let bias = bert::mask_bias(&mask, DType::F32)?;
+            let hidden = self.bert.run_layers(&self.bert.embed_tokens(&hidden)?, &bias, 0..layers)?;
+            Ok(hidden.to_vec3::<f32>()?)
+        })?;
+        let mut out: Vec<(usize, Vec<f32>)> = vec![(0, Vec::new()); ids.len()];
+        for (batch, states) in batches.iter().zip(results) {
+            for (&i, rows) in batch.iter().zip(states) {
+                let n = ids[i].len();
+                out[i] = (n, rows.into_iter().take(n).flatten().collect());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The top `k` encoder layers, to initialise a tuned copy from.
+    pub fn top_layers(&self, k: usize) -> &[bert::Layer] {
+        let n = self.bert.layers.len();
+        &self.bert.layers[n - k.min(n)..]
+    }
+
+    pub fn config(&self) -> &bert::Config {
+        &self.config
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.bert.layers.len()
+    }
+
+    /// Token ids padded to the longest row, with the 0/1 mask.
+    fn padded(&self, rows: &[&[u32]]) -> Result<(Tensor, Tensor, usize), ModelError> {
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * longest);
+        let mut mask = Vec::with_capacity(rows.len() * longest);
+        for row in rows {
+            ids.extend_from_slice(row);
+            ids.extend(std::iter::repeat_n(0u32, longest - row.len()));
+            mask.extend(std::iter::repeat_n(1f32, row.len()));
+            mask.extend(std::iter::repeat_n(0f32, longest - row.len()));
+        }
+        let ids = Tensor::from_vec(ids, (rows.len(), longest), &self.device)?;
+        let mask = Tensor::from_vec(mask, (rows.len(), longest), &self.device)?;
+        Ok((ids, mask, longest))
+    }
+
     /// Runs `f` on every batch, `workers` at a time; results come back in batch order. Workers
     /// take the longest batches first so they finish together.
     fn run_batches<T: Send>(
@@ -206,17 +278,7 @@ impl Encoder {
 
     /// One forward pass over token-id rows of any lengths; returns one unit vector per row.
     fn forward(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(rows.len() * longest);
-        let mut mask = Vec::with_capacity(rows.len() * longest);
-        for row in rows {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(0u32, longest - row.len()));
-            mask.extend(std::iter::repeat_n(1f32, row.len()));
-            mask.extend(std::iter::repeat_n(0f32, longest - row.len()));
-        }
-        let ids = Tensor::from_vec(ids, (rows.len(), longest), &self.device)?;
-        let mask = Tensor::from_vec(mask, (rows.len(), longest), &self.device)?;
+        let (ids, mask, _) = self.padded(rows)?;
         let bias = bert::mask_bias(&mask, DType::F32)?;
         let hidden = self.bert.embed_tokens(&ids)?;
         let hidden = self.bert.run_layers(&hidden, &bias, 0..self.bert.layers.len())?;

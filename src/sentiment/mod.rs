@@ -4,3 +4,4 @@
 //! [`crate::model::bert::Layer::forward_train`].
 
 pub mod data;
+pub mod train;
