@@ -12,6 +12,7 @@
 //! - [`import`]: bulk CSV import of responses and accounts, with column mapping.
 //! - [`themes`]: the recluster itself: spectral k-means (linfa), labels and quotes, stable ids.
 //! - [`recluster`]: the recluster as a job: store → themes → atomic activation.
+//! - [`sentiment`]: training data and the trainer of the sentiment branch (work in progress).
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
