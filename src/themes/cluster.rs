@@ -208,7 +208,7 @@ fn warm_start_centroids(xs: ArrayView2<f32>, embedding: ArrayView2<f32>, previou
         sums[l].1.iter_mut().zip(row.iter()).for_each(|(s, v)| *s += v);
     }
     let mut parts: Vec<(usize, Vec<f32>)> = sums.into_iter().filter(|p| p.0 > 0).collect();
-    parts.sort_by(|a, b| b.0.cmp(&a.0));
+    parts.sort_by_key(|p| std::cmp::Reverse(p.0));
     parts.truncate(k);
     let mut seeds: Vec<Vec<f32>> = parts.into_iter().map(|(_, s)| normalized(s)).collect();
     while seeds.len() < k {

@@ -128,7 +128,7 @@ pub fn normalized_adjacency(neighbours: &[Vec<(u32, f32)>]) -> Graph {
             edges.push((j, i as u32, w));
         }
     }
-    edges.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    edges.sort_unstable_by_key(|e| (e.0, e.1));
     edges.dedup_by(|next, kept| {
         let same = next.0 == kept.0 && next.1 == kept.1;
         if same {
