@@ -279,7 +279,8 @@ fn main() -> anyhow::Result<()> {
             print!("{}: {summary}", file.display());
         }
         Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed } } => {
-            use verbatim::sentiment::{data as sdata, train as strain};
+            use verbatim::model::sentiment as strain;
+            use verbatim::sentiment::data as sdata;
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let mut sets = sdata::load(&data)?;
             if let Some(limit) = limit {

@@ -6,6 +6,7 @@
 //! which other texts share its batch.
 
 pub mod bert;
+pub mod sentiment;
 mod kernels;
 pub mod fetch;
 

@@ -1,7 +1,5 @@
 //! Sentence-level sentiment (negative / neutral / positive), trained here on the encoder Verbatim
-//! runs. So far: the training data ([`data`]). The branch itself (tuned copies of the top encoder
-//! layers plus a head, sharing the lower layers with the embedding pass) builds on
-//! [`crate::model::bert::Layer::forward_train`].
+//! runs. Here: the training data ([`data`]). The branch itself and its trainer live with the
+//! encoder in [`crate::model::sentiment`] (only `model` knows candle).
 
 pub mod data;
-pub mod train;

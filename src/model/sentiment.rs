@@ -1,4 +1,4 @@
-//! Training the sentiment branch: tuned copies of the encoder's top `k` layers plus a linear head
+//! The sentiment branch and its training: tuned copies of the encoder's top `k` layers plus a linear head
 //! over their masked mean, trained with candle's autograd and AdamW on hidden states of the
 //! shared lower layers, computed once per text (the expensive part of the encoder never runs in
 //! the training loop).
@@ -8,9 +8,9 @@ use candle_nn::{Linear, Optimizer, VarBuilder, VarMap};
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
 
-use super::data::{Example, Label};
-use crate::model::bert::{self, Layer};
-use crate::model::{Encoder, ModelError};
+use super::bert::{self, Layer};
+use super::{Encoder, ModelError};
+use crate::sentiment::data::{Example, Label};
 
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
