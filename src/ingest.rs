@@ -48,6 +48,8 @@ pub struct IngestResult {
     pub stored: StoredResponse,
     pub category: Category,
     pub needs_follow_up: bool,
+    /// The workspace's active theme model when the result was made: names the segments' themes.
+    pub themes: Option<Arc<ThemeModel>>,
 }
 
 /// Checks every field; the error names the field and the allowed values.
@@ -182,7 +184,7 @@ pub fn assign_themes(model: &ThemeModel, segments: &mut [SegmentRecord]) {
     if segments.is_empty() {
         return;
     }
-    let vectors: Vec<Vec<f32>> = segments.iter().map(|s| s.embedding.clone()).collect();
+    let vectors: Vec<&[f32]> = segments.iter().map(|s| s.embedding.as_slice()).collect();
     let Ok(x) = crate::themes::recluster::stack(&vectors) else { return };
     let x = crate::themes::recluster::in_context(x.view(), &vec![0; segments.len()]);
     for (s, row) in segments.iter_mut().zip(x.outer_iter()) {
@@ -224,19 +226,20 @@ impl Ingest {
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
         let record = validate(submission)?;
         let hash = content_hash(&record);
+        let themes = self.theme_model(workspace).await?;
         let stored_hash = self.blocking({
             let (ws, id) = (workspace.to_string(), record.response_id.clone());
             move |store| store.response_hash(&ws, &id)
         })
         .await?;
         if stored_hash.as_deref() == Some(hash.as_str()) {
-            return self.stored_result(workspace, &record.response_id, WriteOutcome::Unchanged).await;
+            return self.result_with(workspace, &record.response_id, WriteOutcome::Unchanged, themes).await;
         }
         let analysis = analyze_unchecked(&self.infer, std::slice::from_ref(&record.verbatim)).await?.remove(0);
         let truncated = analysis.truncated;
         let mut segments: Vec<SegmentRecord> = analysis.segments.into_iter().enumerate().map(|(i, s)| segment_record(i, s)).collect();
-        if let Some(model) = self.theme_model(workspace).await? {
-            assign_themes(&model, &mut segments);
+        if let Some(model) = &themes {
+            assign_themes(model, &mut segments);
         }
         let write = self
             .blocking({
@@ -249,7 +252,7 @@ impl Ingest {
                 move |store| store.upsert_response(&ws, &record, &hash, truncated, &segments)
             })
             .await?;
-        self.stored_result(workspace, &record.response_id, write).await
+        self.result_with(workspace, &record.response_id, write, themes).await
     }
 
     /// Like [`Ingest::submit`], but waits and retries while the encoder queue is full (for bulk
@@ -269,6 +272,11 @@ impl Ingest {
 
     /// The stored response `response_id`, as an ingest result (`NotFound` when absent).
     pub async fn stored_result(&self, workspace: &str, response_id: &str, write: WriteOutcome) -> Result<IngestResult> {
+        let themes = self.theme_model(workspace).await?;
+        self.result_with(workspace, response_id, write, themes).await
+    }
+
+    async fn result_with(&self, workspace: &str, response_id: &str, write: WriteOutcome, themes: Option<Arc<ThemeModel>>) -> Result<IngestResult> {
         let stored = self
             .blocking({
                 let (ws, id) = (workspace.to_string(), response_id.to_string());
@@ -278,7 +286,7 @@ impl Ingest {
             .ok_or_else(|| Error::NotFound(format!("response_id {response_id:?} is not stored in workspace {workspace:?}")))?;
         let category = Score { kind: stored.record.survey, scale: stored.record.scale, value: stored.record.score }.category();
         let needs_follow_up = needs_follow_up(category, &stored.segments);
-        Ok(IngestResult { write, stored, category, needs_follow_up })
+        Ok(IngestResult { write, stored, category, needs_follow_up, themes })
     }
 
     /// Runs a store call on a blocking thread (see [`run_blocking`]).

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::store::{NewThemeModel, Store};
-use crate::themes::recluster::{in_context, recluster, stack, ReclusterOptions};
+use crate::themes::recluster::{in_context, recluster, response_groups, stack, ReclusterOptions};
 use crate::themes::Theme;
 
 /// The default window: responses submitted in the last 90 days.
@@ -83,15 +83,9 @@ pub fn run(store: &dyn Store, workspace: &str, job: &ReclusterJob, progress: &mu
     }
     let mut history = store.theme_history(workspace)?;
     history.prior = segments.iter().map(|s| s.theme_id).collect();
-    let embeddings: Vec<Vec<f32>> = segments.iter().map(|s| s.embedding.clone()).collect();
+    let embeddings: Vec<&[f32]> = segments.iter().map(|s| s.embedding.as_slice()).collect();
     let x = stack(&embeddings).map_err(Error::Internal)?;
-    drop(embeddings);
-    let mut response = Vec::with_capacity(segments.len());
-    for (i, s) in segments.iter().enumerate() {
-        let same = i > 0 && segments[i - 1].response_id == s.response_id;
-        response.push(if same { response[i - 1] } else { i });
-    }
-    let x = in_context(x.view(), &response);
+    let x = in_context(x.view(), &response_groups(segments.iter().map(|s| s.response_id.as_str())));
     let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
     let opts = ReclusterOptions { k: job.k, k_range: job.k_range, seed: job.seed };
     let outcome = recluster(&texts, x.view(), &history, &opts, progress).map_err(Error::Internal)?;

@@ -12,7 +12,7 @@ use crate::ingest::{self, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
 use crate::recluster::{ReclusterJob, DEFAULT_SEED};
 use crate::store::{OutcomeKind, WriteCounts, WriteOutcome};
-use crate::themes::{Theme, ThemeModel, NO_CONTENT};
+use crate::themes::{Theme, ThemeModel, NO_CONTENT, NO_CONTENT_LABEL};
 
 /// Metadata header naming the workspace (tenant) of a call.
 pub const WORKSPACE_HEADER: &str = "x-verbatim-workspace";
@@ -92,7 +92,8 @@ fn theme_info(t: &Theme) -> pb::ThemeInfo {
     }
 }
 
-fn reply(result: IngestResult, model: Option<&ThemeModel>) -> pb::SubmitResponseReply {
+fn reply(result: IngestResult) -> pb::SubmitResponseReply {
+    let model = result.themes.as_deref();
     let themes_status = themes_status(model);
     pb::SubmitResponseReply {
         response_id: result.stored.record.response_id.clone(),
@@ -115,7 +116,7 @@ fn reply(result: IngestResult, model: Option<&ThemeModel>) -> pb::SubmitResponse
                     label: model
                         .filter(|m| Some(m.version) == s.theme_version)
                         .and_then(|m| m.theme(id))
-                        .map_or_else(|| if id == NO_CONTENT { "no content".into() } else { String::new() }, |t| t.display_label().to_string()),
+                        .map_or_else(|| if id == NO_CONTENT { NO_CONTENT_LABEL.into() } else { String::new() }, |t| t.display_label().to_string()),
                     similarity: s.theme_similarity.unwrap_or_default(),
                 }),
             })
@@ -153,8 +154,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn submit_response(&self, request: Request<pb::SurveyResponse>) -> Result<Response<pb::SubmitResponseReply>, Status> {
         let workspace = self.workspace(&request)?;
         let result = self.state.ingest.submit(&workspace, &submission(request.into_inner())).await?;
-        let model = self.state.ingest.theme_model(&workspace).await?;
-        Ok(Response::new(reply(result, model.as_deref())))
+        Ok(Response::new(reply(result)))
     }
 
     async fn submit_responses(
@@ -214,8 +214,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 Error::NotFound(_) => Status::not_found(format!("response_id {id:?} is not stored in workspace {workspace:?}")),
                 other => other.into(),
             })?;
-        let model = self.state.ingest.theme_model(&workspace).await?;
-        Ok(Response::new(reply(result, model.as_deref())))
+        Ok(Response::new(reply(result)))
     }
 
     async fn upsert_accounts(&self, request: Request<pb::UpsertAccountsRequest>) -> Result<Response<pb::UpsertAccountsReply>, Status> {

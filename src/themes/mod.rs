@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// The reserved theme of content-free segments ("ok", "n/a", "👍"). Real themes start at 1.
 pub const NO_CONTENT: i64 = 0;
+pub const NO_CONTENT_LABEL: &str = "no content";
 
 /// One theme of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

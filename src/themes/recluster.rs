@@ -117,7 +117,7 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &R
     if centroids.len() > fit.centroids.len() {
         let pinned_from = fit.centroids.len();
         let reassigned = cluster::assign(xc.view(), &centroids);
-        for (l, (&best, _)) in labels_c.iter_mut().zip(reassigned.labels.iter().zip(&reassigned.similarity)) {
+        for (l, &best) in labels_c.iter_mut().zip(&reassigned.labels) {
             if best >= pinned_from {
                 *l = best;
             }
@@ -173,7 +173,7 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &R
         let order: Vec<usize> = (0..texts.len()).filter(|i| !content.contains(i)).collect();
         themes.push(Theme {
             id: NO_CONTENT,
-            label: "no content".into(),
+            label: super::NO_CONTENT_LABEL.into(),
             name: None,
             keywords: Vec::new(),
             quotes: quotes_for(&order, texts, x),
@@ -273,10 +273,35 @@ pub fn in_context(x: ArrayView2<f32>, response: &[usize]) -> Array2<f32> {
 }
 
 /// Stacks embeddings into one matrix (rows of unequal width are an error).
-pub fn stack(vectors: &[Vec<f32>]) -> Result<Array2<f32>, String> {
-    let dim = vectors.first().map_or(0, Vec::len);
-    if vectors.iter().any(|v| v.len() != dim) {
+pub fn stack<V: AsRef<[f32]>>(vectors: &[V]) -> Result<Array2<f32>, String> {
+    let dim = vectors.first().map_or(0, |v| v.as_ref().len());
+    if vectors.iter().any(|v| v.as_ref().len() != dim) {
         return Err("embeddings of different widths cannot be clustered together".into());
     }
-    Array2::from_shape_vec((vectors.len(), dim), vectors.concat()).map_err(|e| e.to_string())
+    let values: Vec<f32> = vectors.iter().flat_map(|v| v.as_ref().iter().copied()).collect();
+    Array2::from_shape_vec((vectors.len(), dim), values).map_err(|e| e.to_string())
+}
+
+/// For rows grouped by response (a response's rows adjacent), each row's group: the index of its
+/// response's first row, as [`in_context`] takes it.
+pub fn response_groups<'a>(response_ids: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
+    let mut groups = Vec::new();
+    let mut previous: Option<&str> = None;
+    for (i, id) in response_ids.into_iter().enumerate() {
+        let group = if previous == Some(id) { groups[i - 1] } else { i };
+        groups.push(group);
+        previous = Some(id);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_one_response_share_the_index_of_its_first_row() {
+        assert_eq!(response_groups(["a", "a", "b", "c", "c", "c"]), [0, 0, 2, 3, 3, 3]);
+        assert!(response_groups(std::iter::empty()).is_empty());
+    }
 }

@@ -245,19 +245,17 @@ async fn banking77_quality_and_stability() {
 
     // Quality: the pipeline from scratch on all stored segments, k = 77 and automatic.
     let segments = store.theme_segments("default", None).unwrap();
-    let mut group = Vec::new();
+    let group = themes::recluster::response_groups(segments.iter().map(|s| s.response_id.as_str()));
     let mut response_of = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
     for (i, s) in segments.iter().enumerate() {
-        let same = i > 0 && segments[i - 1].response_id == s.response_id;
-        group.push(if same { group[i - 1] } else { i });
-        if !same {
+        if group[i] == i {
             ids.push(&s.response_id);
         }
         response_of.push(ids.len() - 1);
     }
     let categories: Vec<usize> = ids.iter().map(|id| category[*id]).collect();
-    let x = themes::recluster::stack(&segments.iter().map(|s| s.embedding.clone()).collect::<Vec<_>>()).unwrap();
+    let x = themes::recluster::stack(&segments.iter().map(|s| s.embedding.as_slice()).collect::<Vec<_>>()).unwrap();
     let x = themes::recluster::in_context(x.view(), &group);
     let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
     for (k, k_range) in [(Some(77), None), (None, Some((50, 130)))] {
