@@ -35,6 +35,8 @@ pub enum ModelError {
     Tokenizer(String),
     #[error("encoder: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// How texts are grouped into forward passes. Larger batches amortise matmul overhead; the token

@@ -3,6 +3,8 @@
 //! shared lower layers, computed once per text (the expensive part of the encoder never runs in
 //! the training loop).
 
+use std::path::Path;
+
 use candle_core::{DType, Device, Module, Tensor, Var, D};
 use candle_nn::{Linear, Optimizer, VarBuilder, VarMap};
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
@@ -25,11 +27,13 @@ pub struct TrainOptions {
     /// Weight each class by the inverse of its share of the training set (the reviews are 77%
     /// positive; unweighted, the head learns to say "positive").
     pub balance: bool,
+    /// Share of the steps over which the learning rate warms up (then it decays linearly to 0).
+    pub warmup: f64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 2, epochs: 2, learning_rate: 5e-5, batch: 32, max_tokens: 96, seed: 42, balance: true }
+        Self { layers: 3, epochs: 2, learning_rate: 1e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06 }
     }
 }
 
@@ -54,6 +58,8 @@ pub struct Cached {
     pub states: Vec<(usize, Vec<f32>)>,
     pub labels: Vec<u32>,
     pub hidden: usize,
+    /// Encoder layers still to run on these states (the branch's `k`).
+    pub layers_left: usize,
 }
 
 /// Runs the shared lower layers once over `examples`.
@@ -62,52 +68,127 @@ pub fn cache(encoder: &Encoder, examples: &[Example], opts: &TrainOptions) -> Re
     let shared = encoder.num_layers() - opts.layers.min(encoder.num_layers());
     let states = encoder.hidden_states(&texts, shared, opts.max_tokens)?;
     let hidden = states.iter().find(|s| s.0 > 0).map_or(0, |s| s.1.len() / s.0);
-    Ok(Cached { states, labels: examples.iter().map(|e| e.label as u32).collect(), hidden })
+    Ok(Cached { states, labels: examples.iter().map(|e| e.label as u32).collect(), hidden, layers_left: encoder.num_layers() - shared })
 }
 
-/// The trainable branch: tuned layers and the head, all weights in one `VarMap`.
+/// Where the trained branch lives (committed: the weights are Verbatim's own, 3 layers in f16).
+pub const DEFAULT_DIR: &str = "models/sentiment";
+
+/// The file names of a saved branch in its directory.
+pub const WEIGHTS_FILE: &str = "sentiment.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+
+/// What a saved branch needs besides its weights.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BranchConfig {
+    /// Top encoder layers the branch replaces (it reads the output of the others).
+    pub layers: usize,
+    /// Logits are divided by this before the softmax (fitted on held-out data: calibration).
+    pub temperature: f32,
+    /// Class names, in logit order.
+    pub labels: Vec<String>,
+}
+
+/// The sentiment branch: tuned copies of the encoder's top `k` layers and a linear head over their
+/// masked mean. Trainable (`Var`s in `varmap`) when built for training, plain tensors when loaded
+/// for inference.
 pub struct Branch {
     pub layers: Vec<Layer>,
     pub head: Linear,
     pub varmap: VarMap,
+    pub temperature: f32,
+    /// Differentiable forward pass (training, and evaluation while training: the fused inference
+    /// kernels read some weights once at load time).
+    trainable: bool,
 }
 
 impl Branch {
-    /// Copies of the encoder's top `k` layers and a fresh head (seeded).
-    pub fn from_encoder(encoder: &Encoder, k: usize, seed: u64) -> candle_core::Result<Self> {
-        let config = encoder.config();
-        let varmap = VarMap::new();
-        let top = encoder.top_layers(k);
-        {
-            let mut data = varmap.data().lock().expect("not poisoned");
-            for (i, layer) in top.iter().enumerate() {
-                for (name, t) in layer.named_tensors() {
-                    data.insert(format!("layer.{i}.{name}"), Var::from_tensor(&t.copy()?)?);
-                }
+    /// Copies of the encoder's top `k` layers and a fresh head (seeded), trainable.
+    pub fn from_encoder(encoder: &Encoder, k: usize, seed: u64) -> Result<Self, ModelError> {
+        let h = encoder.config().hidden_size;
+        let mut tensors = Vec::new();
+        for (i, layer) in encoder.top_layers(k).iter().enumerate() {
+            for (name, t) in layer.named_tensors() {
+                tensors.push((format!("layer.{i}.{name}"), t.copy()?));
             }
-            let h = config.hidden_size;
-            let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-            let bound = (1.0 / h as f32).sqrt();
-            let w: Vec<f32> = (0..3 * h).map(|_| (rng.next_u32() as f32 / u32::MAX as f32 * 2.0 - 1.0) * bound).collect();
-            data.insert("head.weight".into(), Var::from_tensor(&Tensor::from_vec(w, (3, h), &Device::Cpu)?)?);
-            data.insert("head.bias".into(), Var::from_tensor(&Tensor::zeros(3, DType::F32, &Device::Cpu)?)?);
         }
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let layers = (0..top.len()).map(|i| Layer::load(vb.pp(format!("layer.{i}")), config)).collect::<candle_core::Result<Vec<_>>>()?;
-        let head = candle_nn::linear(config.hidden_size, 3, vb.pp("head"))?;
-        Ok(Self { layers, head, varmap })
+        let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+        let bound = (1.0 / h as f32).sqrt();
+        let w: Vec<f32> = (0..3 * h).map(|_| (rng.next_u32() as f32 / u32::MAX as f32 * 2.0 - 1.0) * bound).collect();
+        tensors.push(("head.weight".into(), Tensor::from_vec(w, (3, h), &Device::Cpu)?));
+        tensors.push(("head.bias".into(), Tensor::zeros(3, DType::F32, &Device::Cpu)?));
+        Ok(Self::trainable(tensors, k, 1.0, encoder.config())?)
     }
 
-    /// Class logits for a padded batch: tuned layers, masked mean of the tokens, the head.
-    pub fn logits(&self, xs: &Tensor, mask: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+    /// A saved branch (`dir/sentiment.safetensors` + `dir/config.json`), for inference, or
+    /// trainable to adapt it further.
+    pub fn load(dir: &Path, config: &bert::Config, trainable: bool) -> Result<Self, ModelError> {
+        let bad = |name: &str, detail: String| ModelError::BadFile { path: dir.join(name), detail };
+        let text = std::fs::read_to_string(dir.join(CONFIG_FILE)).map_err(|e| bad(CONFIG_FILE, e.to_string()))?;
+        let saved: BranchConfig = serde_json::from_str(&text).map_err(|e| bad(CONFIG_FILE, e.to_string()))?;
+        let tensors = candle_core::safetensors::load(dir.join(WEIGHTS_FILE), &Device::Cpu).map_err(|e| bad(WEIGHTS_FILE, e.to_string()))?;
+        let mut tensors: Vec<(String, Tensor)> =
+            tensors.into_iter().map(|(name, t)| Ok((name, t.to_dtype(DType::F32)?))).collect::<candle_core::Result<_>>()?;
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let branch = if trainable {
+            Self::trainable(tensors, saved.layers, saved.temperature, config)
+        } else {
+            let vb = VarBuilder::from_tensors(tensors.into_iter().collect(), DType::F32, &Device::Cpu);
+            Self::build(vb, VarMap::new(), saved.layers, saved.temperature, config, false)
+        };
+        branch.map_err(|e| bad(WEIGHTS_FILE, e.to_string()))
+    }
+
+    fn trainable(tensors: Vec<(String, Tensor)>, k: usize, temperature: f32, config: &bert::Config) -> candle_core::Result<Self> {
+        let varmap = VarMap::new();
+        {
+            let mut data = varmap.data().lock().expect("not poisoned");
+            for (name, t) in tensors {
+                data.insert(name, Var::from_tensor(&t)?);
+            }
+        }
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        Self::build(vb, varmap, k, temperature, config, true)
+    }
+
+    fn build(vb: VarBuilder, varmap: VarMap, k: usize, temperature: f32, config: &bert::Config, trainable: bool) -> candle_core::Result<Self> {
+        let layers = (0..k).map(|i| Layer::load(vb.pp(format!("layer.{i}")), config)).collect::<candle_core::Result<Vec<_>>>()?;
+        let head = candle_nn::linear(config.hidden_size, 3, vb.pp("head"))?;
+        Ok(Self { layers, head, varmap, temperature, trainable })
+    }
+
+    /// Saves the weights in f16 (half the size; the loss in accuracy is nil) and the config.
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        std::fs::create_dir_all(dir)?;
+        let data = self.varmap.data().lock().expect("not poisoned");
+        let tensors: std::collections::HashMap<String, Tensor> =
+            data.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().to_dtype(DType::F16)?))).collect::<candle_core::Result<_>>()?;
+        candle_core::safetensors::save(&tensors, dir.join(WEIGHTS_FILE))?;
+        let config = BranchConfig {
+            layers: self.layers.len(),
+            temperature: self.temperature,
+            labels: Label::ALL.iter().map(|l| l.as_str().to_string()).collect(),
+        };
+        std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config).expect("serialisable"))?;
+        Ok(())
+    }
+
+    /// Class logits for a padded batch of the shared layers' output: tuned layers, masked mean of
+    /// the tokens, the head.
+    pub fn logits(&self, xs: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let bias = bert::mask_bias(mask, DType::F32)?;
         let mut h = xs.clone();
         for layer in &self.layers {
-            h = if train { layer.forward_train(&h, &bias)? } else { layer.forward(&h, &bias)? };
+            h = if self.trainable { layer.forward_train(&h, &bias)? } else { layer.forward(&h, &bias)? };
         }
         let m = mask.unsqueeze(D::Minus1)?;
         let pooled = h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
         self.head.forward(&pooled)
+    }
+
+    /// Calibrated class probabilities `(batch, 3)`.
+    pub fn probabilities(&self, xs: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::softmax_last_dim(&(self.logits(xs, mask)? / f64::from(self.temperature))?)
     }
 }
 
@@ -130,8 +211,26 @@ fn batch(cached: &Cached, rows: &[usize]) -> candle_core::Result<(Tensor, Tensor
     ))
 }
 
-/// Trains `branch` on `train`; `progress(epoch, step, steps, loss)` after each step.
-pub fn train(branch: &Branch, train: &Cached, opts: &TrainOptions, progress: &mut dyn FnMut(usize, usize, usize, f32)) -> candle_core::Result<()> {
+/// The learning rate at `step` (from 0) of `total`: linear warm-up over the first `warmup` share
+/// of the steps, then linear decay to zero.
+pub fn learning_rate_at(base: f64, step: usize, total: usize, warmup: f64) -> f64 {
+    let warm = ((total as f64 * warmup).round() as usize).max(1);
+    if step < warm {
+        base * (step + 1) as f64 / warm as f64
+    } else {
+        base * (total.saturating_sub(step)) as f64 / (total - warm).max(1) as f64
+    }
+}
+
+/// Trains `branch` on `train`: `progress(epoch, step, steps, loss)` after each step,
+/// `end_of_epoch(epoch)` after each epoch.
+pub fn train(
+    branch: &Branch,
+    train: &Cached,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(usize, usize, usize, f32),
+    end_of_epoch: &mut dyn FnMut(usize) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
     let mut opt = candle_nn::AdamW::new(
         branch.varmap.all_vars(),
         candle_nn::ParamsAdamW { lr: opts.learning_rate, weight_decay: 0.01, ..Default::default() },
@@ -155,26 +254,109 @@ pub fn train(branch: &Branch, train: &Cached, opts: &TrainOptions, progress: &mu
             batches.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
         }
         for (step, rows) in batches.iter().enumerate() {
+            opt.set_learning_rate(learning_rate_at(opts.learning_rate, epoch * steps + step, opts.epochs * steps, opts.warmup));
             let (xs, mask, labels) = batch(train, rows)?;
-            let loss = weighted_cross_entropy(&branch.logits(&xs, &mask, true)?, &labels, &weights)?;
+            let loss = weighted_cross_entropy(&branch.logits(&xs, &mask)?, &labels, &weights)?;
             opt.backward_step(&loss)?;
             progress(epoch, step + 1, steps, loss.to_scalar::<f32>()?);
         }
+        end_of_epoch(epoch)?;
     }
     Ok(())
 }
 
-/// Class probabilities for every cached example.
-pub fn predict(branch: &Branch, cached: &Cached) -> candle_core::Result<Vec<[f32; 3]>> {
+/// Raw class logits for every cached example.
+pub fn logits(branch: &Branch, cached: &Cached) -> Result<Vec<[f32; 3]>, ModelError> {
     let mut order: Vec<usize> = (0..cached.states.len()).collect();
     order.sort_by_key(|&i| cached.states[i].0);
     let mut out = vec![[0f32; 3]; order.len()];
     for rows in order.chunks(64) {
         let (xs, mask, _) = batch(cached, rows)?;
-        let probs = candle_nn::ops::softmax_last_dim(&branch.logits(&xs, &mask, false)?)?.to_vec2::<f32>()?;
-        for (&i, p) in rows.iter().zip(probs) {
-            out[i] = [p[0], p[1], p[2]];
+        for (&i, l) in rows.iter().zip(branch.logits(&xs, &mask)?.to_vec2::<f32>()?) {
+            out[i] = [l[0], l[1], l[2]];
         }
+    }
+    Ok(out)
+}
+
+/// Softmax of `logits / temperature`.
+pub fn softmax(logits: &[f32; 3], temperature: f32) -> [f32; 3] {
+    let scaled = logits.map(|l| l / temperature);
+    let max = scaled.iter().copied().fold(f32::MIN, f32::max);
+    let e = scaled.map(|l| (l - max).exp());
+    let sum: f32 = e.iter().sum();
+    e.map(|x| x / sum)
+}
+
+/// Calibrated probabilities for every cached example.
+pub fn predict(branch: &Branch, cached: &Cached) -> Result<Vec<[f32; 3]>, ModelError> {
+    Ok(logits(branch, cached)?.iter().map(|l| softmax(l, branch.temperature)).collect())
+}
+
+/// The temperature (0.5–5) that minimises the mean negative log-likelihood of `labels`:
+/// standard post-hoc calibration, fitted on data the branch was not trained on.
+pub fn fit_temperature(logits: &[[f32; 3]], labels: &[u32]) -> f32 {
+    let nll = |t: f32| -> f64 { logits.iter().zip(labels).map(|(l, &y)| -f64::from(softmax(l, t)[y as usize].max(1e-12).ln())).sum::<f64>() };
+    (10..=100).map(|i| i as f32 * 0.05).min_by(|&a, &b| nll(a).total_cmp(&nll(b))).unwrap_or(1.0)
+}
+
+/// Expected calibration error over 10 equal-width confidence bins: how far the top class's
+/// probability is from how often it is right.
+pub fn expected_calibration_error(probs: &[[f32; 3]], labels: &[u32]) -> f64 {
+    let mut bins = [(0f64, 0f64, 0usize); 10];
+    for (p, &y) in probs.iter().zip(labels) {
+        let (c, conf) = (0..3).map(|c| (c, p[c])).max_by(|a, b| a.1.total_cmp(&b.1)).expect("three classes");
+        let b = ((conf * 10.0) as usize).min(9);
+        bins[b].0 += f64::from(conf);
+        bins[b].1 += f64::from(u8::from(c as u32 == y));
+        bins[b].2 += 1;
+    }
+    let n = probs.len().max(1) as f64;
+    bins.iter().filter(|b| b.2 > 0).map(|b| (b.0 - b.1).abs() / n).sum()
+}
+
+/// The floor the tuned branch is measured against: a logistic-regression head on the frozen,
+/// pooled sentence embedding (the encoder's own top layers over the cached states), trained with
+/// the same class weights. Returns the dev probabilities per dev set.
+pub fn frozen_floor(encoder: &Encoder, train: &Cached, devs: &[&Cached], seed: u64) -> Result<Vec<Vec<[f32; 3]>>, ModelError> {
+    let top = encoder.top_layers(train.layers_left);
+    let pooled = |cached: &Cached| -> candle_core::Result<Tensor> {
+        let mut rows = Vec::with_capacity(cached.states.len());
+        let all: Vec<usize> = (0..cached.states.len()).collect();
+        for chunk in all.chunks(64) {
+            let (xs, mask, _) = batch(cached, chunk)?;
+            let bias = bert::mask_bias(&mask, DType::F32)?;
+            let mut h = xs;
+            for layer in top {
+                h = layer.forward(&h, &bias)?;
+            }
+            rows.push(bert::mean_pool_normalized(&h, &mask)?);
+        }
+        Tensor::cat(&rows, 0)
+    };
+    let x = pooled(train)?;
+    let y = Tensor::new(train.labels.as_slice(), &Device::Cpu)?;
+    let weights = Tensor::new(&class_weights(&train.labels), &Device::Cpu)?;
+    let varmap = VarMap::new();
+    let head = candle_nn::linear(x.dim(1)?, 3, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
+    let mut opt = candle_nn::AdamW::new(varmap.all_vars(), candle_nn::ParamsAdamW { lr: 0.05, weight_decay: 0.0, ..Default::default() })?;
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let n = train.labels.len();
+    for _ in 0..30 {
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        for rows in order.chunks(512) {
+            let idx = Tensor::new(rows, &Device::Cpu)?;
+            let loss = weighted_cross_entropy(&head.forward(&x.index_select(&idx, 0)?)?, &y.index_select(&idx, 0)?, &weights)?;
+            opt.backward_step(&loss)?;
+        }
+    }
+    let mut out = Vec::new();
+    for dev in devs {
+        let p = candle_nn::ops::softmax_last_dim(&head.forward(&pooled(dev)?)?)?.to_vec2::<f32>()?;
+        out.push(p.into_iter().map(|r| [r[0], r[1], r[2]]).collect());
     }
     Ok(out)
 }
@@ -254,6 +436,31 @@ mod tests {
         // Weighting the (badly predicted) second example up raises the loss.
         let skewed = weighted_cross_entropy(&logits, &labels, &Tensor::new(&[1f32, 3.0, 1.0], &Device::Cpu).unwrap()).unwrap();
         assert!(skewed.to_scalar::<f32>().unwrap() > plain.to_scalar::<f32>().unwrap());
+    }
+
+    #[test]
+    fn the_learning_rate_warms_up_then_decays_to_zero() {
+        let lr: Vec<f64> = (0..100).map(|s| learning_rate_at(1.0, s, 100, 0.1)).collect();
+        assert!((lr[0] - 0.1).abs() < 1e-12 && (lr[9] - 1.0).abs() < 1e-12, "{:?}", &lr[..10]);
+        assert!(lr[10..].windows(2).all(|w| w[1] < w[0]), "decays");
+        assert!(lr[99] > 0.0 && lr[99] < 0.02);
+    }
+
+    #[test]
+    fn temperature_fitting_softens_overconfident_logits() {
+        // Right 70% of the time at ~99% confidence: the fitted temperature must soften (T > 1)
+        // and lower the calibration error; confident and right always: sharpen (T < 1).
+        let logits: Vec<[f32; 3]> = (0..100).map(|_| [5.0, 0.0, 0.0]).collect();
+        let labels: Vec<u32> = (0..100).map(|i| if i % 10 < 7 { 0 } else { 2 }).collect();
+        let t = fit_temperature(&logits, &labels);
+        assert!(t > 1.5, "{t}");
+        let before = expected_calibration_error(&logits.iter().map(|l| softmax(l, 1.0)).collect::<Vec<_>>(), &labels);
+        let after = expected_calibration_error(&logits.iter().map(|l| softmax(l, t)).collect::<Vec<_>>(), &labels);
+        assert!(after < before / 2.0, "{before} → {after}");
+        let right: Vec<u32> = vec![0; 100];
+        assert!(fit_temperature(&[[1.0, 0.0, 0.0]; 100], &right) < 1.0);
+        let p = softmax(&[1.0, 2.0, 3.0], 1.0);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6 && p[2] > p[1] && p[1] > p[0]);
     }
 
     #[test]

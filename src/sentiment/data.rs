@@ -5,9 +5,9 @@
 //! - TweetEval sentiment validation (`tweeteval/val_text.txt` + `val_labels.txt`: 0 / 1 / 2);
 //! - the clothing reviews (`clothing_reviews/reviews.csv`, `Review Text` + `Rating`): 1–2 stars
 //!   negative, 3 neutral, 4–5 positive; empty reviews skipped; a fixed 10% (every tenth review by
-//!   its row id) held out as dev.
+//!   its row id) held out as dev, a further 5% (row ≡ 5 mod 20) held out for calibration.
 //!
-//! Training uses SST-2 train, TweetEval and 90% of the reviews; the dev sets are SST-2 dev and
+//! Training uses SST-2 train, TweetEval and 85% of the reviews; the dev sets are SST-2 dev and
 //! the held-out reviews.
 
 use std::path::Path;
@@ -57,15 +57,18 @@ pub struct SentimentData {
     pub sst2_dev: Vec<Example>,
     /// The held-out 10% of the clothing reviews: three classes.
     pub reviews_dev: Vec<Example>,
+    /// A further 5% of the reviews (rows ≡ 5 mod 20), kept out of training to calibrate the
+    /// probabilities (temperature) without touching the dev sets.
+    pub reviews_calibration: Vec<Example>,
 }
 
 /// Loads all sets from `data_dir` (e.g. `../shared/data`).
 pub fn load(data_dir: &Path) -> Result<SentimentData> {
     let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
     train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
-    let (reviews_train, reviews_dev) = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
-    train.extend(reviews_train);
-    Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev })
+    let reviews = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
+    train.extend(reviews.train);
+    Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -116,13 +119,21 @@ pub fn tweeteval(texts: &Path, labels: &Path) -> Result<Vec<Example>> {
         .collect()
 }
 
-/// The clothing reviews as (train, dev): every tenth row id is dev.
-pub fn reviews(path: &Path) -> Result<(Vec<Example>, Vec<Example>)> {
+/// The clothing reviews, split by row number: dev (row ≡ 0 mod 10), calibration (row ≡ 5 mod 20)
+/// and train (the rest).
+#[derive(Debug, Clone, Default)]
+pub struct Reviews {
+    pub train: Vec<Example>,
+    pub dev: Vec<Example>,
+    pub calibration: Vec<Example>,
+}
+
+pub fn reviews(path: &Path) -> Result<Reviews> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| bad(path, 0, &e.to_string()))?;
     let headers = reader.headers().map_err(|e| bad(path, 1, &e.to_string()))?.clone();
     let column = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| bad(path, 1, &format!("no {name:?} column")));
     let (text_col, rating_col) = (column("Review Text")?, column("Rating")?);
-    let (mut train, mut dev) = (Vec::new(), Vec::new());
+    let mut out = Reviews::default();
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| bad(path, row + 2, &e.to_string()))?;
         let text = record.get(text_col).unwrap_or("").trim();
@@ -132,13 +143,13 @@ pub fn reviews(path: &Path) -> Result<(Vec<Example>, Vec<Example>)> {
             continue;
         }
         let example = Example { text: text.to_string(), label };
-        if row % 10 == 0 {
-            dev.push(example);
-        } else {
-            train.push(example);
+        match (row % 10, row % 20) {
+            (0, _) => out.dev.push(example),
+            (_, 5) => out.calibration.push(example),
+            _ => out.train.push(example),
         }
     }
-    Ok((train, dev))
+    Ok(out)
 }
 
 /// Undoes Penn-Treebank tokenisation: "it 's a -lrb- good -rrb- film , is n't it ?" →
@@ -185,10 +196,11 @@ mod tests {
         }
         csv.push_str("20,,5\n");
         std::fs::write(p("r.csv"), csv).unwrap();
-        let (train, dev) = reviews(&p("r.csv")).unwrap();
-        assert_eq!((train.len(), dev.len()), (18, 2));
+        let Reviews { train, dev, calibration } = reviews(&p("r.csv")).unwrap();
+        assert_eq!((train.len(), dev.len(), calibration.len()), (17, 2, 1));
         assert_eq!(dev[0], Example { text: "review 0, with a comma".into(), label: Label::Negative });
         assert_eq!(dev[1].text, "review 10, with a comma", "every tenth row, the empty review skipped");
+        assert_eq!(calibration[0].text, "review 5, with a comma");
         assert_eq!(train.iter().filter(|e| e.label == Label::Neutral).count(), 4, "3 stars: rows 2, 7, 12, 17");
     }
 }

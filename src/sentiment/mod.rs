@@ -3,3 +3,4 @@
 //! encoder in [`crate::model::sentiment`] (only `model` knows candle).
 
 pub mod data;
+pub mod train;

@@ -48,6 +48,25 @@ fn topic_of(response_id: &str) -> Option<(&'static str, &'static [&'static str])
     })
 }
 
+/// Each topic's theme: the one most of its responses are in, which must hold all but at most one.
+fn majority_themes(theme_of: &HashMap<String, i64>) -> HashMap<&'static str, i64> {
+    let mut counts: HashMap<&'static str, HashMap<i64, usize>> = HashMap::new();
+    for (id, &theme) in theme_of {
+        if let Some((topic, _)) = topic_of(id) {
+            *counts.entry(topic).or_default().entry(theme).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(topic, by_theme)| {
+            let total: usize = by_theme.values().sum();
+            let (&theme, &n) = by_theme.iter().max_by_key(|(&t, &n)| (n, std::cmp::Reverse(t))).expect("a topic has responses");
+            assert!(n + 1 >= total, "{topic}: only {n} of {total} in one theme: {by_theme:?}");
+            (topic, theme)
+        })
+        .collect()
+}
+
 /// Through gRPC on a real server: Recluster, ListThemes, labels and quotes, online assignment,
 /// RenameTheme / PinTheme / MergeThemes surviving the next recluster, export, and bad input.
 #[tokio::test(flavor = "multi_thread")]
@@ -72,19 +91,16 @@ async fn recluster_curate_and_assign_through_grpc() {
     for id in ["t57", "t58", "t59", "t60", "t61", "t62"] {
         assert_eq!(theme_of[id], NO_CONTENT, "{id} is content-free");
     }
-    let mut topic_theme: HashMap<&str, i64> = HashMap::new();
-    for (id, &theme) in &theme_of {
-        if let Some((topic, _)) = topic_of(id) {
-            let expected = *topic_theme.entry(topic).or_insert(theme);
-            assert_eq!(theme, expected, "{id} ({topic}) is not with the rest of its topic");
-        }
-    }
-    assert_eq!(topic_theme.values().collect::<std::collections::HashSet<_>>().len(), 4, "four topics, four themes");
+    // k-means is exact here on this machine for every seed tried, but float differences between
+    // CPUs can move a borderline sentence: allow one stray per topic of 14, no more.
+    let topic_theme = majority_themes(&theme_of);
+    assert_eq!(topic_theme.values().collect::<std::collections::HashSet<_>>().len(), 4, "four topics, four themes: {topic_theme:?}");
     let listed = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
     assert_eq!(listed.version, 1);
     assert!(listed.assign_threshold > 0.0);
     for t in listed.themes.iter().filter(|t| t.theme_id != NO_CONTENT) {
-        let (topic, words) = theme_of.iter().find(|(_, &th)| th == t.theme_id).and_then(|(id, _)| topic_of(id)).unwrap();
+        let topic = *topic_theme.iter().find(|(_, &th)| th == t.theme_id).expect("every theme is a topic's").0;
+        let words = theme_of.keys().filter_map(|id| topic_of(id)).find(|(tp, _)| *tp == topic).expect("topic words").1;
         let top3: Vec<&str> = t.keywords.iter().take(3).flat_map(|k| k.split(' ')).collect();
         assert!(top3.iter().any(|w| words.contains(w)), "{topic}: keywords {:?} do not name it", t.keywords);
         assert!((3..=5).contains(&t.quotes.len()), "{topic}: {:?}", t.quotes);
@@ -134,9 +150,9 @@ async fn recluster_curate_and_assign_through_grpc() {
     assert!(by_id[&support].pinned, "the pin survives");
     assert!(!by_id.contains_key(&delivery), "the merged-away theme does not come back: {second:?}");
     let rows = server.store.theme_assignments("default").unwrap();
-    for r in rows.iter().filter(|r| topic_of(&r.response_id).is_some_and(|t| t.0 == "delivery")) {
-        assert_eq!(r.theme_id, Some(support), "{} follows the merge", r.response_id);
-    }
+    let delivery_rows: Vec<_> = rows.iter().filter(|r| topic_of(&r.response_id).is_some_and(|t| t.0 == "delivery")).collect();
+    let followed = delivery_rows.iter().filter(|r| r.theme_id == Some(support)).count();
+    assert!(followed + 1 >= delivery_rows.len(), "{followed} of {} delivery segments follow the merge", delivery_rows.len());
 
     // Export: one CSV row per segment with the active model's theme.
     let csv_path = dir.path().join("assignments.csv");

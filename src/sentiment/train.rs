@@ -1,0 +1,205 @@
+//! `verbatim train sentiment` and `verbatim eval sentiment`: the data in, the branch trained on
+//! cached lower-layer states, calibrated on held-out reviews, scored on the dev sets beside the
+//! frozen-vector floor, saved with its `metrics.json`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{self, Example, SentimentData};
+use crate::error::Result;
+use crate::model::sentiment::{self as branch, Branch, Cached, Scores, TrainOptions};
+use crate::model::{Encoder, ModelError};
+
+pub const METRICS_FILE: &str = "metrics.json";
+
+/// Dev-set figures of one model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DevMetrics {
+    /// SST-2 dev: negative vs positive by the larger of the two probabilities.
+    pub sst2_accuracy: f64,
+    pub sst2_confusion: [[u32; 3]; 3],
+    /// Clothing-reviews dev, three classes.
+    pub reviews_macro_f1: f64,
+    pub reviews_accuracy: f64,
+    pub reviews_confusion: [[u32; 3]; 3],
+    /// Expected calibration error on the reviews dev set (10 bins).
+    pub reviews_ece: f64,
+}
+
+impl std::fmt::Display for DevMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SST-2 dev accuracy {:.4}; reviews dev macro-F1 {:.4}, accuracy {:.4}, ECE {:.4}",
+            self.sst2_accuracy, self.reviews_macro_f1, self.reviews_accuracy, self.reviews_ece
+        )
+    }
+}
+
+/// What `metrics.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    pub layers: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub max_tokens: usize,
+    pub seed: u64,
+    pub train_examples: usize,
+    pub calibration_examples: usize,
+    pub temperature: f32,
+    pub seconds: f64,
+    /// The saved branch.
+    pub dev: DevMetrics,
+    /// After each epoch (before calibration).
+    pub per_epoch: Vec<DevMetrics>,
+    /// The floor: logistic regression on the frozen pooled embedding, same data and class weights.
+    pub frozen_floor: Option<DevMetrics>,
+}
+
+/// The dev sets, cached once.
+pub struct DevSets {
+    pub sst2: Cached,
+    pub reviews: Cached,
+}
+
+impl DevSets {
+    pub fn cache(encoder: &Encoder, sets: &SentimentData, opts: &TrainOptions) -> Result<Self> {
+        Ok(Self { sst2: branch::cache(encoder, &sets.sst2_dev, opts)?, reviews: branch::cache(encoder, &sets.reviews_dev, opts)? })
+    }
+
+    pub fn score(&self, sst2: &[[f32; 3]], reviews: &[[f32; 3]]) -> DevMetrics {
+        let s: Scores = branch::score(&self.sst2.labels, &branch::decide(sst2, true));
+        let r: Scores = branch::score(&self.reviews.labels, &branch::decide(reviews, false));
+        DevMetrics {
+            sst2_accuracy: s.accuracy,
+            sst2_confusion: s.confusion,
+            reviews_macro_f1: r.macro_f1,
+            reviews_accuracy: r.accuracy,
+            reviews_confusion: r.confusion,
+            reviews_ece: branch::expected_calibration_error(reviews, &self.reviews.labels),
+        }
+    }
+
+    pub fn evaluate_model(&self, b: &Branch) -> std::result::Result<DevMetrics, ModelError> {
+        Ok(self.score(&branch::predict(b, &self.sst2)?, &branch::predict(b, &self.reviews)?))
+    }
+}
+
+/// Where the training loop reports.
+pub trait Progress {
+    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f32);
+    fn note(&mut self, message: &str);
+}
+
+/// A seeded sample of `limit` examples (all when `None`).
+pub fn sample(mut examples: Vec<Example>, limit: Option<usize>, seed: u64) -> Vec<Example> {
+    if let Some(limit) = limit {
+        use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed);
+        for i in (1..examples.len()).rev() {
+            examples.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        examples.truncate(limit);
+    }
+    examples
+}
+
+/// Trains a branch from the encoder's own top layers on the shared data in `data_dir`, calibrates
+/// it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
+pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
+    let started = std::time::Instant::now();
+    let mut sets = data::load(data_dir)?;
+    sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
+    let train = branch::cache(encoder, &sets.train, opts)?;
+    let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
+    let dev = DevSets::cache(encoder, &sets, opts)?;
+    progress.note(&format!(
+        "cached the shared layers for {} training, {} calibration and {} + {} dev texts in {:.0} s",
+        train.states.len(),
+        calibration.states.len(),
+        dev.sst2.states.len(),
+        dev.reviews.states.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    let floor = branch::frozen_floor(encoder, &train, &[&dev.sst2, &dev.reviews], opts.seed)?;
+    let floor = dev.score(&floor[0], &floor[1]);
+    progress.note(&format!("frozen-vector floor: {floor}"));
+
+    let mut b = Branch::from_encoder(encoder, opts.layers, opts.seed)?;
+    let mut per_epoch = Vec::new();
+    {
+        // Both callbacks report through `progress`.
+        let progress = std::cell::RefCell::new(&mut *progress);
+        let mut end_of_epoch = |epoch: usize| -> std::result::Result<(), ModelError> {
+            let m = dev.evaluate_model(&b)?;
+            progress.borrow_mut().note(&format!("epoch {}: {m}", epoch + 1));
+            per_epoch.push(m);
+            Ok(())
+        };
+        branch::train(&b, &train, opts, &mut |epoch, step, steps, loss| progress.borrow_mut().step(epoch, step, steps, loss), &mut end_of_epoch)?;
+    }
+    b.temperature = branch::fit_temperature(&branch::logits(&b, &calibration)?, &calibration.labels);
+    let metrics = Metrics {
+        layers: opts.layers,
+        epochs: opts.epochs,
+        learning_rate: opts.learning_rate,
+        max_tokens: opts.max_tokens,
+        seed: opts.seed,
+        train_examples: train.states.len(),
+        calibration_examples: calibration.states.len(),
+        temperature: b.temperature,
+        seconds: started.elapsed().as_secs_f64(),
+        dev: dev.evaluate_model(&b)?,
+        per_epoch,
+        frozen_floor: Some(floor),
+    };
+    b.save(out)?;
+    std::fs::write(out.join(METRICS_FILE), serde_json::to_string_pretty(&metrics).expect("serialisable"))?;
+    Ok(metrics)
+}
+
+/// Scores the saved branch in `dir` on the dev sets in `data_dir`.
+pub fn evaluate_saved(encoder: &Encoder, dir: &Path, data_dir: &Path) -> Result<DevMetrics> {
+    let b = Branch::load(dir, encoder.config(), false)?;
+    let sets = data::load(data_dir)?;
+    let recorded: Option<Metrics> = std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let max_tokens = recorded.map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
+    let opts = TrainOptions { layers: b.layers.len(), max_tokens, ..TrainOptions::default() };
+    let dev = DevSets::cache(encoder, &sets, &opts)?;
+    Ok(dev.evaluate_model(&b)?)
+}
+
+/// The eval command's report: per dev set the headline figure and the confusion matrix, beside
+/// the frozen-vector floor and the figures recorded when the branch was trained.
+pub fn report(m: &DevMetrics, dir: &Path) -> String {
+    let recorded: Option<Metrics> = std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let mut out = String::new();
+    let matrix = |out: &mut String, c: &[[u32; 3]; 3], rows: &[usize]| {
+        out.push_str("    truth \\ predicted   negative   neutral  positive\n");
+        for &t in rows {
+            out.push_str(&format!("    {:<20}{:>9}{:>10}{:>10}\n", data::Label::ALL[t].as_str(), c[t][0], c[t][1], c[t][2]));
+        }
+    };
+    out.push_str(&format!("sentiment branch {}\n", dir.display()));
+    out.push_str(&format!("SST-2 dev ({} sentences): binary accuracy {:.4}\n", m.sst2_confusion.iter().flatten().sum::<u32>(), m.sst2_accuracy));
+    matrix(&mut out, &m.sst2_confusion, &[0, 2]);
+    out.push_str(&format!(
+        "clothing reviews dev ({} reviews): macro-F1 {:.4}, accuracy {:.4}, calibration error {:.4}\n",
+        m.reviews_confusion.iter().flatten().sum::<u32>(),
+        m.reviews_macro_f1,
+        m.reviews_accuracy,
+        m.reviews_ece
+    ));
+    matrix(&mut out, &m.reviews_confusion, &[0, 1, 2]);
+    if let Some(r) = recorded {
+        if let Some(floor) = &r.frozen_floor {
+            out.push_str(&format!("floor (logistic regression on the frozen pooled embedding): {floor}\n"));
+        }
+        out.push_str(&format!(
+            "recorded at training ({} layers, {} epochs, lr {}, {} tokens, seed {}, temperature {:.2}): {}\n",
+            r.layers, r.epochs, r.learning_rate, r.max_tokens, r.seed, r.temperature, r.dev
+        ));
+    }
+    out
+}
