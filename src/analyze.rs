@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::infer::Infer;
+use crate::sentiment::{self, Overall, Sentiment};
 use crate::text::split_verbatim;
 
 /// Most texts in one analysis request.
@@ -13,6 +14,8 @@ pub const MAX_TEXTS_PER_REQUEST: usize = 256;
 pub struct TextAnalysis {
     pub segments: Vec<AnalyzedSegment>,
     pub truncated: bool,
+    /// The segments' sentiment combined; `None` without segments or without the sentiment branch.
+    pub sentiment: Option<Overall>,
 }
 
 #[derive(Debug, Clone)]
@@ -23,6 +26,7 @@ pub struct AnalyzedSegment {
     pub end: usize,
     pub tokens: usize,
     pub embedding: Vec<f32>,
+    pub sentiment: Option<Sentiment>,
 }
 
 /// Checks the request-level limits shared by every entry point.
@@ -53,9 +57,8 @@ pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<Te
     let mut embeddings = infer.embed(segment_texts).await?.into_iter();
     Ok(splits
         .into_iter()
-        .map(|split| TextAnalysis {
-            truncated: split.truncated,
-            segments: split
+        .map(|split| {
+            let segments: Vec<AnalyzedSegment> = split
                 .segments
                 .iter()
                 .map(|r| {
@@ -66,9 +69,12 @@ pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<Te
                         end: r.end,
                         tokens: e.tokens,
                         embedding: e.vector,
+                        sentiment: e.sentiment,
                     }
                 })
-                .collect(),
+                .collect();
+            let scored: Vec<(Sentiment, usize)> = segments.iter().filter_map(|s| s.sentiment.map(|x| (x, s.tokens))).collect();
+            TextAnalysis { truncated: split.truncated, sentiment: sentiment::aggregate(&scored), segments }
         })
         .collect())
 }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::analyze::{analyze_unchecked, AnalyzedSegment};
 use crate::error::{Error, Result};
 use crate::infer::{Infer, InferError};
+use crate::sentiment::{self, Sentiment};
 use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome};
 use crate::survey::{Category, Scale, Score, SurveyKind};
 use crate::themes::{Assignment, ThemeModel, NO_CONTENT};
@@ -150,8 +151,14 @@ pub fn needs_follow_up(category: Category, segments: &[SegmentRecord]) -> bool {
     if !category.is_unhappy() {
         return false;
     }
-    let scored: Vec<f32> = segments.iter().filter_map(|s| s.sentiment.as_ref().map(|x| x.score)).collect();
-    scored.is_empty() || scored.iter().sum::<f32>() / (scored.len() as f32) < 0.25
+    overall_sentiment(segments).is_none_or(|o| o.sentiment.score() < 0.25)
+}
+
+/// The verbatim's sentiment from its segments' (see [`sentiment::aggregate`]); `None` without
+/// scored segments.
+pub fn overall_sentiment(segments: &[SegmentRecord]) -> Option<sentiment::Overall> {
+    let scored: Vec<(Sentiment, usize)> = segments.iter().filter_map(|s| s.sentiment.map(|x| (x, s.tokens as usize))).collect();
+    sentiment::aggregate(&scored)
 }
 
 /// The ingest path, shared by every front end.
@@ -318,7 +325,7 @@ fn segment_record(index: usize, s: AnalyzedSegment) -> SegmentRecord {
         end: s.end as u32,
         tokens: s.tokens as u32,
         embedding: s.embedding,
-        sentiment: None,
+        sentiment: s.sentiment,
         theme_id: None,
         theme_similarity: None,
         theme_version: None,
@@ -402,7 +409,7 @@ mod tests {
             end: 0,
             tokens: 0,
             embedding: vec![],
-            sentiment: score.map(|s| crate::store::SentimentRecord { label: String::new(), score: s }),
+            sentiment: score.map(|s| Sentiment::new([(1.0 - s) / 2.0, 0.0, (1.0 + s) / 2.0])),
             theme_id: None,
             theme_similarity: None,
             theme_version: None,

@@ -3,9 +3,11 @@
 
 use std::io::{BufRead, Write};
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::model::{Encoder, ModelError};
+use crate::sentiment::{aggregate, Sentiment};
+use crate::text::split_verbatim;
 
 /// Lines read and embedded together.
 const CHUNK_LINES: usize = 256;
@@ -19,14 +21,64 @@ pub struct JsonlSummary {
 }
 
 /// Adds `"embedding": [384 floats]` (the whole text, not split) to each line.
-pub fn embed_jsonl(encoder: &Encoder, input: impl BufRead, mut output: impl Write) -> Result<JsonlSummary, JsonlError> {
+pub fn embed_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Write) -> Result<JsonlSummary, JsonlError> {
+    annotate_jsonl(input, output, |chunk| {
+        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+        let embeddings = encoder.embed(&texts)?;
+        for ((object, _), embedding) in chunk.iter_mut().zip(embeddings) {
+            object.insert("embedding".into(), Value::from(embedding.vector));
+        }
+        Ok(())
+    })
+}
+
+/// Adds `"sentiment": {label, score, probabilities, mixed}` (the verbatim's) and `"segments":
+/// [{text, label, score, probabilities}]` (each sentence's) to each line; an empty text gets
+/// `"sentiment": null` and no segments.
+pub fn sentiment_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Write) -> Result<JsonlSummary, JsonlError> {
+    if !encoder.has_sentiment() {
+        return Err(JsonlError::NoSentiment);
+    }
+    annotate_jsonl(input, output, |chunk| {
+        let splits: Vec<_> = chunk.iter().map(|(_, t)| split_verbatim(t)).collect();
+        let segments: Vec<&str> = splits.iter().flat_map(|s| s.segment_texts()).collect();
+        let mut embeddings = encoder.embed(&segments)?.into_iter();
+        for ((object, _), split) in chunk.iter_mut().zip(&splits) {
+            let mut scored = Vec::new();
+            let mut out = Vec::new();
+            for text in split.segment_texts() {
+                let e = embeddings.next().expect("one embedding per segment");
+                let s = e.sentiment.expect("the encoder has the sentiment branch");
+                out.push(json!({"text": text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(&s)}));
+                scored.push((s, e.tokens));
+            }
+            let overall = aggregate(&scored).map(|o| {
+                json!({"label": o.sentiment.label().as_str(), "score": o.sentiment.score(), "probabilities": probabilities(&o.sentiment), "mixed": o.mixed})
+            });
+            object.insert("sentiment".into(), overall.unwrap_or(Value::Null));
+            object.insert("segments".into(), Value::Array(out));
+        }
+        Ok(())
+    })
+}
+
+fn probabilities(s: &Sentiment) -> Value {
+    let [negative, neutral, positive] = s.probabilities;
+    json!({"negative": negative, "neutral": neutral, "positive": positive})
+}
+
+/// Reads `input` in chunks of lines, lets `annotate` add fields to each chunk's objects, writes
+/// them; bad lines are counted and skipped.
+fn annotate_jsonl(
+    input: impl BufRead,
+    mut output: impl Write,
+    mut annotate: impl FnMut(&mut [(Map<String, Value>, String)]) -> Result<(), JsonlError>,
+) -> Result<JsonlSummary, JsonlError> {
     let mut summary = JsonlSummary::default();
     let mut chunk: Vec<(Map<String, Value>, String)> = Vec::with_capacity(CHUNK_LINES);
     let mut flush = |chunk: &mut Vec<(Map<String, Value>, String)>, summary: &mut JsonlSummary| -> Result<(), JsonlError> {
-        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-        let embeddings = encoder.embed(&texts)?;
-        for ((mut object, _), embedding) in chunk.drain(..).zip(embeddings) {
-            object.insert("embedding".into(), Value::from(embedding.vector));
+        annotate(chunk)?;
+        for (object, _) in chunk.drain(..) {
             serde_json::to_writer(&mut output, &object).map_err(std::io::Error::from)?;
             output.write_all(b"\n")?;
             summary.written += 1;
@@ -54,6 +106,8 @@ pub enum JsonlError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("no sentiment branch loaded: pass --sentiment-dir (default models/sentiment) pointing at a trained branch")]
+    NoSentiment,
 }
 
 /// Raw lines with their 1-based numbers; a line that is not UTF-8 becomes an `Err` naming that,

@@ -33,6 +33,10 @@ struct GlobalArgs {
     /// Directory holding config.json, tokenizer.json and model.safetensors (fetched when missing).
     #[arg(long, global = true, env = "VERBATIM_MODEL_DIR", default_value = model::DEFAULT_MODEL_DIR)]
     model_dir: PathBuf,
+    /// The sentiment branch (config.json, sentiment.safetensors, metrics.json); without one,
+    /// replies carry no sentiment.
+    #[arg(long, global = true, env = "VERBATIM_SENTIMENT_DIR", default_value = DEFAULT_SENTIMENT_DIR)]
+    sentiment_dir: PathBuf,
     /// SQLite database file (created when missing).
     #[arg(long, global = true, env = "VERBATIM_DB", default_value = "verbatim.db")]
     db: PathBuf,
@@ -115,6 +119,14 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+    /// Sentiment for each line of a JSON-lines file: {"text": ...} → the same object plus
+    /// "sentiment" {label, score, probabilities, mixed} and "segments" [{text, label, score, probabilities}].
+    Sentiment {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
     },
     /// Embed each line of a JSON-lines file: {"text": ...} → the same object plus "embedding".
     Embed {
@@ -283,6 +295,16 @@ fn main() -> anyhow::Result<()> {
             }
             println!("embedded {} lines into {} ({} skipped)", summary.written, output.display(), summary.rejected.len());
         }
+        Command::Sentiment { input, output } => {
+            let encoder = load_encoder_with_sentiment(&cli, BatchOptions::default().max_batch)?;
+            let reader = BufReader::new(File::open(&input).with_context(|| format!("cannot open {}", input.display()))?);
+            let writer = BufWriter::new(File::create(&output).with_context(|| format!("cannot create {}", output.display()))?);
+            let summary = verbatim::jsonl::sentiment_jsonl(&encoder, reader, writer)?;
+            for (line, reason) in &summary.rejected {
+                eprintln!("{}:{line}: skipped: {reason}", input.display());
+            }
+            println!("scored {} lines into {} ({} skipped)", summary.written, output.display(), summary.rejected.len());
+        }
         Command::Import { file, columns, survey, scale, ignore, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
             let opts = ImportOptions {
@@ -418,13 +440,24 @@ fn open_store(cli: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {
 
 fn open_ingest(cli: &GlobalArgs, engine: &EngineArgs) -> anyhow::Result<Ingest> {
     let store = open_store(cli)?;
-    let encoder = load_encoder(&cli.model_dir, engine.max_batch)?;
+    let encoder = load_encoder_with_sentiment(cli, engine.max_batch)?;
     Ok(Ingest::new(Infer::start(Arc::new(encoder), engine.queue_capacity), store))
 }
 
 fn load_encoder(dir: &std::path::Path, max_batch: usize) -> anyhow::Result<Encoder> {
     let batch = BatchOptions { max_batch: max_batch.max(1), ..BatchOptions::default() };
     Ok(Encoder::load_or_fetch(dir)?.with_batch_options(batch))
+}
+
+/// The encoder with the sentiment branch from `--sentiment-dir` when there is one there (a
+/// warning, not an error, when there is none: embedding and themes work without it).
+fn load_encoder_with_sentiment(cli: &GlobalArgs, max_batch: usize) -> anyhow::Result<Encoder> {
+    let encoder = load_encoder(&cli.model_dir, max_batch)?;
+    if !cli.sentiment_dir.join(model::sentiment::CONFIG_FILE).exists() {
+        tracing::warn!(dir = %cli.sentiment_dir.display(), "no sentiment branch here: replies carry no sentiment");
+        return Ok(encoder);
+    }
+    Ok(encoder.with_sentiment(&cli.sentiment_dir)?)
 }
 
 /// Reclusters the server's workspace every `every`, skipping a turn when one is already running.

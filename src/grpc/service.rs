@@ -8,9 +8,10 @@ use super::pb;
 use super::AppState;
 use crate::analyze::analyze_texts;
 use crate::error::Error;
-use crate::ingest::{self, AccountSubmission, IngestResult, Submission};
+use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
 use crate::recluster::{ReclusterJob, DEFAULT_SEED};
+use crate::sentiment::Sentiment;
 use crate::store::{OutcomeKind, WriteCounts, WriteOutcome};
 use crate::themes::{Theme, ThemeModel, NO_CONTENT, NO_CONTENT_LABEL};
 
@@ -92,10 +93,16 @@ fn theme_info(t: &Theme) -> pb::ThemeInfo {
     }
 }
 
+fn sentiment(s: Sentiment, mixed: bool) -> pb::Sentiment {
+    let [negative, neutral, positive] = s.probabilities;
+    pb::Sentiment { label: s.label().as_str().to_string(), score: s.score(), negative, neutral, positive, mixed }
+}
+
 fn reply(result: IngestResult) -> pb::SubmitResponseReply {
     let model = result.themes.as_deref();
     let themes_status = themes_status(model);
     pb::SubmitResponseReply {
+        sentiment: overall_sentiment(&result.stored.segments).map(|o| sentiment(o.sentiment, o.mixed)),
         response_id: result.stored.record.response_id.clone(),
         write: write_result(result.write) as i32,
         category: result.category.as_str().to_string(),
@@ -109,7 +116,7 @@ fn reply(result: IngestResult) -> pb::SubmitResponseReply {
             .map(|s| pb::ResponseSegment {
                 index: s.index,
                 text: s.text,
-                sentiment: s.sentiment.map(|x| pb::Sentiment { label: x.label, score: x.score }),
+                sentiment: s.sentiment.map(|x| sentiment(x, false)),
                 emerging: s.theme_id.is_none() && s.theme_version.is_some(),
                 theme: s.theme_id.map(|id| pb::Theme {
                     theme_id: id,
@@ -133,6 +140,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             .into_iter()
             .map(|a| pb::TextAnalysis {
                 truncated: a.truncated,
+                sentiment: a.sentiment.map(|o| sentiment(o.sentiment, o.mixed)),
                 segments: a
                     .segments
                     .into_iter()
@@ -144,6 +152,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                         end: s.end as u32,
                         tokens: s.tokens as u32,
                         embedding: if request.include_embeddings { s.embedding } else { Vec::new() },
+                        sentiment: s.sentiment.map(|x| sentiment(x, false)),
                     })
                     .collect(),
             })

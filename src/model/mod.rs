@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use crate::sentiment::Sentiment;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 pub use fetch::{ensure_model, ModelSource, DEFAULT_MODEL_DIR};
@@ -96,6 +97,8 @@ pub struct Embedding {
     pub vector: Vec<f32>,
     /// Tokens the encoder read, [CLS] and [SEP] included (at most [`MAX_TOKENS`]).
     pub tokens: usize,
+    /// From the sentiment branch, when the encoder has one.
+    pub sentiment: Option<Sentiment>,
 }
 
 /// all-MiniLM-L6-v2 on the CPU.
@@ -105,6 +108,9 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     device: Device,
     batch: BatchOptions,
+    /// Tuned copies of the top layers + a head: runs on the shared lower layers' output, so
+    /// sentiment costs k of 6 layers, not a second pass.
+    sentiment: Option<sentiment::Branch>,
 }
 
 impl Encoder {
@@ -140,7 +146,25 @@ impl Encoder {
         // SAFETY: the file is memory-mapped read-only; Verbatim never writes it while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
         let bert = bert::Bert::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
-        Ok(Self { bert, config, tokenizer, device, batch: BatchOptions::default() })
+        Ok(Self { bert, config, tokenizer, device, batch: BatchOptions::default(), sentiment: None })
+    }
+
+    /// Adds the sentiment branch saved in `dir` (see [`sentiment::Branch::save`]).
+    pub fn with_sentiment(mut self, dir: &Path) -> Result<Self, ModelError> {
+        let branch = sentiment::Branch::load(dir, &self.config, false)?;
+        if branch.layers.len() > self.bert.layers.len() {
+            return Err(ModelError::BadFile {
+                path: dir.join(sentiment::CONFIG_FILE),
+                detail: format!("the branch replaces {} layers; the encoder has {}", branch.layers.len(), self.bert.layers.len()),
+            });
+        }
+        self.sentiment = Some(branch);
+        Ok(self)
+    }
+
+    /// Whether [`Encoder::embed`] also gives sentiment.
+    pub fn has_sentiment(&self) -> bool {
+        self.sentiment.is_some()
     }
 
     /// Sets how texts are batched (see [`BatchOptions`]).
@@ -171,8 +195,8 @@ impl Encoder {
         })?;
         let mut out: Vec<Option<Embedding>> = vec![None; ids.len()];
         for (batch, vectors) in batches.iter().zip(results) {
-            for (&i, vector) in batch.iter().zip(vectors) {
-                out[i] = Some(Embedding { vector, tokens: ids[i].len() });
+            for (&i, (vector, sentiment)) in batch.iter().zip(vectors) {
+                out[i] = Some(Embedding { vector, tokens: ids[i].len(), sentiment });
             }
         }
         Ok(out.into_iter().map(|e| e.expect("every text is in one batch")).collect())
@@ -279,13 +303,21 @@ impl Encoder {
         slots.into_iter().map(|s| s.into_inner().unwrap().expect("every batch ran")).collect()
     }
 
-    /// One forward pass over token-id rows of any lengths; returns one unit vector per row.
-    fn forward(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+    /// One forward pass over token-id rows of any lengths; returns one unit vector per row and,
+    /// with the sentiment branch, its probabilities: the lower layers run once for both.
+    fn forward(&self, rows: &[&[u32]]) -> Result<Vec<(Vec<f32>, Option<Sentiment>)>, ModelError> {
         let (ids, mask, _) = self.padded(rows)?;
         let bias = bert::mask_bias(&mask, DType::F32)?;
-        let hidden = self.bert.embed_tokens(&ids)?;
-        let hidden = self.bert.run_layers(&hidden, &bias, 0..self.bert.layers.len())?;
-        Ok(bert::mean_pool_normalized(&hidden, &mask)?.to_vec2()?)
+        let n = self.bert.layers.len();
+        let shared = n - self.sentiment.as_ref().map_or(0, |b| b.layers.len());
+        let lower = self.bert.run_layers(&self.bert.embed_tokens(&ids)?, &bias, 0..shared)?;
+        let hidden = self.bert.run_layers(&lower, &bias, shared..n)?;
+        let vectors: Vec<Vec<f32>> = bert::mean_pool_normalized(&hidden, &mask)?.to_vec2()?;
+        let sentiments: Vec<Option<Sentiment>> = match &self.sentiment {
+            Some(branch) => branch.probabilities(&lower, &mask)?.to_vec2::<f32>()?.into_iter().map(|p| Some(Sentiment::new([p[0], p[1], p[2]]))).collect(),
+            None => vec![None; vectors.len()],
+        };
+        Ok(vectors.into_iter().zip(sentiments).collect())
     }
 }
 

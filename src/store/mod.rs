@@ -9,6 +9,7 @@ pub mod sqlite;
 
 use std::collections::BTreeMap;
 
+use crate::sentiment::Sentiment;
 use crate::survey::{Scale, SurveyKind};
 use crate::themes::recluster::History;
 use crate::themes::{Theme, ThemeModel};
@@ -44,15 +45,6 @@ pub struct ResponseRecord {
     pub attributes: Attributes,
 }
 
-/// Sentiment of a segment or a response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SentimentRecord {
-    /// "negative", "neutral" or "positive".
-    pub label: String,
-    /// P(positive) − P(negative), in [−1, 1].
-    pub score: f32,
-}
-
 /// One analysed segment of a verbatim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentRecord {
@@ -62,7 +54,8 @@ pub struct SegmentRecord {
     pub end: u32,
     pub tokens: u32,
     pub embedding: Vec<f32>,
-    pub sentiment: Option<SentimentRecord>,
+    /// From the sentiment branch; `None` when the service ran without one.
+    pub sentiment: Option<Sentiment>,
     /// The theme of the active model at ingest time; `None` before the first recluster or when
     /// the segment is far from every theme ("emerging").
     pub theme_id: Option<i64>,

@@ -111,6 +111,11 @@ CREATE TABLE theme_merges (
     merged_at  INTEGER NOT NULL,
     PRIMARY KEY (workspace, source_id)
 );
+"#, r#"
+-- The sentiment branch's calibrated probabilities per segment (label and score stay, for SQL).
+ALTER TABLE segments ADD COLUMN sentiment_negative REAL;
+ALTER TABLE segments ADD COLUMN sentiment_neutral  REAL;
+ALTER TABLE segments ADD COLUMN sentiment_positive REAL;
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -332,8 +337,9 @@ impl Store for SqliteStore {
             };
             let mut insert = tx.prepare_cached(
                 "INSERT INTO segments (response, idx, text, start_byte, end_byte, tokens, embedding, sentiment_label,
-                 sentiment_score, theme_id, theme_similarity, theme_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 sentiment_score, theme_id, theme_similarity, theme_version, sentiment_negative, sentiment_neutral,
+                 sentiment_positive)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             for s in segments {
                 insert.execute(params![
@@ -344,11 +350,14 @@ impl Store for SqliteStore {
                     s.end,
                     s.tokens,
                     embedding_to_blob(&s.embedding),
-                    s.sentiment.as_ref().map(|x| x.label.as_str()),
-                    s.sentiment.as_ref().map(|x| x.score),
+                    s.sentiment.map(|x| x.label().as_str()),
+                    s.sentiment.map(|x| x.score()),
                     s.theme_id,
                     s.theme_similarity,
-                    s.theme_version
+                    s.theme_version,
+                    s.sentiment.map(|x| x.probabilities[0]),
+                    s.sentiment.map(|x| x.probabilities[1]),
+                    s.sentiment.map(|x| x.probabilities[2])
                 ])?;
             }
             Ok(outcome)
@@ -385,8 +394,8 @@ impl Store for SqliteStore {
             };
             let survey = survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?;
             let mut stmt = c.prepare_cached(
-                "SELECT idx, text, start_byte, end_byte, tokens, embedding, sentiment_label, sentiment_score, theme_id,
-                 theme_similarity, theme_version FROM segments WHERE response = ?1 ORDER BY idx",
+                "SELECT idx, text, start_byte, end_byte, tokens, embedding, sentiment_negative, sentiment_neutral,
+                 sentiment_positive, theme_id, theme_similarity, theme_version FROM segments WHERE response = ?1 ORDER BY idx",
             )?;
             let segments = stmt
                 .query_map([id], |r| {
@@ -398,13 +407,13 @@ impl Store for SqliteStore {
                             end: r.get(3)?,
                             tokens: r.get(4)?,
                             embedding: Vec::new(),
-                            sentiment: match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<f32>>(7)?) {
-                                (Some(label), Some(score)) => Some(SentimentRecord { label, score }),
+                            sentiment: match (r.get::<_, Option<f32>>(6)?, r.get::<_, Option<f32>>(7)?, r.get::<_, Option<f32>>(8)?) {
+                                (Some(neg), Some(neu), Some(pos)) => Some(Sentiment::new([neg, neu, pos])),
                                 _ => None,
                             },
-                            theme_id: r.get(8)?,
-                            theme_similarity: r.get(9)?,
-                            theme_version: r.get(10)?,
+                            theme_id: r.get(9)?,
+                            theme_similarity: r.get(10)?,
+                            theme_version: r.get(11)?,
                         },
                         r.get::<_, Vec<u8>>(5)?,
                     ))
@@ -746,7 +755,7 @@ mod tests {
             end: text.len() as u32,
             tokens: 5,
             embedding: vec![0.25, -1.5, 3.0],
-            sentiment: Some(SentimentRecord { label: "negative".into(), score: -0.8 }),
+            sentiment: Some(Sentiment::new([0.85, 0.1, 0.05])),
             theme_id: Some(7),
             theme_similarity: Some(0.6),
             theme_version: Some(1),

@@ -18,11 +18,20 @@ pub fn model_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(verbatim::model::DEFAULT_MODEL_DIR))
 }
 
-/// The real encoder, loaded once for the whole test binary (fetching the weights if needed).
+/// The committed sentiment branch, `models/sentiment`.
+pub fn sentiment_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(verbatim::model::sentiment::DEFAULT_DIR)
+}
+
+/// The real encoder with the committed sentiment branch, as the service runs it: loaded once for
+/// the whole test binary (fetching the weights if needed).
 pub fn encoder() -> Arc<Encoder> {
     static ENCODER: OnceLock<Arc<Encoder>> = OnceLock::new();
     ENCODER
-        .get_or_init(|| Arc::new(Encoder::load_or_fetch(&model_dir()).expect("the model loads (see the error for how to fetch it)")))
+        .get_or_init(|| {
+            let encoder = Encoder::load_or_fetch(&model_dir()).expect("the model loads (see the error for how to fetch it)");
+            Arc::new(encoder.with_sentiment(&sentiment_dir()).expect("the committed sentiment branch loads"))
+        })
         .clone()
 }
 

@@ -1,8 +1,16 @@
 //! Sentiment: the training data as shipped in ../shared.
 
-use verbatim::sentiment::data::{self, Label};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
 
-use crate::common::shared_dir;
+use verbatim::grpc::pb::{self, verbatim_client::VerbatimClient};
+use verbatim::model::sentiment::{self as branch, Branch, TrainOptions};
+use verbatim::sentiment::data::{self, Example, Label};
+use verbatim::sentiment;
+use verbatim::text::split_verbatim;
+
+use crate::common::{encoder, model_dir, shared_dir, TestServer};
 
 #[test]
 fn shared_sentiment_data_loads_with_the_documented_sizes() {
@@ -20,5 +28,173 @@ fn shared_sentiment_data_loads_with_the_documented_sizes() {
     assert!(d.train.iter().all(|e| !e.text.contains(" n't") && !e.text.contains("-lrb-")), "SST-2 is detokenised");
     for label in Label::ALL {
         assert!(d.train.iter().filter(|e| e.label == label).count() > 1_000, "{label:?}");
+    }
+}
+
+/// Overall sentiment of a verbatim as the service computes it: split, score each segment, combine.
+fn overall(text: &str) -> (sentiment::Overall, Vec<sentiment::Sentiment>) {
+    let split = split_verbatim(text);
+    let segments: Vec<&str> = split.segment_texts().collect();
+    let embeddings = encoder().embed(&segments).unwrap();
+    let scored: Vec<(sentiment::Sentiment, usize)> = embeddings.iter().map(|e| (e.sentiment.expect("the branch is loaded"), e.tokens)).collect();
+    (sentiment::aggregate(&scored).expect("a non-empty text"), scored.iter().map(|s| s.0).collect())
+}
+
+/// 62 customer-feedback sentences written for this test (SaaS, retail, support, billing,
+/// delivery): praise, complaints without angry words, neutral facts, and mixed verbatims (which
+/// must be flagged `mixed`). The committed branch gets at least 90% right.
+#[test]
+fn customer_feedback_fixture_scores_at_least_ninety_percent() {
+    let mut reader = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv")).unwrap();
+    let (mut right, mut total, mut misses) = (0, 0, Vec::new());
+    let mut per_label: HashMap<String, (u32, u32)> = HashMap::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        let (text, want) = (&row[0], &row[1]);
+        let (o, segments) = overall(text);
+        let ok = match want {
+            "mixed" => o.mixed && segments.len() >= 2,
+            label => o.sentiment.label().as_str() == label,
+        };
+        total += 1;
+        let entry = per_label.entry(want.to_string()).or_default();
+        entry.1 += 1;
+        if ok {
+            right += 1;
+            entry.0 += 1;
+        } else {
+            misses.push(format!("{want}: {text:?} → {:?} {:?} mixed={}", o.sentiment.label(), o.sentiment.probabilities, o.mixed));
+        }
+    }
+    assert!(total >= 60, "{total} rows");
+    for label in ["positive", "negative", "neutral", "mixed"] {
+        assert!(per_label[label].1 >= 8, "{label}: {:?}", per_label[label]);
+    }
+    let accuracy = f64::from(right) / f64::from(total);
+    eprintln!("fixture accuracy {accuracy:.3} ({right}/{total}); per label {per_label:?}\nmisses:\n{}", misses.join("\n"));
+    assert!(accuracy >= 0.90, "accuracy {accuracy:.3}; misses:\n{}", misses.join("\n"));
+}
+
+/// Through gRPC on a real server: sentiment per segment and per text from AnalyzeText; per
+/// segment and per response from SubmitResponse, where it drives `needs_follow_up`, and the
+/// stored result answers a resubmission.
+#[tokio::test(flavor = "multi_thread")]
+async fn sentiment_through_grpc_per_segment_and_per_text() {
+    let server = TestServer::start(256).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap();
+    let texts = vec!["Love the product, but support is slow.".to_string(), "The refund never arrived.".to_string(), "   ".to_string()];
+    let reply = client.analyze_text(pb::AnalyzeTextRequest { texts, include_embeddings: false }).await.unwrap().into_inner();
+    let [mixed, negative, empty] = &reply.results[..] else { panic!("three results") };
+    let labels: Vec<&str> = mixed.segments.iter().map(|s| s.sentiment.as_ref().unwrap().label.as_str()).collect();
+    assert_eq!(labels, ["positive", "negative"], "{mixed:?}");
+    let m = mixed.sentiment.as_ref().unwrap();
+    assert!(m.mixed, "{m:?}");
+    let n = negative.sentiment.as_ref().unwrap();
+    assert_eq!((n.label.as_str(), n.mixed), ("negative", false), "{n:?}");
+    for s in mixed.segments.iter().map(|s| s.sentiment.as_ref().unwrap()).chain([m, n]) {
+        assert!((s.negative + s.neutral + s.positive - 1.0).abs() < 1e-4, "{s:?}");
+        assert!((s.score - (s.positive - s.negative)).abs() < 1e-5, "{s:?}");
+        assert!(!s.mixed || std::ptr::eq(s, m));
+    }
+    assert!(n.score < -0.5, "{n:?}");
+    assert!(empty.segments.is_empty() && empty.sentiment.is_none());
+
+    let submit = |id: &str, score: f64, verbatim: &str| pb::SurveyResponse {
+        response_id: id.into(),
+        account_id: "acme".into(),
+        survey: pb::SurveyType::Nps as i32,
+        score,
+        verbatim: verbatim.into(),
+        ..Default::default()
+    };
+    let unhappy = client.submit_response(submit("r1", 2.0, "I am still waiting for a refund I was promised three weeks ago.")).await.unwrap().into_inner();
+    assert_eq!(unhappy.sentiment.as_ref().unwrap().label, "negative", "{unhappy:?}");
+    assert!(unhappy.needs_follow_up, "a detractor with a negative verbatim");
+    let praise = client.submit_response(submit("r2", 2.0, "The team was wonderful and fixed everything quickly, thank you!")).await.unwrap().into_inner();
+    assert_eq!(praise.sentiment.as_ref().unwrap().label, "positive", "{praise:?}");
+    assert!(!praise.needs_follow_up, "a detractor score with a glowing verbatim is not routed");
+    let split = client.submit_response(submit("r3", 7.0, "Great features. Billing is a mess and nobody answers.")).await.unwrap().into_inner();
+    assert!(split.sentiment.as_ref().unwrap().mixed, "{split:?}");
+    let again = client.submit_response(submit("r1", 2.0, "I am still waiting for a refund I was promised three weeks ago.")).await.unwrap().into_inner();
+    assert_eq!(again.write, pb::WriteResult::Unchanged as i32);
+    assert_eq!(again.sentiment, unhappy.sentiment, "the stored sentiment answers a resubmission");
+    assert_eq!(again.segments[0].sentiment, unhappy.segments[0].sentiment);
+    server.shutdown().await;
+}
+
+/// `verbatim sentiment`: each line keeps its fields and gains the verbatim's and each segment's
+/// sentiment; bad lines are named and skipped.
+#[test]
+fn sentiment_command_adds_verbatim_and_segment_sentiment() {
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.jsonl"), dir.path().join("out.jsonl"));
+    std::fs::write(
+        &input,
+        "{\"id\": 1, \"text\": \"Delivery was quick, but the item was the wrong size.\", \"plan\": \"pro\"}\n{\"id\": 2}\n{\"id\": 3, \"text\": \"\"}\n",
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["sentiment", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--model-dir")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains(":2: skipped: missing field `text`"), "{stderr}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&output).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let first = &lines[0];
+    assert_eq!((first["id"].as_i64(), first["plan"].as_str()), (Some(1), Some("pro")));
+    let segments = first["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 2, "{first}");
+    assert_eq!((segments[0]["label"].as_str(), segments[1]["label"].as_str()), (Some("positive"), Some("negative")), "{first}");
+    assert_eq!(first["sentiment"]["mixed"], true, "{first}");
+    let p = &first["sentiment"]["probabilities"];
+    let sum = p["negative"].as_f64().unwrap() + p["neutral"].as_f64().unwrap() + p["positive"].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-4);
+    assert!(lines[1]["sentiment"].is_null() && lines[1]["segments"].as_array().unwrap().is_empty());
+}
+
+/// The trainer is deterministic for a seed (same data, same seed → the same weights, bit for bit)
+/// and a different seed trains a different branch; the branch saved in f16 and loaded back gives
+/// the probabilities it had in training.
+#[test]
+fn training_is_reproducible_for_a_seed_and_survives_saving() {
+    let mut reader = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv")).unwrap();
+    let examples: Vec<Example> = reader
+        .records()
+        .map(Result::unwrap)
+        .filter_map(|r| {
+            let label = Label::ALL.into_iter().find(|l| l.as_str() == &r[1])?;
+            Some(Example { text: r[0].to_string(), label })
+        })
+        .collect();
+    let opts = TrainOptions { layers: 1, epochs: 2, batch: 8, ..TrainOptions::default() };
+    let enc = encoder();
+    let cached = branch::cache(&enc, &examples, &opts).unwrap();
+    let run = |seed: u64| {
+        let b = Branch::from_encoder(&enc, opts.layers, seed).unwrap();
+        branch::train(&b, &cached, &TrainOptions { seed, ..opts.clone() }, &mut |_, _, _, _| {}, &mut |_| Ok(())).unwrap();
+        let logits = branch::logits(&b, &cached).unwrap();
+        (b, logits)
+    };
+    let (b, first) = run(7);
+    let (_, second) = run(7);
+    let (_, other) = run(8);
+    assert_eq!(first, second, "same seed, same branch");
+    assert_ne!(first, other, "another seed trains another branch");
+    let dir = tempfile::tempdir().unwrap();
+    b.save(dir.path()).unwrap();
+    let loaded = Branch::load(dir.path(), enc.config(), false).unwrap();
+    for (p, q) in branch::predict(&b, &cached).unwrap().iter().zip(branch::predict(&loaded, &cached).unwrap()) {
+        for c in 0..3 {
+            assert!((p[c] - q[c]).abs() < 0.02, "{p:?} vs {q:?}");
+        }
     }
 }
