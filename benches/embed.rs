@@ -2,7 +2,8 @@
 //!
 //! Corpus: the file named by `VERBATIM_BENCH_CORPUS` (one text per line; `benches/compare_embed.sh`
 //! writes it from ../shared and runs sentence-transformers on the same file), else the 176 texts of
-//! ../shared/reference, else the fixture sample in tests/fixtures.
+//! ../shared/reference, else the fixture sample in tests/fixtures. A second group measures what the
+//! sentiment branch adds to a pass.
 
 use std::path::{Path, PathBuf};
 
@@ -45,5 +46,24 @@ fn bench_embed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_embed);
+/// What the sentiment branch costs: the same corpus embedded at batch 32 without and with it. The
+/// branch re-runs its k top layers on the shared lower layers' output, so the ratio should be about
+/// (6 + k) / 6, not 2 (a second full pass). Compare `embed_sentiment/plain` and `…/with_sentiment`.
+fn bench_sentiment_cost(c: &mut Criterion) {
+    let branch = Path::new(env!("CARGO_MANIFEST_DIR")).join(verbatim::model::sentiment::DEFAULT_DIR);
+    if !branch.join(verbatim::model::sentiment::CONFIG_FILE).exists() {
+        eprintln!("SKIPPED embed_sentiment: no branch in {}", branch.display());
+        return;
+    }
+    let texts = corpus();
+    let plain = Encoder::load_or_fetch(&model_dir()).expect("model");
+    let with = Encoder::load_or_fetch(&model_dir()).expect("model").with_sentiment(&branch).expect("branch");
+    let mut group = c.benchmark_group("embed_sentiment");
+    group.sample_size(10).throughput(Throughput::Elements(texts.len() as u64));
+    group.bench_with_input(BenchmarkId::new("plain", 32), &texts, |b, texts| b.iter(|| plain.embed(texts).unwrap()));
+    group.bench_with_input(BenchmarkId::new("with_sentiment", 32), &texts, |b, texts| b.iter(|| with.embed(texts).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, bench_embed, bench_sentiment_cost);
 criterion_main!(benches);

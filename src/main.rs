@@ -190,12 +190,18 @@ enum TrainCommand {
         layers: usize,
         #[arg(long, default_value_t = TrainOptions::default().epochs)]
         epochs: usize,
-        /// Peak learning rate (linear warm-up over 6% of the steps, then linear decay).
-        #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
-        lr: f64,
+        /// Peak learning rate (linear warm-up over 6% of the steps, then linear decay); default
+        /// 1e-4, or 2e-5 with --from-responses.
+        #[arg(long)]
+        lr: Option<f64>,
         /// Tokens read per training text ([CLS] and [SEP] included).
         #[arg(long, default_value_t = TrainOptions::default().max_tokens)]
         max_tokens: usize,
+        /// Adapt the branch in --out to this workspace's stored verbatims whose score is
+        /// unambiguous (NPS 0–4 / 9–10, CSAT and CES bottom / top box, one segment), one epoch;
+        /// saved only if neither dev figure drops.
+        #[arg(long)]
+        from_responses: bool,
         /// Use at most this many training examples (seeded sample), e.g. for a quick run.
         #[arg(long)]
         limit: Option<usize>,
@@ -333,7 +339,23 @@ fn main() -> anyhow::Result<()> {
             let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
             print!("{}: {summary}", file.display());
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, from_responses: true, lr, seed, .. } } => {
+            let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
+            let store = open_store(&cli)?;
+            let mut progress = TrainProgress(ProgressBar::new(0), std::time::Instant::now());
+            let a = sentiment_train::adapt_from_responses(&encoder, store.as_ref(), &cli.workspace, &data, &out, lr.unwrap_or(2e-5), seed, &mut progress)?;
+            progress.0.finish_and_clear();
+            println!("{} workspace verbatims ({} negative, {} positive)", a.examples, a.negative, a.positive);
+            println!("current: {}\nadapted: {}", a.before, a.after);
+            match a.refused {
+                None => println!("saved the adapted branch in {}", out.display()),
+                Some(why) => {
+                    println!("kept the current branch: the adapted one scores worse ({why})");
+                    std::process::exit(3);
+                }
+            }
+        }
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -341,7 +363,7 @@ fn main() -> anyhow::Result<()> {
                 std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
-            let opts = TrainOptions { layers, epochs, learning_rate: lr, max_tokens, seed, ..Default::default() };
+            let opts = TrainOptions { layers, epochs, learning_rate: lr.unwrap_or(TrainOptions::default().learning_rate), max_tokens, seed, ..Default::default() };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();

@@ -8,6 +8,8 @@ pub mod train;
 
 pub use data::Label;
 
+use crate::survey::{Scale, SurveyKind};
+
 /// A segment's probability that it reads as clearly positive or clearly negative, for the mixed
 /// flag: "love the product" (p ≈ 0.95) and "support is slow" (p ≈ 0.9) in one verbatim.
 pub const CLEAR: f32 = 0.6;
@@ -66,9 +68,37 @@ pub fn aggregate(segments: &[(Sentiment, usize)]) -> Option<Overall> {
     Some(Overall { sentiment: Sentiment::new(sum.map(|x| x / total)), mixed })
 }
 
+/// The sentiment a score states without doubt, for adapting the branch to a workspace's own
+/// language: NPS 0–4 negative and 9–10 positive; CSAT and CES bottom box negative and top box
+/// positive (CES: higher = easier). Everything in between says too little and gives `None`.
+pub fn label_from_score(survey: SurveyKind, scale: Scale, score: f64) -> Option<Label> {
+    let (min, max) = (f64::from(scale.min), f64::from(scale.max));
+    match survey {
+        SurveyKind::Nps if score <= min + 0.4 * (max - min) => Some(Label::Negative),
+        SurveyKind::Nps if score >= min + 0.9 * (max - min) => Some(Label::Positive),
+        SurveyKind::Csat | SurveyKind::Ces if score <= min => Some(Label::Negative),
+        SurveyKind::Csat | SurveyKind::Ces if score >= max => Some(Label::Positive),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unambiguous_scores_become_labels() {
+        let nps = Scale { min: 0, max: 10 };
+        let labels: Vec<Option<Label>> = (0..=10).map(|s| label_from_score(SurveyKind::Nps, nps, f64::from(s))).collect();
+        let (n, p) = (Some(Label::Negative), Some(Label::Positive));
+        assert_eq!(labels, [n, n, n, n, n, None, None, None, None, p, p]);
+        let csat = Scale { min: 1, max: 5 };
+        let labels: Vec<Option<Label>> = (1..=5).map(|s| label_from_score(SurveyKind::Csat, csat, f64::from(s))).collect();
+        assert_eq!(labels, [n, None, None, None, p]);
+        assert_eq!(label_from_score(SurveyKind::Csat, Scale { min: 1, max: 10 }, 10.0), p);
+        assert_eq!(label_from_score(SurveyKind::Ces, Scale { min: 1, max: 7 }, 1.0), n);
+        assert_eq!(label_from_score(SurveyKind::Ces, Scale { min: 1, max: 7 }, 4.0), None);
+    }
 
     const POS: Sentiment = Sentiment { probabilities: [0.05, 0.05, 0.9] };
     const NEG: Sentiment = Sentiment { probabilities: [0.85, 0.1, 0.05] };

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{self, Example, SentimentData};
-use crate::error::Result;
+use super::data::{self, Example, Label, SentimentData};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::themes::labels::is_content_free;
 use crate::model::sentiment::{self as branch, Branch, Cached, Scores, TrainOptions};
 use crate::model::{Encoder, ModelError};
 
@@ -55,6 +57,9 @@ pub struct Metrics {
     pub per_epoch: Vec<DevMetrics>,
     /// The floor: logistic regression on the frozen pooled embedding, same data and class weights.
     pub frozen_floor: Option<DevMetrics>,
+    /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
+    #[serde(default)]
+    pub adapted_on_responses: usize,
 }
 
 /// The dev sets, cached once.
@@ -153,6 +158,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         dev: dev.evaluate_model(&b)?,
         per_epoch,
         frozen_floor: Some(floor),
+        adapted_on_responses: 0,
     };
     b.save(out)?;
     std::fs::write(out.join(METRICS_FILE), serde_json::to_string_pretty(&metrics).expect("serialisable"))?;
@@ -202,4 +208,112 @@ pub fn report(m: &DevMetrics, dir: &Path) -> String {
         ));
     }
     out
+}
+
+/// Fewest labelled workspace verbatims worth adapting on.
+pub const MIN_ADAPT_EXAMPLES: usize = 20;
+
+/// Whether an adapted branch may replace the current one: neither dev figure may drop.
+pub fn accept(current: &DevMetrics, adapted: &DevMetrics) -> std::result::Result<(), String> {
+    let mut worse = Vec::new();
+    if adapted.sst2_accuracy < current.sst2_accuracy {
+        worse.push(format!("SST-2 dev accuracy {:.4} < {:.4}", adapted.sst2_accuracy, current.sst2_accuracy));
+    }
+    if adapted.reviews_macro_f1 < current.reviews_macro_f1 {
+        worse.push(format!("reviews dev macro-F1 {:.4} < {:.4}", adapted.reviews_macro_f1, current.reviews_macro_f1));
+    }
+    if worse.is_empty() {
+        Ok(())
+    } else {
+        Err(worse.join("; "))
+    }
+}
+
+/// What `--from-responses` did.
+#[derive(Debug, Clone)]
+pub struct Adaptation {
+    /// Workspace verbatims used (one segment, unambiguous score), and how many of each label.
+    pub examples: usize,
+    pub negative: usize,
+    pub positive: usize,
+    pub before: DevMetrics,
+    pub after: DevMetrics,
+    /// `None` when saved; else why the adapted branch was refused (the current one is kept).
+    pub refused: Option<String>,
+}
+
+/// Adapts the branch saved in `dir` to a workspace's own language: its stored one-segment
+/// verbatims whose score is unambiguous ([`super::label_from_score`]) become labels, mixed with as
+/// many examples replayed from the shared training data (so the branch does not forget), one
+/// epoch at a low learning rate, then recalibrated. Saved over `dir` only if neither dev figure
+/// drops ([`accept`]).
+pub fn adapt_from_responses(
+    encoder: &Encoder,
+    store: &dyn Store,
+    workspace: &str,
+    data_dir: &Path,
+    dir: &Path,
+    learning_rate: f64,
+    seed: u64,
+    progress: &mut dyn Progress,
+) -> Result<Adaptation> {
+    let own: Vec<Example> = store
+        .single_segment_verbatims(workspace)?
+        .into_iter()
+        .filter(|t| !is_content_free(&t.text))
+        .filter_map(|t| super::label_from_score(t.survey, t.scale, t.score).map(|label| Example { text: t.text, label }))
+        .collect();
+    if own.len() < MIN_ADAPT_EXAMPLES {
+        return Err(Error::invalid(
+            "from-responses",
+            format!("workspace {workspace:?} has {} one-segment verbatims with an unambiguous score; at least {MIN_ADAPT_EXAMPLES} are needed", own.len()),
+        ));
+    }
+    let count = |label: Label| own.iter().filter(|e| e.label == label).count();
+    let (negative, positive) = (count(Label::Negative), count(Label::Positive));
+    let mut b = Branch::load(dir, encoder.config(), true)?;
+    let recorded: Option<Metrics> = std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let max_tokens = recorded.as_ref().map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
+    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, ..TrainOptions::default() };
+    let sets = data::load(data_dir)?;
+    let dev = DevSets::cache(encoder, &sets, &opts)?;
+    let before = dev.evaluate_model(&b)?;
+    progress.note(&format!("current branch: {before}"));
+    let mut examples = sample(sets.train, Some(own.len()), seed);
+    examples.extend(own.iter().cloned());
+    let train = branch::cache(encoder, &examples, &opts)?;
+    let calibration = branch::cache(encoder, &sets.reviews_calibration, &opts)?;
+    branch::train(&b, &train, &opts, &mut |epoch, step, steps, loss| progress.step(epoch, step, steps, loss), &mut |_| Ok(()))?;
+    b.temperature = branch::fit_temperature(&branch::logits(&b, &calibration)?, &calibration.labels);
+    let after = dev.evaluate_model(&b)?;
+    progress.note(&format!("adapted on {} workspace verbatims: {after}", own.len()));
+    let refused = accept(&before, &after).err();
+    if refused.is_none() {
+        b.save(dir)?;
+        if let Some(mut m) = recorded {
+            m.temperature = b.temperature;
+            m.dev = after.clone();
+            m.adapted_on_responses += own.len();
+            std::fs::write(dir.join(METRICS_FILE), serde_json::to_string_pretty(&m).expect("serialisable"))?;
+        }
+    }
+    Ok(Adaptation { examples: own.len(), negative, positive, before, after, refused })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(sst2: f64, f1: f64) -> DevMetrics {
+        DevMetrics { sst2_accuracy: sst2, sst2_confusion: [[0; 3]; 3], reviews_macro_f1: f1, reviews_accuracy: 0.0, reviews_confusion: [[0; 3]; 3], reviews_ece: 0.0 }
+    }
+
+    #[test]
+    fn an_adapted_branch_is_refused_when_either_dev_figure_drops() {
+        assert!(accept(&m(0.85, 0.68), &m(0.85, 0.68)).is_ok());
+        assert!(accept(&m(0.85, 0.68), &m(0.86, 0.70)).is_ok());
+        let why = accept(&m(0.85, 0.68), &m(0.90, 0.67)).unwrap_err();
+        assert!(why.contains("macro-F1 0.6700 < 0.6800") && !why.contains("SST-2"), "{why}");
+        assert!(accept(&m(0.85, 0.68), &m(0.84, 0.70)).unwrap_err().contains("SST-2"));
+    }
 }

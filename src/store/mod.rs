@@ -110,6 +110,15 @@ pub struct StoredResponse {
     pub updated_at: i64,
 }
 
+/// One stored segment with its response's survey and score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredText {
+    pub text: String,
+    pub survey: SurveyKind,
+    pub scale: Scale,
+    pub score: f64,
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -218,6 +227,10 @@ pub trait Store: Send + Sync {
     fn count_responses(&self, workspace: &str) -> StoreResult<u64>;
 
     fn count_segments(&self, workspace: &str) -> StoreResult<u64>;
+
+    /// Stored verbatims of exactly one segment, with their survey and score: free sentiment labels
+    /// where the score is unambiguous (see [`crate::sentiment::label_from_score`]).
+    fn single_segment_verbatims(&self, workspace: &str) -> StoreResult<Vec<ScoredText>>;
 
     /// Inserts or updates accounts, all or none.
     fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>>;

@@ -458,6 +458,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn single_segment_verbatims(&self, workspace: &str) -> StoreResult<Vec<ScoredText>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT r.survey, r.scale_min, r.scale_max, r.score, MIN(s.text) FROM responses r
+                 JOIN segments s ON s.response = r.id WHERE r.workspace = ?1
+                 GROUP BY r.id HAVING COUNT(*) = 1 ORDER BY r.id",
+            )?;
+            let rows = stmt
+                .query_map([workspace], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .map(|row| {
+                    let (survey, min, max, score, text) = row?;
+                    let survey = survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?;
+                    Ok(ScoredText { text, survey, scale: Scale { min, max }, score })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
     fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>> {
         self.with_tx(|tx| {
             let now = now();

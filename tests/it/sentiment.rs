@@ -198,3 +198,114 @@ fn training_is_reproducible_for_a_seed_and_survives_saving() {
         }
     }
 }
+
+/// `train sentiment --from-responses`: a workspace's one-segment verbatims with unambiguous
+/// scores become labels; the adapted branch replaces the current one only if neither dev figure
+/// drops, and a refused one leaves the files untouched. Too few labelled verbatims is an error
+/// that names the option.
+#[test]
+fn shared_adapting_to_workspace_responses_never_saves_a_worse_branch() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_adapting_to_workspace_responses_never_saves_a_worse_branch: ../shared is absent");
+        return;
+    };
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let branch_dir = dir.path().join("sentiment");
+    std::fs::create_dir(&branch_dir).unwrap();
+    for f in ["config.json", "sentiment.safetensors", "metrics.json"] {
+        std::fs::copy(crate::common::sentiment_dir().join(f), branch_dir.join(f)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_verbatim"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--db")
+            .arg(&db)
+            .arg("--model-dir")
+            .arg(model_dir())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let data = shared.join("data");
+    let adapt = ["train", "sentiment", "--from-responses", "--data", data.to_str().unwrap(), "--out", branch_dir.to_str().unwrap()];
+    let empty = run(&adapt);
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("from-responses"), "{}", String::from_utf8_lossy(&empty.stderr));
+
+    // The fixture's praise as NPS 10 and complaints as NPS 1; neutral rows as NPS 7 (ambiguous: unused).
+    let mut csv = String::from("response_id,account_id,survey,score,verbatim\n");
+    let mut reader = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv")).unwrap();
+    for (i, row) in reader.records().map(Result::unwrap).enumerate() {
+        let score = match &row[1] {
+            "positive" => 10,
+            "negative" => 1,
+            "neutral" => 7,
+            _ => continue,
+        };
+        csv.push_str(&format!("r{i},a{i},NPS,{score},\"{}\"\n", row[0].replace('"', "\"\"")));
+    }
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    assert!(run(&["import", dir.path().join("r.csv").to_str().unwrap()]).status.success());
+    let before: Vec<Vec<u8>> = ["sentiment.safetensors", "metrics.json"].iter().map(|f| std::fs::read(branch_dir.join(f)).unwrap()).collect();
+    let out = run(&adapt);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 20 complaints and 18 praises were imported; those the splitter cut in two are not one-segment.
+    let counts = stdout.lines().find(|l| l.contains("workspace verbatims (")).unwrap_or_else(|| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let numbers: Vec<usize> = counts.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+    let [used, negative, positive] = numbers[..] else { panic!("{counts}") };
+    assert_eq!(used, negative + positive, "{counts}");
+    assert!((15..=20).contains(&negative) && (14..=18).contains(&positive), "{counts}");
+    let after: Vec<Vec<u8>> = ["sentiment.safetensors", "metrics.json"].iter().map(|f| std::fs::read(branch_dir.join(f)).unwrap()).collect();
+    match out.status.code() {
+        Some(0) => {
+            assert!(stdout.contains("saved the adapted branch"), "{stdout}");
+            let m: serde_json::Value = serde_json::from_slice(&after[1]).unwrap();
+            let old: serde_json::Value = serde_json::from_slice(&before[1]).unwrap();
+            assert_eq!(m["adapted_on_responses"], used);
+            assert!(m["dev"]["sst2_accuracy"].as_f64() >= old["dev"]["sst2_accuracy"].as_f64(), "{m}");
+            assert!(m["dev"]["reviews_macro_f1"].as_f64() >= old["dev"]["reviews_macro_f1"].as_f64(), "{m}");
+            assert_ne!(before[0], after[0], "new weights");
+        }
+        Some(3) => {
+            assert!(stdout.contains("kept the current branch"), "{stdout}");
+            assert_eq!(before, after, "a refused adaptation changes nothing");
+        }
+        other => panic!("exit {other:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// `verbatim eval sentiment` on the shared dev sets: prints both dev sets with their confusion
+/// matrices and the floor, and reproduces the figures recorded in the committed `metrics.json`.
+#[test]
+fn shared_eval_sentiment_reproduces_the_committed_dev_metrics() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_eval_sentiment_reproduces_the_committed_dev_metrics: ../shared is absent");
+        return;
+    };
+    encoder();
+    let out = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["eval", "sentiment", "--data"])
+        .arg(shared.join("data"))
+        .arg("--model-dir")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let figure = |prefix: &str, name: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in\n{stdout}"));
+        let at = line.find(name).unwrap_or_else(|| panic!("no {name:?} in {line}")) + name.len();
+        line[at..].split(|c: char| c == ',' || c == ';' || c.is_whitespace()).find(|w| !w.is_empty()).unwrap().parse().unwrap()
+    };
+    let sst2 = figure("SST-2 dev (872 sentences)", "binary accuracy ");
+    let f1 = figure("clothing reviews dev", "macro-F1 ");
+    assert!(stdout.contains("truth \\ predicted") && stdout.contains("floor (logistic regression"), "{stdout}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(crate::common::sentiment_dir().join("metrics.json")).unwrap()).unwrap();
+    assert!((sst2 - m["dev"]["sst2_accuracy"].as_f64().unwrap()).abs() < 0.005, "{sst2} vs {}", m["dev"]);
+    assert!((f1 - m["dev"]["reviews_macro_f1"].as_f64().unwrap()).abs() < 0.005, "{f1} vs {}", m["dev"]);
+    let floor = &m["frozen_floor"];
+    assert!(sst2 > floor["sst2_accuracy"].as_f64().unwrap() && f1 > floor["reviews_macro_f1"].as_f64().unwrap(), "the tuned branch beats the frozen floor: {floor}");
+}
