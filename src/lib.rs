@@ -4,7 +4,8 @@
 //! The data path reads top to bottom:
 //! - [`survey`]: NPS / CSAT / CES scales, validation, categories and survey maths.
 //! - [`text`]: normalising a verbatim and splitting it into sentence/clause segments.
-//! - [`model`]: finding, fetching and running the all-MiniLM-L6-v2 encoder (candle).
+//! - [`model`]: finding, fetching and running the all-MiniLM-L6-v2 encoder (candle), and the
+//!   sentiment branch that shares its lower layers (and its trainer).
 //! - [`infer`]: the queue in front of the encoder: dynamic micro-batches and backpressure.
 //! - [`analyze`]: segments + embeddings for a batch of texts, shared by every front end.
 //! - [`ingest`]: validating, analysing and idempotently storing survey responses.
@@ -12,7 +13,8 @@
 //! - [`import`]: bulk CSV import of responses and accounts, with column mapping.
 //! - [`themes`]: the recluster itself: spectral k-means (linfa), labels and quotes, stable ids.
 //! - [`recluster`]: the recluster as a job: store → themes → atomic activation.
-//! - [`sentiment`]: training data and the trainer of the sentiment branch (work in progress).
+//! - [`sentiment`]: what a segment's and a verbatim's sentiment are (aggregate, mixed), the
+//!   training data, and the train / adapt / eval commands.
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
