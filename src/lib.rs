@@ -15,6 +15,7 @@
 //! - [`recluster`]: the recluster as a job: store → themes → atomic activation.
 //! - [`sentiment`]: what a segment's and a verbatim's sentiment are (aggregate, mixed), the
 //!   training data, and the train / adapt / eval commands.
+//! - [`impact`]: revenue-weighted impact statistics (score impact, risk ratios, excess churned ARR).
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
@@ -23,6 +24,7 @@ pub mod analyze;
 pub mod error;
 pub mod fault;
 pub mod grpc;
+pub mod impact;
 pub mod import;
 pub mod infer;
 pub mod ingest;

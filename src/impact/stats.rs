@@ -1,0 +1,278 @@
+//! The statistics behind the impact ranking, as pure functions on plain numbers. Every formula is
+//! cited where it is computed; the report's "how to read this" section says the same in words.
+
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256Plus;
+
+use crate::survey::{self, Scale, SurveyKind};
+
+/// 1.96: the two-sided 95% normal quantile.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// One response as the score statistics see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredResponse {
+    pub survey: SurveyKind,
+    pub score: f64,
+    pub scale: Scale,
+}
+
+/// The survey's own metric over `responses` of that survey: NPS in points, CSAT in % top-two-box,
+/// CES as the mean on 1–7. `None` without responses.
+pub fn metric(survey: SurveyKind, responses: &[ScoredResponse]) -> Option<f64> {
+    let of_kind = responses.iter().filter(|r| r.survey == survey);
+    match survey {
+        SurveyKind::Nps => survey::nps(of_kind.map(|r| r.score)),
+        SurveyKind::Csat => survey::csat(of_kind.map(|r| (r.score, r.scale))),
+        SurveyKind::Ces => survey::ces(of_kind.map(|r| (r.score, r.scale))),
+    }
+}
+
+/// Impact of a theme on a score, in Thematic's sense: metric(all responses) − metric(all responses
+/// except those mentioning the theme). Negative when the theme drags the score down: "without the
+/// people who raise billing, NPS would be 6 points higher" is an impact of −6. `None` when either
+/// side is empty.
+pub fn score_impact(survey: SurveyKind, responses: &[ScoredResponse], mentions: &[bool]) -> Option<f64> {
+    let all = metric(survey, responses)?;
+    let rest: Vec<ScoredResponse> = responses.iter().zip(mentions).filter(|(_, &m)| !m).map(|(r, _)| *r).collect();
+    Some(all - metric(survey, &rest)?)
+}
+
+/// A risk ratio with its 95% confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskRatio {
+    pub ratio: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl RiskRatio {
+    /// Whether the interval excludes 1 (no effect).
+    pub fn is_significant(&self) -> bool {
+        self.low > 1.0 || self.high < 1.0
+    }
+}
+
+/// Risk ratio of churn, exposed (accounts mentioning a theme: `a` churned of `n1`) vs unexposed
+/// (`c` of `n2`): RR = (a/n1) / (c/n2), with the Katz log interval
+/// exp(ln RR ± 1.96 · √(1/a − 1/n1 + 1/c − 1/n2)) (Katz et al. 1978). A zero cell gets the
+/// Haldane–Anscombe correction (0.5 added to every cell) so the interval stays finite. `None`
+/// when either group is empty.
+pub fn risk_ratio(a: u64, n1: u64, c: u64, n2: u64) -> Option<RiskRatio> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (mut a, mut n1, mut c, mut n2) = (a as f64, n1 as f64, c as f64, n2 as f64);
+    if a == 0.0 || c == 0.0 || a == n1 || c == n2 {
+        // 0.5 to each of the four cells: churned and retained, both groups.
+        (a, c) = (a + 0.5, c + 0.5);
+        (n1, n2) = (n1 + 1.0, n2 + 1.0);
+    }
+    let ratio = (a / n1) / (c / n2);
+    let se = (1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n2).sqrt();
+    Some(RiskRatio { ratio, low: (ratio.ln() - Z95 * se).exp(), high: (ratio.ln() + Z95 * se).exp() })
+}
+
+/// One account as the revenue statistics see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AccountRevenue {
+    /// Annual recurring revenue before any churn in the period.
+    pub arr: f64,
+    /// ARR lost to churn (and contraction) in the period, 0 when retained.
+    pub churned_arr: f64,
+}
+
+/// Revenue churn rate: Σ churned ARR / Σ ARR (`None` without ARR).
+pub fn revenue_churn_rate(accounts: &[AccountRevenue]) -> Option<f64> {
+    let arr: f64 = accounts.iter().map(|a| a.arr).sum();
+    (arr > 0.0).then(|| accounts.iter().map(|a| a.churned_arr.min(a.arr)).sum::<f64>() / arr)
+}
+
+/// Revenue-weighted impact: churned ARR in excess of the baseline,
+/// ARR(mentioning) × (revenue churn rate(mentioning) − revenue churn rate(not mentioning)).
+/// Positive: the theme's accounts lost that much more ARR than they would have at the others'
+/// rate. `None` when either group has no ARR.
+pub fn excess_churned_arr(mentioning: &[AccountRevenue], others: &[AccountRevenue]) -> Option<f64> {
+    let arr: f64 = mentioning.iter().map(|a| a.arr).sum();
+    Some(arr * (revenue_churn_rate(mentioning)? - revenue_churn_rate(others)?))
+}
+
+/// A value with a 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Estimate {
+    /// Whether the interval excludes zero.
+    pub fn is_clear(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// [`excess_churned_arr`] with a 95% percentile-bootstrap interval: `replicates` resamples of the
+/// accounts, with replacement, within each group (seeded, so a report is reproducible). `None`
+/// when the point estimate is undefined.
+pub fn excess_churned_arr_interval(mentioning: &[AccountRevenue], others: &[AccountRevenue], replicates: usize, seed: u64) -> Option<Estimate> {
+    let value = excess_churned_arr(mentioning, others)?;
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let mut resample = |group: &[AccountRevenue]| -> Vec<AccountRevenue> {
+        (0..group.len()).map(|_| group[(rng.next_u64() % group.len() as u64) as usize]).collect()
+    };
+    let mut draws: Vec<f64> = (0..replicates).filter_map(|_| excess_churned_arr(&resample(mentioning), &resample(others))).collect();
+    if draws.is_empty() {
+        return Some(Estimate { value, low: value, high: value });
+    }
+    draws.sort_by(f64::total_cmp);
+    let at = |q: f64| draws[((q * (draws.len() - 1) as f64).round() as usize).min(draws.len() - 1)];
+    Some(Estimate { value, low: at(0.025), high: at(0.975) })
+}
+
+/// ARR at risk: ARR of the mentioning accounts not yet churned × the excess revenue churn rate,
+/// when that excess is positive (else 0): what the theme will cost if it keeps acting as it has.
+pub fn arr_at_risk(mentioning: &[AccountRevenue], others: &[AccountRevenue]) -> Option<f64> {
+    let excess = revenue_churn_rate(mentioning)? - revenue_churn_rate(others)?;
+    let active: f64 = mentioning.iter().filter(|a| a.churned_arr < a.arr).map(|a| a.arr - a.churned_arr).sum();
+    Some(active * excess.max(0.0))
+}
+
+/// Mean and (sample) standard deviation; `None` for fewer than two values.
+pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
+    if values.len() < 2 {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((mean, var.sqrt()))
+}
+
+/// A volume spike: `current` beyond mean + 2 standard deviations of `history` (at least three
+/// earlier periods; a flat history uses a standard deviation of 1 so one extra mention is no spike).
+pub fn is_volume_spike(history: &[f64], current: f64) -> bool {
+    if history.len() < 3 {
+        return false;
+    }
+    let (mean, sd) = mean_sd(history).expect("three values");
+    current > mean + 2.0 * sd.max(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nps(score: f64) -> ScoredResponse {
+        ScoredResponse { survey: SurveyKind::Nps, score, scale: Scale { min: 0, max: 10 } }
+    }
+
+    #[test]
+    fn nps_impact_is_the_score_with_minus_the_score_without() {
+        // 10 responses: 4 promoters, 3 passives, 3 detractors → NPS 10. The theme is mentioned by
+        // the 3 detractors; without them: 4 promoters / 7 → 57.14. Impact 10 − 57.14 = −47.14.
+        let r: Vec<ScoredResponse> = [10., 9., 9., 10., 7., 8., 7., 2., 3., 0.].map(nps).to_vec();
+        let m = [false, false, false, false, false, false, false, true, true, true];
+        assert!((metric(SurveyKind::Nps, &r).unwrap() - 10.0).abs() < 1e-9);
+        assert!((score_impact(SurveyKind::Nps, &r, &m).unwrap() - (10.0 - 400.0 / 7.0)).abs() < 1e-9);
+        // Mentioned by promoters only: positive impact.
+        let m2 = [true, true, false, false, false, false, false, false, false, false];
+        assert!(score_impact(SurveyKind::Nps, &r, &m2).unwrap() > 0.0);
+        // Everyone mentions it: nothing is left to compare with.
+        assert_eq!(score_impact(SurveyKind::Nps, &r, &[true; 10]), None);
+    }
+
+    #[test]
+    fn csat_and_ces_impact_on_their_own_metrics() {
+        let csat = |s: f64| ScoredResponse { survey: SurveyKind::Csat, score: s, scale: Scale { min: 1, max: 5 } };
+        // 5, 4, 4, 2, 1: CSAT 60%; without the two low ones (the theme): 100%. Impact −40.
+        let r: Vec<ScoredResponse> = [5., 4., 4., 2., 1.].map(csat).to_vec();
+        assert!((score_impact(SurveyKind::Csat, &r, &[false, false, false, true, true]).unwrap() + 40.0).abs() < 1e-9);
+        let ces = |s: f64| ScoredResponse { survey: SurveyKind::Ces, score: s, scale: Scale { min: 1, max: 7 } };
+        // 7, 6, 2: mean 5; without the 2: 6.5. Impact −1.5.
+        let r: Vec<ScoredResponse> = [7., 6., 2.].map(ces).to_vec();
+        assert!((score_impact(SurveyKind::Ces, &r, &[false, false, true]).unwrap() + 1.5).abs() < 1e-9);
+        // Other surveys' responses are not counted in a metric.
+        let mixed = vec![nps(0.0), ces(7.0)];
+        assert_eq!(metric(SurveyKind::Ces, &mixed), Some(7.0));
+    }
+
+    #[test]
+    fn risk_ratio_and_its_katz_interval() {
+        // 20 of 100 vs 10 of 200: RR = 0.2 / 0.05 = 4; se = √(1/20 − 1/100 + 1/10 − 1/200) = √0.135.
+        let rr = risk_ratio(20, 100, 10, 200).unwrap();
+        assert!((rr.ratio - 4.0).abs() < 1e-12);
+        let se = 0.135f64.sqrt();
+        assert!((rr.low - (4f64.ln() - Z95 * se).exp()).abs() < 1e-9 && (rr.high - (4f64.ln() + Z95 * se).exp()).abs() < 1e-9);
+        // By hand: ln 4 = 1.386294, 1.96 · 0.367423 = 0.720136 → e^0.666158 = 1.9467, e^2.106430 = 8.2189.
+        assert!((rr.low - 1.9467).abs() < 1e-3 && (rr.high - 8.2189).abs() < 1e-3, "{rr:?}");
+        assert!(rr.is_significant());
+        // Equal rates: RR 1, not significant.
+        let even = risk_ratio(5, 50, 10, 100).unwrap();
+        assert!((even.ratio - 1.0).abs() < 1e-12 && !even.is_significant());
+    }
+
+    #[test]
+    fn risk_ratio_zero_cells_and_empty_groups() {
+        assert_eq!(risk_ratio(1, 0, 3, 10), None);
+        assert_eq!(risk_ratio(1, 10, 0, 0), None);
+        // No churn among the non-mentioning: Haldane: (3.5/11) / (0.5/21).
+        let rr = risk_ratio(3, 10, 0, 20).unwrap();
+        assert!((rr.ratio - (3.5 / 11.0) / (0.5 / 21.0)).abs() < 1e-9);
+        assert!(rr.low.is_finite() && rr.high.is_finite() && rr.low < rr.ratio && rr.ratio < rr.high);
+        // A single account that churned: corrected, finite, and wider than with more accounts (the
+        // report also marks themes with fewer than MIN_ACCOUNTS as too little data).
+        let one = risk_ratio(1, 1, 10, 100).unwrap();
+        let many = risk_ratio(10, 10, 100, 1000).unwrap();
+        assert!(one.low.is_finite() && one.high.is_finite(), "{one:?}");
+        assert!(one.high / one.low > 2.0 * (many.high / many.low), "{one:?} vs {many:?}");
+    }
+
+    #[test]
+    fn excess_churned_arr_and_arr_at_risk_by_hand() {
+        let acct = |arr: f64, churned: f64| AccountRevenue { arr, churned_arr: churned };
+        // Mentioning: ARR 100k + 50k + 50k = 200k, 50k churned → rate 0.25.
+        // Others: 400k + 100k = 500k, 25k churned → rate 0.05. Excess = 200k × 0.20 = 40k.
+        let m = [acct(100e3, 0.0), acct(50e3, 50e3), acct(50e3, 0.0)];
+        let o = [acct(400e3, 0.0), acct(100e3, 25e3)];
+        assert!((revenue_churn_rate(&m).unwrap() - 0.25).abs() < 1e-12);
+        assert!((excess_churned_arr(&m, &o).unwrap() - 40e3).abs() < 1e-6);
+        // At risk: the 150k still active × 0.20 = 30k.
+        assert!((arr_at_risk(&m, &o).unwrap() - 30e3).abs() < 1e-6);
+        // Lower churn than baseline: negative excess, nothing at risk.
+        assert!(excess_churned_arr(&o, &m).unwrap() < 0.0);
+        assert_eq!(arr_at_risk(&o, &m), Some(0.0));
+        // No ARR on a side: undefined, not zero.
+        assert_eq!(excess_churned_arr(&[], &o), None);
+        assert_eq!(excess_churned_arr(&m, &[acct(0.0, 0.0)]), None);
+        // A single account: its own rate.
+        assert!((excess_churned_arr(&[acct(10e3, 10e3)], &o).unwrap() - 10e3 * 0.95).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bootstrap_interval_brackets_the_estimate_and_is_seeded() {
+        let acct = |arr: f64, churned: f64| AccountRevenue { arr, churned_arr: churned };
+        let m: Vec<AccountRevenue> = (0..40).map(|i| acct(10e3 + 1e3 * i as f64, if i % 3 == 0 { 10e3 } else { 0.0 })).collect();
+        let o: Vec<AccountRevenue> = (0..200).map(|i| acct(12e3, if i % 20 == 0 { 12e3 } else { 0.0 })).collect();
+        let e = excess_churned_arr_interval(&m, &o, 1000, 7).unwrap();
+        assert!(e.low < e.value && e.value < e.high && e.is_clear(), "{e:?}");
+        assert_eq!(Some(e), excess_churned_arr_interval(&m, &o, 1000, 7), "same seed, same interval");
+        // One mentioning account: only the baseline varies; the interval still holds the estimate.
+        let single = excess_churned_arr_interval(&m[..1], &o, 1000, 7).unwrap();
+        assert!(single.low <= single.value && single.value <= single.high, "{single:?}");
+        // Identical accounts on both sides: nothing to resample, a point interval.
+        let flat = excess_churned_arr_interval(&[acct(5e3, 5e3)], &[acct(5e3, 0.0)], 200, 7).unwrap();
+        assert_eq!((flat.value, flat.low, flat.high), (5e3, 5e3, 5e3));
+    }
+
+    #[test]
+    fn volume_spikes_need_history_and_two_sigmas() {
+        assert!(!is_volume_spike(&[10.0, 12.0], 100.0), "too little history");
+        assert!(is_volume_spike(&[10.0, 12.0, 11.0, 9.0], 20.0));
+        assert!(!is_volume_spike(&[10.0, 12.0, 11.0, 9.0], 13.0));
+        assert!(!is_volume_spike(&[5.0, 5.0, 5.0], 6.0), "a flat history is not broken by one mention");
+        assert!(is_volume_spike(&[5.0, 5.0, 5.0], 8.0));
+        let (mean, sd) = mean_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap();
+        assert!((mean - 5.0).abs() < 1e-12 && (sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+    }
+}
