@@ -1,0 +1,366 @@
+//! The join behind the ranked report: for one period, every theme's mentions, scores, score
+//! impact, sentiment mix, churn risk and revenue-weighted impact, from data the store loaded.
+//! Pure: the same input gives the same report (the bootstrap is seeded).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::stats::{self, AccountRevenue, Estimate, RiskRatio, ScoredResponse};
+use crate::sentiment::Sentiment;
+use crate::store::{AccountRecord, OutcomeKind, OutcomeRecord, ResponseRecord};
+use crate::survey::SurveyKind;
+use crate::themes::{Theme, NO_CONTENT};
+
+/// Fewer mentioning accounts than this: the theme's churn figures are shown but not ranked.
+pub const MIN_ACCOUNTS: usize = 5;
+/// Bootstrap resamples for the interval of the revenue-weighted impact.
+pub const BOOTSTRAP_REPLICATES: usize = 1000;
+
+/// One segment's theme and sentiment, pointing at its response in [`ImpactInput::responses`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentTheme {
+    pub response: usize,
+    pub theme_id: i64,
+    pub text: String,
+    pub sentiment: Option<Sentiment>,
+}
+
+/// Everything a report reads, as the store loads it.
+#[derive(Debug, Clone, Default)]
+pub struct ImpactInput {
+    pub responses: Vec<ResponseRecord>,
+    pub segments: Vec<SegmentTheme>,
+    pub accounts: Vec<AccountRecord>,
+    pub outcomes: Vec<OutcomeRecord>,
+    pub themes: Vec<Theme>,
+}
+
+/// The period reported on, and the one before it for trends: `[from, to)`, seconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Period {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Period {
+    pub fn previous(self) -> Period {
+        Period { from: 2 * self.from - self.to, to: self.from }
+    }
+
+    fn contains(self, t: i64) -> bool {
+        (self.from..self.to).contains(&t)
+    }
+}
+
+/// How a theme's revenue figure may be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Enough accounts and a 95% interval that excludes zero: ranked by its value.
+    Clear,
+    /// Enough accounts, but the interval spans zero: ranked after every clear theme.
+    Uncertain,
+    /// Fewer than [`MIN_ACCOUNTS`] mentioning accounts, or no comparison group: listed last.
+    TooLittleData,
+}
+
+/// One theme's row of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThemeImpact {
+    pub theme_id: i64,
+    pub label: String,
+    pub segments: usize,
+    pub responses: usize,
+    pub accounts: usize,
+    /// Share of the period's responses that mention the theme (0–1).
+    pub share: f64,
+    /// The same share in the previous period (`None` when it had no responses).
+    pub previous_share: Option<f64>,
+    /// Per survey: the metric among mentioning responses and the theme's impact on it
+    /// (metric(all) − metric(all but mentioning)).
+    pub scores: Vec<SurveyImpact>,
+    /// Mean class probabilities of the theme's segments (negative, neutral, positive).
+    pub sentiment_mix: Option<[f64; 3]>,
+    /// Churned accounts among mentioning vs non-mentioning respondents.
+    pub churn_risk: Option<RiskRatio>,
+    /// Revenue churn rate (churned ARR / ARR) of mentioning and of non-mentioning accounts.
+    pub revenue_churn: Option<(f64, f64)>,
+    /// Churned ARR in excess of the baseline, with its bootstrap interval.
+    pub excess_churned_arr: Option<Estimate>,
+    pub arr_at_risk: Option<f64>,
+    /// ARR of mentioning accounts × the NPS (or first survey's) score impact / 100: the fallback
+    /// ranking before any churn outcome exists.
+    pub arr_weighted_score_impact: Option<f64>,
+    pub evidence: Evidence,
+}
+
+/// One survey's figures for a theme.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SurveyImpact {
+    pub survey: SurveyKind,
+    pub responses: usize,
+    pub metric: Option<f64>,
+    pub impact: Option<f64>,
+}
+
+/// What the ranking is by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankedBy {
+    /// Churned ARR in excess of the baseline (outcomes exist).
+    ExcessChurnedArr,
+    /// No churn outcome yet: ARR-weighted score impact.
+    ArrWeightedScoreImpact,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImpactReport {
+    pub period: Period,
+    pub responses: usize,
+    pub accounts: usize,
+    pub ranked_by: RankedBy,
+    /// Ranked: most costly first.
+    pub themes: Vec<ThemeImpact>,
+}
+
+/// Lost ARR per account from churn and contraction outcomes at or after `since` (a churn without
+/// an amount, or a `churned_at` on the account without an outcome, loses the whole ARR).
+fn churned_arr(accounts: &[AccountRecord], outcomes: &[OutcomeRecord], since: &HashMap<&str, i64>) -> HashMap<String, f64> {
+    let arr: HashMap<&str, f64> = accounts.iter().map(|a| (a.account_id.as_str(), a.arr)).collect();
+    let mut lost: HashMap<String, f64> = HashMap::new();
+    for o in outcomes {
+        let Some(&first) = since.get(o.account_id.as_str()) else { continue };
+        if o.occurred_at < first {
+            continue;
+        }
+        let whole = arr.get(o.account_id.as_str()).copied().unwrap_or(0.0);
+        let amount = match o.kind {
+            OutcomeKind::Churn => o.arr_change.unwrap_or(whole),
+            OutcomeKind::Contraction => o.arr_change.unwrap_or(0.0),
+            OutcomeKind::Expansion => 0.0,
+        };
+        *lost.entry(o.account_id.clone()).or_default() += amount;
+    }
+    for a in accounts {
+        if let (Some(churned), Some(&first)) = (a.churned_at, since.get(a.account_id.as_str())) {
+            if churned >= first && !lost.contains_key(&a.account_id) {
+                lost.insert(a.account_id.clone(), a.arr);
+            }
+        }
+    }
+    lost
+}
+
+/// Builds the report for `period`; `seed` fixes the bootstrap.
+pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
+    let in_period: Vec<bool> = input.responses.iter().map(|r| period.contains(r.submitted_at)).collect();
+    let in_previous: Vec<bool> = input.responses.iter().map(|r| period.previous().contains(r.submitted_at)).collect();
+    let scored: Vec<ScoredResponse> = input.responses.iter().map(|r| ScoredResponse { survey: r.survey, score: r.score, scale: r.scale }).collect();
+    let current: Vec<usize> = (0..input.responses.len()).filter(|&i| in_period[i]).collect();
+    let previous_total = in_previous.iter().filter(|&&b| b).count();
+
+    // Each respondent account's first response in the period: outcomes count from then on.
+    let mut first_response: HashMap<&str, i64> = HashMap::new();
+    for &i in &current {
+        let r = &input.responses[i];
+        let e = first_response.entry(r.account_id.as_str()).or_insert(r.submitted_at);
+        *e = (*e).min(r.submitted_at);
+    }
+    let lost = churned_arr(&input.accounts, &input.outcomes, &first_response);
+    let has_outcomes = !lost.is_empty();
+    let revenue: HashMap<&str, AccountRevenue> = input
+        .accounts
+        .iter()
+        .filter(|a| first_response.contains_key(a.account_id.as_str()))
+        .map(|a| (a.account_id.as_str(), AccountRevenue { arr: a.arr, churned_arr: lost.get(&a.account_id).copied().unwrap_or(0.0).min(a.arr) }))
+        .collect();
+
+    let mut by_theme: BTreeMap<i64, Vec<&SegmentTheme>> = BTreeMap::new();
+    for s in input.segments.iter().filter(|s| s.theme_id != NO_CONTENT) {
+        by_theme.entry(s.theme_id).or_default().push(s);
+    }
+    let label_of: HashMap<i64, &Theme> = input.themes.iter().map(|t| (t.id, t)).collect();
+    let current_scored: Vec<ScoredResponse> = current.iter().map(|&i| scored[i]).collect();
+
+    let mut themes: Vec<ThemeImpact> = by_theme
+        .iter()
+        .filter_map(|(&theme_id, segs)| {
+            let now: Vec<&&SegmentTheme> = segs.iter().filter(|s| in_period[s.response]).collect();
+            if now.is_empty() {
+                return None;
+            }
+            let mentioning: BTreeSet<usize> = now.iter().map(|s| s.response).collect();
+            let before: BTreeSet<usize> = segs.iter().filter(|s| in_previous[s.response]).map(|s| s.response).collect();
+            let mentions: Vec<bool> = current.iter().map(|i| mentioning.contains(i)).collect();
+            let scores: Vec<SurveyImpact> = SurveyKind::ALL
+                .iter()
+                .filter_map(|&survey| {
+                    let theirs: Vec<ScoredResponse> = mentioning.iter().map(|&i| scored[i]).filter(|r| r.survey == survey).collect();
+                    (!theirs.is_empty()).then(|| SurveyImpact {
+                        survey,
+                        responses: theirs.len(),
+                        metric: stats::metric(survey, &theirs),
+                        impact: stats::score_impact(survey, &current_scored, &mentions),
+                    })
+                })
+                .collect();
+            let sentiments: Vec<Sentiment> = now.iter().filter_map(|s| s.sentiment).collect();
+            let sentiment_mix = (!sentiments.is_empty()).then(|| {
+                let n = sentiments.len() as f64;
+                [0, 1, 2].map(|c| sentiments.iter().map(|s| f64::from(s.probabilities[c])).sum::<f64>() / n)
+            });
+
+            let accounts: BTreeSet<&str> = mentioning.iter().map(|&i| input.responses[i].account_id.as_str()).collect();
+            let (theirs, others): (Vec<(&str, AccountRevenue)>, Vec<(&str, AccountRevenue)>) =
+                revenue.iter().map(|(&id, &r)| (id, r)).partition(|(id, _)| accounts.contains(id));
+            let (theirs, others): (Vec<AccountRevenue>, Vec<AccountRevenue>) = (theirs.into_iter().map(|x| x.1).collect(), others.into_iter().map(|x| x.1).collect());
+            let churned = |group: &[AccountRevenue]| group.iter().filter(|a| a.churned_arr > 0.0).count() as u64;
+            let churn_risk = stats::risk_ratio(churned(&theirs), theirs.len() as u64, churned(&others), others.len() as u64);
+            let revenue_churn = stats::revenue_churn_rate(&theirs).zip(stats::revenue_churn_rate(&others));
+            let excess = stats::excess_churned_arr_interval(&theirs, &others, BOOTSTRAP_REPLICATES, seed ^ theme_id as u64);
+            let arr: f64 = theirs.iter().map(|a| a.arr).sum();
+            let headline = scores.iter().find(|s| s.survey == SurveyKind::Nps).or(scores.first()).and_then(|s| s.impact);
+            let evidence = match excess {
+                _ if theirs.len() < MIN_ACCOUNTS || others.is_empty() => Evidence::TooLittleData,
+                Some(e) if e.is_clear() => Evidence::Clear,
+                _ => Evidence::Uncertain,
+            };
+            Some(ThemeImpact {
+                theme_id,
+                label: label_of.get(&theme_id).map_or_else(|| format!("theme {theme_id}"), |t| t.display_label().to_string()),
+                segments: now.len(),
+                responses: mentioning.len(),
+                accounts: accounts.len(),
+                share: mentioning.len() as f64 / current.len().max(1) as f64,
+                previous_share: (previous_total > 0).then(|| before.len() as f64 / previous_total as f64),
+                scores,
+                sentiment_mix,
+                churn_risk,
+                revenue_churn,
+                excess_churned_arr: excess,
+                arr_at_risk: stats::arr_at_risk(&theirs, &others),
+                arr_weighted_score_impact: headline.map(|impact| arr * impact / 100.0),
+                evidence,
+            })
+        })
+        .collect();
+
+    let ranked_by = if has_outcomes { RankedBy::ExcessChurnedArr } else { RankedBy::ArrWeightedScoreImpact };
+    let rank = |e: Evidence| match e {
+        Evidence::Clear => 0,
+        Evidence::Uncertain => 1,
+        Evidence::TooLittleData => 2,
+    };
+    themes.sort_by(|a, b| {
+        let key = |t: &ThemeImpact| match ranked_by {
+            RankedBy::ExcessChurnedArr => (rank(t.evidence), -t.excess_churned_arr.map_or(f64::MIN, |e| e.value)),
+            // A more negative score impact costs more: rank by the ARR-weighted drag.
+            RankedBy::ArrWeightedScoreImpact => (i32::from(t.evidence == Evidence::TooLittleData), t.arr_weighted_score_impact.unwrap_or(f64::MAX)),
+        };
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.theme_id.cmp(&b.theme_id))
+    });
+    ImpactReport { period, responses: current.len(), accounts: first_response.len(), ranked_by, themes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::survey::Scale;
+
+    const DAY: i64 = 86_400;
+
+    fn response(i: usize, account: &str, score: f64, at: i64) -> ResponseRecord {
+        ResponseRecord {
+            response_id: format!("r{i}"),
+            account_id: account.into(),
+            survey: SurveyKind::Nps,
+            scale: Scale { min: 0, max: 10 },
+            score,
+            verbatim: String::new(),
+            submitted_at: at,
+            attributes: Default::default(),
+        }
+    }
+
+    fn account(i: usize, arr: f64) -> AccountRecord {
+        AccountRecord { account_id: format!("a{i}"), arr, churned_at: None, attributes: Default::default() }
+    }
+
+    /// 20 accounts, one response each in the period. Theme 1 ("billing"): accounts 0–5, big ARR,
+    /// 4 of them churn. Theme 2 ("app"): accounts 4–17, many mentions, small ARR, no extra churn
+    /// (accounts 4 and 5 mention both). Theme 3: two accounts only.
+    fn input(with_outcomes: bool) -> ImpactInput {
+        let mut inp = ImpactInput::default();
+        for i in 0..20 {
+            let score = if i < 6 { 2.0 } else if i < 18 { 8.0 } else { 10.0 };
+            inp.responses.push(response(i, &format!("a{i}"), score, 10 * DAY + i as i64));
+            inp.accounts.push(account(i, if i < 6 { 100_000.0 } else { 10_000.0 }));
+        }
+        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: Some(Sentiment::new([0.8, 0.1, 0.1])) };
+        inp.segments.extend((0..6).map(|i| seg(i, 1)));
+        inp.segments.extend((4..18).map(|i| seg(i, 2)));
+        inp.segments.extend([seg(18, 3), seg(19, 3), seg(19, NO_CONTENT)]);
+        if with_outcomes {
+            for i in [0, 1, 2, 3, 12] {
+                inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });
+            }
+        }
+        inp
+    }
+
+    #[test]
+    fn churn_driving_theme_ranks_first_and_volume_does_not_win() {
+        let r = build(&input(true), Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        assert_eq!(r.ranked_by, RankedBy::ExcessChurnedArr);
+        assert_eq!((r.responses, r.accounts), (20, 20));
+        let ids: Vec<i64> = r.themes.iter().map(|t| t.theme_id).collect();
+        assert_eq!(ids[0], 1, "{:#?}", r.themes);
+        let billing = &r.themes[0];
+        // Mentioning: 600k ARR, 400k churned → 2/3. Others: 14 × 10k = 140k, 10k churned → 1/14.
+        let (m, o) = billing.revenue_churn.unwrap();
+        assert!((m - 2.0 / 3.0).abs() < 1e-12 && (o - 1.0 / 14.0).abs() < 1e-12);
+        let excess = billing.excess_churned_arr.unwrap();
+        assert!((excess.value - 600e3 * (2.0 / 3.0 - 1.0 / 14.0)).abs() < 1e-6);
+        // 200k still active × the excess rate.
+        assert!((billing.arr_at_risk.unwrap() - 200e3 * (2.0 / 3.0 - 1.0 / 14.0)).abs() < 1e-6);
+        assert_eq!((billing.segments, billing.responses, billing.accounts), (6, 6, 6));
+        assert!((billing.share - 0.3).abs() < 1e-12);
+        // NPS of all: 2 promoters − 6 detractors of 20 = −20; without billing's 6: 2/14 → 14.29.
+        let nps = billing.scores[0];
+        assert_eq!((nps.survey, nps.responses, nps.metric), (SurveyKind::Nps, 6, Some(-100.0)));
+        assert!((nps.impact.unwrap() - (-20.0 - 200.0 / 14.0)).abs() < 1e-9);
+        let app = r.themes.iter().find(|t| t.theme_id == 2).unwrap();
+        assert!(app.responses > billing.responses, "the high-volume theme");
+        assert!(app.excess_churned_arr.unwrap().value < excess.value);
+        let small = r.themes.iter().find(|t| t.theme_id == 3).unwrap();
+        assert_eq!(small.evidence, Evidence::TooLittleData);
+        assert_eq!(ids.last(), Some(&3), "too little data is never ranked first");
+        assert!(!ids.contains(&NO_CONTENT));
+    }
+
+    #[test]
+    fn without_outcomes_the_ranking_is_by_arr_weighted_score_impact() {
+        let r = build(&input(false), Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        assert_eq!(r.ranked_by, RankedBy::ArrWeightedScoreImpact);
+        assert_eq!(r.themes[0].theme_id, 1, "detractors with 600k ARR drag the most");
+        assert!(r.themes[0].arr_weighted_score_impact.unwrap() < 0.0);
+        assert_eq!(r.themes.last().unwrap().theme_id, 3);
+    }
+
+    #[test]
+    fn trend_uses_the_previous_period_and_outcomes_before_a_response_do_not_count() {
+        let mut inp = input(true);
+        // Last week: 4 responses, 2 of them billing.
+        for i in 0..4 {
+            inp.responses.push(response(100 + i, "a0", 5.0, 2 * DAY));
+        }
+        let n = inp.responses.len();
+        inp.segments.push(SegmentTheme { response: n - 1, theme_id: 1, text: String::new(), sentiment: None });
+        inp.segments.push(SegmentTheme { response: n - 2, theme_id: 1, text: String::new(), sentiment: None });
+        // An old churn of a19, before its response: not caused by anything it said.
+        inp.outcomes.push(OutcomeRecord { account_id: "a19".into(), kind: OutcomeKind::Churn, occurred_at: DAY, arr_change: None });
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        let billing = r.themes.iter().find(|t| t.theme_id == 1).unwrap();
+        assert_eq!(billing.previous_share, Some(0.5));
+        let small = r.themes.iter().find(|t| t.theme_id == 3).unwrap();
+        assert_eq!(small.revenue_churn.unwrap().0, 0.0);
+    }
+}
