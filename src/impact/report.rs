@@ -208,9 +208,14 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
             });
 
             let accounts: BTreeSet<&str> = mentioning.iter().map(|&i| input.responses[i].account_id.as_str()).collect();
-            let (theirs, others): (Vec<(&str, AccountRevenue)>, Vec<(&str, AccountRevenue)>) =
-                revenue.iter().map(|(&id, &r)| (id, r)).partition(|(id, _)| accounts.contains(id));
-            let (theirs, others): (Vec<AccountRevenue>, Vec<AccountRevenue>) = (theirs.into_iter().map(|x| x.1).collect(), others.into_iter().map(|x| x.1).collect());
+            let (mut theirs, mut others) = (Vec::new(), Vec::new());
+            for (id, &r) in &revenue {
+                if accounts.contains(id) {
+                    theirs.push(r);
+                } else {
+                    others.push(r);
+                }
+            }
             let churned = |group: &[AccountRevenue]| group.iter().filter(|a| a.churned_arr > 0.0).count() as u64;
             let churn_risk = stats::risk_ratio(churned(&theirs), theirs.len() as u64, churned(&others), others.len() as u64);
             let revenue_churn = stats::revenue_churn_rate(&theirs).zip(stats::revenue_churn_rate(&others));
