@@ -165,7 +165,8 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     }
     let lost = churned_arr(&input.accounts, &input.outcomes, &first_response);
     let has_outcomes = !lost.is_empty();
-    let revenue: HashMap<&str, AccountRevenue> = input
+    // Ordered by account id, so the seeded bootstrap resamples the same accounts every run.
+    let revenue: BTreeMap<&str, AccountRevenue> = input
         .accounts
         .iter()
         .filter(|a| first_response.contains_key(a.account_id.as_str()))
