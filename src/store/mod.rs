@@ -9,6 +9,7 @@ pub mod sqlite;
 
 use std::collections::BTreeMap;
 
+use crate::impact::report::{ImpactInput, SegmentTheme};
 use crate::sentiment::Sentiment;
 use crate::survey::{Scale, SurveyKind};
 use crate::themes::recluster::History;
@@ -227,6 +228,11 @@ pub trait Store: Send + Sync {
     fn count_responses(&self, workspace: &str) -> StoreResult<u64>;
 
     fn count_segments(&self, workspace: &str) -> StoreResult<u64>;
+
+    /// What the impact report reads: responses submitted since `since` (seconds since the epoch),
+    /// their segments' themes under the active model (segments without one are left out) and
+    /// sentiment, every account and outcome, and the active model's themes.
+    fn impact_input(&self, workspace: &str, since: i64) -> StoreResult<ImpactInput>;
 
     /// Stored verbatims of exactly one segment, with their survey and score: free sentiment labels
     /// where the score is unambiguous (see [`crate::sentiment::label_from_score`]).

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, schema migrations by `user_version`,
 //! one transaction per write so a failure leaves nothing half-written.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -458,6 +459,61 @@ impl Store for SqliteStore {
         })
     }
 
+    fn impact_input(&self, workspace: &str, since: i64) -> StoreResult<ImpactInput> {
+        let mut input = ImpactInput { outcomes: self.list_outcomes(workspace)?, ..ImpactInput::default() };
+        input.themes = self.active_theme_model(workspace)?.map(|m| m.themes).unwrap_or_default();
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, response_id, account_id, survey, scale_min, scale_max, score, submitted_at, attributes
+                 FROM responses WHERE workspace = ?1 AND submitted_at >= ?2 ORDER BY id",
+            )?;
+            let mut position: HashMap<i64, usize> = HashMap::new();
+            let mut rows = stmt.query(params![workspace, since])?;
+            while let Some(r) = rows.next()? {
+                let survey: String = r.get(3)?;
+                position.insert(r.get(0)?, input.responses.len());
+                input.responses.push(ResponseRecord {
+                    response_id: r.get(1)?,
+                    account_id: r.get(2)?,
+                    survey: survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?,
+                    scale: Scale { min: r.get(4)?, max: r.get(5)? },
+                    score: r.get(6)?,
+                    verbatim: String::new(),
+                    submitted_at: r.get(7)?,
+                    attributes: parse_attributes(&r.get::<_, String>(8)?)?,
+                });
+            }
+            let mut stmt = c.prepare(
+                "SELECT s.response, s.theme_id, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive
+                 FROM segments s JOIN responses r ON r.id = s.response
+                 WHERE r.workspace = ?1 AND r.submitted_at >= ?2 AND s.theme_id IS NOT NULL
+                   AND s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = ?1)
+                 ORDER BY s.response, s.idx",
+            )?;
+            let mut rows = stmt.query(params![workspace, since])?;
+            while let Some(r) = rows.next()? {
+                let response = position[&r.get::<_, i64>(0)?];
+                let sentiment = match (r.get::<_, Option<f32>>(3)?, r.get::<_, Option<f32>>(4)?, r.get::<_, Option<f32>>(5)?) {
+                    (Some(a), Some(b), Some(p)) => Some(Sentiment::new([a, b, p])),
+                    _ => None,
+                };
+                input.segments.push(SegmentTheme { response, theme_id: r.get(1)?, text: r.get(2)?, sentiment });
+            }
+            let mut stmt = c.prepare("SELECT account_id, arr, churned_at, attributes FROM accounts WHERE workspace = ?1 ORDER BY account_id")?;
+            let mut rows = stmt.query([workspace])?;
+            while let Some(r) = rows.next()? {
+                input.accounts.push(AccountRecord {
+                    account_id: r.get(0)?,
+                    arr: r.get(1)?,
+                    churned_at: r.get(2)?,
+                    attributes: parse_attributes(&r.get::<_, String>(3)?)?,
+                });
+            }
+            Ok(())
+        })?;
+        Ok(input)
+    }
+
     fn single_segment_verbatims(&self, workspace: &str) -> StoreResult<Vec<ScoredText>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare(
@@ -746,6 +802,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::survey::SurveyKind;
+    use crate::themes::Theme;
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -796,6 +853,30 @@ mod tests {
         assert_eq!(got.segments, vec![segment(0, "Slow.")]);
         assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (1, 1));
         assert_eq!(store.response_hash("w", "r1").unwrap().as_deref(), Some("h2"));
+    }
+
+    #[test]
+    fn impact_input_reads_the_window_with_the_active_models_themes() {
+        let (_dir, store) = store();
+        let old = ResponseRecord { submitted_at: 1_000, ..response("old", "Old.") };
+        store.upsert_response("w", &old, "h0", false, &[segment(0, "Old.")]).unwrap();
+        store.upsert_response("w", &response("r1", "Slow. Broken."), "h1", false, &[segment(0, "Slow."), segment(1, "Broken.")]).unwrap();
+        store.upsert_response("other", &response("r9", "Elsewhere."), "h9", false, &[segment(0, "Elsewhere.")]).unwrap();
+        store.upsert_accounts("w", &[AccountRecord { account_id: "acme".into(), arr: 5e4, churned_at: None, attributes: Default::default() }]).unwrap();
+        // Before any model: responses, no themed segments.
+        let before = store.impact_input("w", 1_600_000_000).unwrap();
+        assert_eq!((before.responses.len(), before.segments.len(), before.themes.len()), (1, 0, 0));
+        let theme = Theme { id: 3, label: "slow broken".into(), name: None, keywords: vec![], quotes: vec![], centroid: vec![1.0, 0.0, 0.0], size: 2, pinned: false };
+        let model = ThemeModel { version: 0, created_at: String::new(), k: 1, assign_threshold: 0.2, segments: 2, themes: vec![theme] };
+        let new = NewThemeModel { model: &model, assignments: vec![("r1", 0, 3, 0.9), ("r1", 1, 3, 0.8)], next_theme_id: 4, params: "{}".into() };
+        store.activate_theme_model("w", &new).unwrap();
+        let input = store.impact_input("w", 1_600_000_000).unwrap();
+        assert_eq!(input.responses.len(), 1, "the window leaves the old response out");
+        assert_eq!(input.responses[0].attributes["plan"], "pro");
+        let themed: Vec<(usize, i64, &str)> = input.segments.iter().map(|s| (s.response, s.theme_id, s.text.as_str())).collect();
+        assert_eq!(themed, [(0, 3, "Slow."), (0, 3, "Broken.")]);
+        assert_eq!(input.segments[0].sentiment, Some(Sentiment::new([0.85, 0.1, 0.05])));
+        assert_eq!((input.accounts.len(), input.themes.len()), (1, 1));
     }
 
     #[test]
