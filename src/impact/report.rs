@@ -266,6 +266,56 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     ImpactReport { period, responses: current.len(), accounts: first_response.len(), ranked_by, themes }
 }
 
+/// One value of an attribute (plan = "enterprise") for one theme: is the blended number hiding
+/// a segment that bleeds?
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentBreakdown {
+    pub value: String,
+    /// The period's responses with this value, and those of them that mention the theme.
+    pub responses: usize,
+    pub mentioning: usize,
+    pub share: f64,
+    /// The theme's impact on the headline metric (NPS if present, else the first survey) within
+    /// this value's responses only.
+    pub impact: Option<f64>,
+}
+
+/// `theme_id` in `period`, broken down by `attribute`, read from the response's attributes, else
+/// its account's (responses with neither are "(none)"). Largest groups first.
+pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: &str) -> Vec<SegmentBreakdown> {
+    let accounts: HashMap<&str, &AccountRecord> = input.accounts.iter().map(|a| (a.account_id.as_str(), a)).collect();
+    let value_of = |r: &ResponseRecord| -> String {
+        r.attributes
+            .get(attribute)
+            .or_else(|| accounts.get(r.account_id.as_str()).and_then(|a| a.attributes.get(attribute)))
+            .cloned()
+            .unwrap_or_else(|| "(none)".into())
+    };
+    let mentioning: BTreeSet<usize> = input.segments.iter().filter(|s| s.theme_id == theme_id).map(|s| s.response).collect();
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| period.contains(r.submitted_at)) {
+        groups.entry(value_of(r)).or_default().push(i);
+    }
+    let mut out: Vec<SegmentBreakdown> = groups
+        .into_iter()
+        .map(|(value, members)| {
+            let scored: Vec<ScoredResponse> = members.iter().map(|&i| &input.responses[i]).map(|r| ScoredResponse { survey: r.survey, score: r.score, scale: r.scale }).collect();
+            let mentions: Vec<bool> = members.iter().map(|i| mentioning.contains(i)).collect();
+            let n = mentions.iter().filter(|&&m| m).count();
+            let headline = if scored.iter().any(|r| r.survey == SurveyKind::Nps) { SurveyKind::Nps } else { scored[0].survey };
+            SegmentBreakdown {
+                value,
+                responses: members.len(),
+                mentioning: n,
+                share: n as f64 / members.len() as f64,
+                impact: stats::score_impact(headline, &scored, &mentions),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.responses.cmp(&a.responses).then(a.value.cmp(&b.value)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +390,23 @@ mod tests {
         assert_eq!(small.evidence, Evidence::TooLittleData);
         assert_eq!(ids.last(), Some(&3), "too little data is never ranked first");
         assert!(!ids.contains(&NO_CONTENT));
+    }
+
+    #[test]
+    fn a_breakdown_shows_the_segment_a_blend_hides() {
+        let mut inp = input(true);
+        // Accounts 0–5 (the billing theme) are on "enterprise", the rest on "starter"; one
+        // starter response overrides its plan on the response itself.
+        for (i, a) in inp.accounts.iter_mut().enumerate() {
+            a.attributes.insert("plan".into(), if i < 6 { "enterprise" } else { "starter" }.into());
+        }
+        inp.responses[19].attributes.insert("plan".into(), "trial".into());
+        let rows = breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1, "plan");
+        let values: Vec<(&str, usize, usize)> = rows.iter().map(|r| (r.value.as_str(), r.responses, r.mentioning)).collect();
+        assert_eq!(values, [("starter", 13, 0), ("enterprise", 6, 6), ("trial", 1, 0)]);
+        assert_eq!(rows[1].share, 1.0);
+        assert_eq!(rows[1].impact, None, "everyone in the segment mentions it: nothing to compare with");
+        assert!(breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1, "region").iter().all(|r| r.value == "(none)"));
     }
 
     #[test]
