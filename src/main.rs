@@ -293,23 +293,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Embed { input, output, max_batch } => {
             let encoder = load_encoder(&cli.model_dir, max_batch)?;
-            let reader = BufReader::new(File::open(&input).with_context(|| format!("cannot open {}", input.display()))?);
-            let writer = BufWriter::new(File::create(&output).with_context(|| format!("cannot create {}", output.display()))?);
-            let summary = verbatim::jsonl::embed_jsonl(&encoder, reader, writer)?;
-            for (line, reason) in &summary.rejected {
-                eprintln!("{}:{line}: skipped: {reason}", input.display());
-            }
-            println!("embedded {} lines into {} ({} skipped)", summary.written, output.display(), summary.rejected.len());
+            run_jsonl(&input, &output, "embedded", |r, w| verbatim::jsonl::embed_jsonl(&encoder, r, w))?;
         }
         Command::Sentiment { input, output } => {
             let encoder = load_encoder_with_sentiment(&cli, BatchOptions::default().max_batch)?;
-            let reader = BufReader::new(File::open(&input).with_context(|| format!("cannot open {}", input.display()))?);
-            let writer = BufWriter::new(File::create(&output).with_context(|| format!("cannot create {}", output.display()))?);
-            let summary = verbatim::jsonl::sentiment_jsonl(&encoder, reader, writer)?;
-            for (line, reason) in &summary.rejected {
-                eprintln!("{}:{line}: skipped: {reason}", input.display());
-            }
-            println!("scored {} lines into {} ({} skipped)", summary.written, output.display(), summary.rejected.len());
+            run_jsonl(&input, &output, "scored", |r, w| verbatim::jsonl::sentiment_jsonl(&encoder, r, w))?;
         }
         Command::Import { file, columns, survey, scale, ignore, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
@@ -464,6 +452,23 @@ fn open_ingest(cli: &GlobalArgs, engine: &EngineArgs) -> anyhow::Result<Ingest> 
     let store = open_store(cli)?;
     let encoder = load_encoder_with_sentiment(cli, engine.max_batch)?;
     Ok(Ingest::new(Infer::start(Arc::new(encoder), engine.queue_capacity), store))
+}
+
+/// Runs a JSON-lines command from `input` to `output`: skipped lines on stderr, a summary on stdout.
+fn run_jsonl(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    verb: &str,
+    f: impl FnOnce(BufReader<File>, BufWriter<File>) -> Result<verbatim::jsonl::JsonlSummary, verbatim::jsonl::JsonlError>,
+) -> anyhow::Result<()> {
+    let reader = BufReader::new(File::open(input).with_context(|| format!("cannot open {}", input.display()))?);
+    let writer = BufWriter::new(File::create(output).with_context(|| format!("cannot create {}", output.display()))?);
+    let summary = f(reader, writer)?;
+    for (line, reason) in &summary.rejected {
+        eprintln!("{}:{line}: skipped: {reason}", input.display());
+    }
+    println!("{verb} {} lines into {} ({} skipped)", summary.written, output.display(), summary.rejected.len());
+    Ok(())
 }
 
 fn load_encoder(dir: &std::path::Path, max_batch: usize) -> anyhow::Result<Encoder> {
