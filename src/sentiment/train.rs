@@ -62,6 +62,17 @@ pub struct Metrics {
     pub adapted_on_responses: usize,
 }
 
+impl Metrics {
+    /// The `metrics.json` saved beside a branch, if it is there and readable.
+    pub fn read(dir: &Path) -> Option<Self> {
+        std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::write(dir.join(METRICS_FILE), serde_json::to_string_pretty(self).expect("serialisable"))
+    }
+}
+
 /// The dev sets, cached once.
 pub struct DevSets {
     pub sst2: Cached,
@@ -161,7 +172,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         adapted_on_responses: 0,
     };
     b.save(out)?;
-    std::fs::write(out.join(METRICS_FILE), serde_json::to_string_pretty(&metrics).expect("serialisable"))?;
+    metrics.write(out)?;
     Ok(metrics)
 }
 
@@ -169,7 +180,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
 pub fn evaluate_saved(encoder: &Encoder, dir: &Path, data_dir: &Path) -> Result<DevMetrics> {
     let b = Branch::load(dir, encoder.config(), false)?;
     let sets = data::load(data_dir)?;
-    let recorded: Option<Metrics> = std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let recorded = Metrics::read(dir);
     let max_tokens = recorded.map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
     let opts = TrainOptions { layers: b.layers.len(), max_tokens, ..TrainOptions::default() };
     let dev = DevSets::cache(encoder, &sets, &opts)?;
@@ -179,7 +190,7 @@ pub fn evaluate_saved(encoder: &Encoder, dir: &Path, data_dir: &Path) -> Result<
 /// The eval command's report: per dev set the headline figure and the confusion matrix, beside
 /// the frozen-vector floor and the figures recorded when the branch was trained.
 pub fn report(m: &DevMetrics, dir: &Path) -> String {
-    let recorded: Option<Metrics> = std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let recorded = Metrics::read(dir);
     let mut out = String::new();
     let matrix = |out: &mut String, c: &[[u32; 3]; 3], rows: &[usize]| {
         out.push_str("    truth \\ predicted   negative   neutral  positive\n");
@@ -272,7 +283,7 @@ pub fn adapt_from_responses(
     let count = |label: Label| own.iter().filter(|e| e.label == label).count();
     let (negative, positive) = (count(Label::Negative), count(Label::Positive));
     let mut b = Branch::load(dir, encoder.config(), true)?;
-    let recorded: Option<Metrics> = std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let recorded = Metrics::read(dir);
     let max_tokens = recorded.as_ref().map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
     let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, ..TrainOptions::default() };
     let sets = data::load(data_dir)?;
@@ -294,7 +305,7 @@ pub fn adapt_from_responses(
             m.temperature = b.temperature;
             m.dev = after.clone();
             m.adapted_on_responses += own.len();
-            std::fs::write(dir.join(METRICS_FILE), serde_json::to_string_pretty(&m).expect("serialisable"))?;
+            m.write(dir)?;
         }
     }
     Ok(Adaptation { examples: own.len(), negative, positive, before, after, refused })
