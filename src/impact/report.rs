@@ -46,7 +46,7 @@ impl Period {
         Period { from: 2 * self.from - self.to, to: self.from }
     }
 
-    fn contains(self, t: i64) -> bool {
+    pub fn contains(self, t: i64) -> bool {
         (self.from..self.to).contains(&t)
     }
 }
