@@ -15,7 +15,10 @@
 //! - [`recluster`]: the recluster as a job: store → themes → atomic activation.
 //! - [`sentiment`]: what a segment's and a verbatim's sentiment are (aggregate, mixed), the
 //!   training data, and the train / adapt / eval commands.
-//! - [`impact`]: revenue-weighted impact statistics (score impact, risk ratios, excess churned ARR).
+//! - [`impact`]: revenue-weighted impact statistics (score impact, risk ratios, excess churned ARR),
+//!   trends, alerts, at-risk accounts, and the period's document.
+//! - [`report`]: renderings of that document: HTML (plotters SVG charts), Markdown, CSV, JSON.
+//! - [`simulate`]: a synthetic workspace with planted themes and churn, for demos and tests.
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
@@ -31,7 +34,9 @@ pub mod ingest;
 pub mod jsonl;
 pub mod model;
 pub mod recluster;
+pub mod report;
 pub mod sentiment;
+pub mod simulate;
 pub mod store;
 pub mod survey;
 pub mod text;

@@ -17,7 +17,9 @@ use verbatim::grpc::{self, AppState};
 use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
 use verbatim::model::sentiment::{TrainOptions, DEFAULT_DIR as DEFAULT_SENTIMENT_DIR};
 use verbatim::model::{self, BatchOptions, Encoder};
+use verbatim::impact::document::BreakdownBy;
 use verbatim::sentiment::train as sentiment_train;
+use verbatim::simulate::{self, SimulateOptions};
 
 #[derive(Parser)]
 #[command(name = "verbatim", version, about = "Turns customer-survey verbatims into ranked, money-weighted issues")]
@@ -98,6 +100,51 @@ enum Command {
         k_range: Option<(usize, usize)>,
         #[arg(long, default_value_t = verbatim::recluster::DEFAULT_SEED)]
         seed: u64,
+    },
+    /// Write the ranked, revenue-weighted report of a period (themes, alerts, accounts to call).
+    Report {
+        /// Length of the period, ending at --until: 7d, 4w …
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        period: std::time::Duration,
+        /// End of the period (exclusive): a date/time (2026-11-23) or an age (1d); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// html, md, csv or json; default from the output's extension, else html.
+        #[arg(long)]
+        format: Option<verbatim::report::Format>,
+        #[arg(long)]
+        output: PathBuf,
+        /// Attributes to break every theme down by (plan, region, channel …); default: every
+        /// attribute with 2–12 values.
+        #[arg(long, value_delimiter = ',')]
+        breakdown: Vec<String>,
+    },
+    /// Write a synthetic workspace (accounts.csv, responses.csv, truth.csv) with planted themes,
+    /// two of which drive churn, for trying the whole path without private data.
+    Simulate {
+        #[arg(long, default_value = "demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = SimulateOptions::default().accounts)]
+        accounts: usize,
+        #[arg(long, default_value_t = SimulateOptions::default().weeks)]
+        weeks: usize,
+        #[arg(long, default_value_t = SimulateOptions::default().responses_per_week)]
+        responses_per_week: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// The whole product in one go: fetch the model, simulate a workspace into --dir (unless one
+    /// is there), import it, recluster, write --dir/report.html, then serve gRPC.
+    Demo {
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+        /// Stop after writing the report instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+        #[arg(long, env = "VERBATIM_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Write every segment's theme under the active model as CSV: response_id, segment_index,
     /// segment_text, theme_id, theme_label.
@@ -412,6 +459,61 @@ fn main() -> anyhow::Result<()> {
             bar.finish_and_clear();
             print!("{}", summary?);
         }
+        Command::Report { period, until, format, output, breakdown } => {
+            let store = open_store(&cli)?;
+            let until = match until {
+                Some(u) => parse_since(&u)?,
+                None => chrono::Utc::now().timestamp(),
+            };
+            let format = format.unwrap_or_else(|| format_of(&output));
+            write_report(store.as_ref(), &cli.workspace, until, period, &breakdown, format, &output)?;
+        }
+        Command::Simulate { out, accounts, weeks, responses_per_week, seed } => {
+            let opts = SimulateOptions { accounts, weeks, responses_per_week, seed, ..Default::default() };
+            let files = simulate::write(&simulate::simulate(&opts), &out)?;
+            println!(
+                "wrote {} accounts to {}, {} responses to {} (planted themes per response in {})",
+                accounts,
+                files.accounts.display(),
+                weeks * responses_per_week,
+                files.responses.display(),
+                files.truth.display()
+            );
+        }
+        Command::Demo { dir, no_serve, listen, engine } => {
+            let source = model::ensure_model(&cli.model_dir)?;
+            println!("model ready in {} (source: {source:?})", cli.model_dir.display());
+            let responses = dir.join("responses.csv");
+            if !responses.exists() {
+                let files = simulate::write(&simulate::simulate(&SimulateOptions::default()), &dir)?;
+                println!("simulated a workspace into {}", files.responses.parent().unwrap_or(&dir).display());
+            }
+            let ingest = open_ingest(&cli, &engine)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let store = ingest.store.clone();
+            let accounts = File::open(dir.join("accounts.csv")).with_context(|| format!("cannot open {}", dir.join("accounts.csv").display()))?;
+            let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(accounts), &ImportOptions::default()))?;
+            print!("accounts: {summary}");
+            let input = File::open(&responses).with_context(|| format!("cannot open {}", responses.display()))?;
+            let bar = ProgressBar::new(input.metadata()?.len())
+                .with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] importing {wide_bar} {msg}")?);
+            let summary = runtime.block_on(import::import_responses(&ingest, &cli.workspace, BufReader::new(input), &ImportOptions::default(), |rows, bytes| {
+                bar.set_position(bytes);
+                bar.set_message(format!("{rows} rows"));
+            }))?;
+            bar.finish_and_clear();
+            print!("responses: {summary}");
+            let job = verbatim::recluster::ReclusterJob::default();
+            print!("{}", verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |_| {})?);
+            let until = chrono::Utc::now().timestamp();
+            // Four weeks: long enough for churn that follows a response to show.
+            let period = std::time::Duration::from_secs(28 * 86_400);
+            write_report(store.as_ref(), &cli.workspace, until, period, &[], verbatim::report::Format::Html, &dir.join("report.html"))?;
+            if !no_serve {
+                let state = AppState::new(ingest, cli.workspace.clone());
+                runtime.block_on(serve(state, listen))?;
+            }
+        }
         Command::ExportAssignments { output } => {
             let store = open_store(&cli)?;
             let rows = store.theme_assignments(&cli.workspace)?;
@@ -431,14 +533,55 @@ fn main() -> anyhow::Result<()> {
             if let Some(every) = recluster_every {
                 runtime.spawn(scheduled_recluster(state.clone(), every));
             }
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-                tracing::info!(addr = %listener.local_addr()?, "serving verbatim.v1 (health, reflection enabled)");
-                grpc::serve(listener, state, shutdown_signal()).await?;
-                tracing::info!("stopped after finishing in-flight calls");
-                anyhow::Ok(())
-            })?;
+            runtime.block_on(serve(state, listen))?;
         }
+    }
+    Ok(())
+}
+
+async fn serve(state: AppState, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving verbatim.v1 (health, reflection enabled)");
+    grpc::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped after finishing in-flight calls");
+    Ok(())
+}
+
+/// html unless the file's extension names another format.
+fn format_of(output: &std::path::Path) -> verbatim::report::Format {
+    output.extension().and_then(|e| e.to_str()).and_then(|e| e.parse().ok()).unwrap_or(verbatim::report::Format::Html)
+}
+
+/// Writes the report of the period of `length` ending at `until` to `output`, atomically.
+fn write_report(
+    store: &dyn Store,
+    workspace: &str,
+    until: i64,
+    length: std::time::Duration,
+    breakdown: &[String],
+    format: verbatim::report::Format,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    let by = if breakdown.is_empty() { BreakdownBy::Auto } else { BreakdownBy::List(breakdown.to_vec()) };
+    let period = verbatim::report::period_ending(until, length.as_secs() as i64);
+    let doc = verbatim::report::load(store, workspace, period, &by)?;
+    let text = verbatim::report::render(&doc, format);
+    let tmp = output.with_extension("partial");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))?;
+    let r = &doc.impact;
+    println!(
+        "{}: {} themes over {} responses from {} accounts ({}), {} alerts, {} accounts to call",
+        output.display(),
+        r.themes.len(),
+        r.responses,
+        r.accounts,
+        verbatim::report::period_label(r.period),
+        doc.alerts.len(),
+        doc.at_risk.len()
+    );
+    for (i, t) in r.themes.iter().take(5).enumerate() {
+        println!("  {}. {} — {}", i + 1, t.label, verbatim::report::markdown::excess_text(t));
     }
     Ok(())
 }

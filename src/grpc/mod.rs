@@ -2,6 +2,7 @@
 //! health and reflection services, and graceful shutdown. Handlers only validate, call the library,
 //! and convert; [`status`] maps every library error to a gRPC status in one place.
 
+mod report;
 mod service;
 mod status;
 

@@ -5,7 +5,9 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::pb;
+use super::report;
 use super::AppState;
+use crate::impact::document::BreakdownBy;
 use crate::analyze::analyze_texts;
 use crate::error::Error;
 use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, Submission};
@@ -351,6 +353,37 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let ws = workspace.clone();
         let theme = self.state.ingest.blocking(move |s| s.pin_theme(&ws, r.theme_id, r.pinned)).await?;
         Ok(Response::new(theme_info(&theme.ok_or_else(|| unknown_theme(r.theme_id, &workspace))?)))
+    }
+
+    async fn get_theme_report(&self, request: Request<pb::ThemeReportRequest>) -> Result<Response<pb::ThemeReport>, Status> {
+        let workspace = self.workspace(&request)?;
+        let r = request.into_inner();
+        let period = report::period(r.period_days, &r.until)?;
+        if let Some(bad) = r.breakdown_by.iter().find(|a| a.trim().is_empty() || a.chars().count() > ingest::MAX_ATTRIBUTE_KEY_CHARS) {
+            return Err(Error::invalid("breakdown_by", format!("attribute name {bad:?} must be 1–{} characters", ingest::MAX_ATTRIBUTE_KEY_CHARS)).into());
+        }
+        let by = BreakdownBy::List(r.breakdown_by);
+        let ws = workspace.clone();
+        let doc = self.state.ingest.blocking(move |s| crate::report::load(s, &ws, period, &by)).await?;
+        let only = (r.theme_id != 0).then_some(r.theme_id);
+        if let Some(id) = only {
+            if !doc.impact.themes.iter().any(|t| t.theme_id == id) {
+                return Err(Status::not_found(format!("theme_id {id} has no mentions in workspace {workspace:?} in this period")));
+            }
+        }
+        Ok(Response::new(report::theme_report(&doc, only)))
+    }
+
+    async fn list_alerts(&self, request: Request<pb::ListAlertsRequest>) -> Result<Response<pb::ListAlertsReply>, Status> {
+        let workspace = self.workspace(&request)?;
+        let r = request.into_inner();
+        let period = report::period(r.period_days, &r.until)?;
+        let alerts = self.state.ingest.blocking(move |s| crate::report::load_alerts(s, &workspace, period)).await?;
+        Ok(Response::new(pb::ListAlertsReply {
+            period_from: crate::report::timestamp(period.from),
+            period_to: crate::report::timestamp(period.to),
+            alerts: alerts.iter().map(report::alert).collect(),
+        }))
     }
 }
 

@@ -113,7 +113,7 @@ pub fn alerts(trends: &BTreeMap<i64, Vec<TrendPoint>>, label: impl Fn(i64) -> St
                 label: label(theme_id),
                 kind: AlertKind::VolumeSpike { mentions: now.mentions, mean, sd },
                 message: format!(
-                    "{} mentions this period against {mean:.1} ± {sd:.1} over the previous {} periods",
+                    "{} mentions in the last 7 days against {mean:.1} ± {sd:.1} a week over the {} weeks before",
                     now.mentions,
                     history.len()
                 ),
@@ -127,7 +127,7 @@ pub fn alerts(trends: &BTreeMap<i64, Vec<TrendPoint>>, label: impl Fn(i64) -> St
                     label: label(theme_id),
                     kind: AlertKind::ImpactMove { previous, current },
                     message: format!(
-                        "score impact moved from {previous:+.1} to {current:+.1} points ({:+.1}, {direction})",
+                        "score impact moved from {previous:+.1} to {current:+.1} points week over week ({:+.1}, {direction})",
                         current - previous
                     ),
                 });

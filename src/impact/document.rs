@@ -8,6 +8,8 @@ use super::alerts::{self, Alert, TrendPoint, HISTORY_PERIODS};
 use super::at_risk::{at_risk_accounts, AtRiskAccount};
 use super::report::{self, breakdown, ImpactInput, ImpactReport, Period, SegmentBreakdown};
 
+const WEEK: i64 = 7 * 86_400;
+
 /// Quotes shown per theme.
 pub const QUOTES: usize = 3;
 /// An attribute is broken down automatically when it has between 2 and this many values.
@@ -27,7 +29,7 @@ pub struct Document {
     /// Seconds since the epoch.
     pub generated_at: i64,
     pub impact: ImpactReport,
-    /// Per theme, [`HISTORY_PERIODS`] earlier periods and this one, oldest first.
+    /// Per theme, weekly: [`HISTORY_PERIODS`] earlier weeks and the period's last week, oldest first.
     pub trends: BTreeMap<i64, Vec<TrendPoint>>,
     pub alerts: Vec<Alert>,
     pub at_risk: Vec<AtRiskAccount>,
@@ -50,7 +52,7 @@ pub enum BreakdownBy {
 /// (see [`history_start`]) for trends and alerts.
 pub fn assemble(workspace: &str, input: &ImpactInput, period: Period, by: &BreakdownBy, seed: u64, generated_at: i64) -> Document {
     let impact = report::build(input, period, seed);
-    let trends = alerts::trends(input, period, HISTORY_PERIODS);
+    let trends = alerts::trends(input, last_week(period), HISTORY_PERIODS);
     let label = |id: i64| impact.themes.iter().find(|t| t.theme_id == id).map_or_else(|| format!("theme {id}"), |t| t.label.clone());
     let alerts = alerts::alerts(&trends, label);
     let at_risk = at_risk_accounts(input, period, &impact);
@@ -68,9 +70,15 @@ pub fn assemble(workspace: &str, input: &ImpactInput, period: Period, by: &Break
     Document { workspace: workspace.to_string(), generated_at, impact, trends, alerts, at_risk, quotes, breakdowns }
 }
 
-/// The earliest submission time `assemble` reads for `period`.
+/// Trends and alerts are week over week, whatever the report's period: its last seven days.
+pub fn last_week(period: Period) -> Period {
+    Period { from: period.to - WEEK, to: period.to }
+}
+
+/// The earliest submission time `assemble` reads for `period`: the previous period (for the
+/// share trend) and [`HISTORY_PERIODS`] weeks before its last week (for trends and alerts).
 pub fn history_start(period: Period) -> i64 {
-    period.from - HISTORY_PERIODS as i64 * (period.to - period.from)
+    period.previous().from.min(last_week(period).from - HISTORY_PERIODS as i64 * WEEK)
 }
 
 /// Attributes of the period's responses and their accounts with 2 to [`MAX_AUTO_VALUES`] values,

@@ -54,9 +54,11 @@ impl Period {
 /// How a theme's revenue figure may be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
-    /// Enough accounts and a 95% interval that excludes zero: ranked by its value.
+    /// Enough accounts, a 95% interval of the excess that excludes zero and a churn risk ratio
+    /// whose interval excludes 1. Clear costs rank first; clearly protective themes (negative
+    /// excess) rank after the uncertain ones.
     Clear,
-    /// Enough accounts, but the interval spans zero: ranked after every clear theme.
+    /// Enough accounts, but an interval spans "no effect": ranked after every clear cost.
     Uncertain,
     /// Fewer than [`MIN_ACCOUNTS`] mentioning accounts, or no comparison group: listed last.
     TooLittleData,
@@ -223,9 +225,12 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
             let excess = stats::excess_churned_arr_interval(&theirs, &others, BOOTSTRAP_REPLICATES, seed ^ theme_id as u64);
             let arr: f64 = theirs.iter().map(|a| a.arr).sum();
             let headline = scores.iter().find(|s| s.survey == SurveyKind::Nps).or(scores.first()).and_then(|s| s.impact);
+            // Clear needs both the bootstrap interval of the excess and the Katz interval of the
+            // risk ratio to exclude "no effect": with no (or only) churned accounts among the
+            // mentioning ones every resample is alike and the bootstrap interval is degenerate.
             let evidence = match excess {
                 _ if theirs.len() < MIN_ACCOUNTS || others.is_empty() => Evidence::TooLittleData,
-                Some(e) if e.is_clear() => Evidence::Clear,
+                Some(e) if e.is_clear() && churn_risk.is_some_and(|r| r.is_significant()) => Evidence::Clear,
                 _ => Evidence::Uncertain,
             };
             Some(ThemeImpact {
@@ -249,14 +254,17 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
         .collect();
 
     let ranked_by = if has_outcomes { RankedBy::ExcessChurnedArr } else { RankedBy::ArrWeightedScoreImpact };
-    let rank = |e: Evidence| match e {
-        Evidence::Clear => 0,
+    // Clear costs first, then uncertain themes, then themes clearly associated with *less*
+    // churn (they cost nothing), then themes with too little data.
+    let rank = |t: &ThemeImpact| match t.evidence {
+        Evidence::Clear if t.excess_churned_arr.is_some_and(|e| e.value > 0.0) => 0,
         Evidence::Uncertain => 1,
-        Evidence::TooLittleData => 2,
+        Evidence::Clear => 2,
+        Evidence::TooLittleData => 3,
     };
     themes.sort_by(|a, b| {
         let key = |t: &ThemeImpact| match ranked_by {
-            RankedBy::ExcessChurnedArr => (rank(t.evidence), -t.excess_churned_arr.map_or(f64::MIN, |e| e.value)),
+            RankedBy::ExcessChurnedArr => (rank(t), -t.excess_churned_arr.map_or(f64::MIN, |e| e.value)),
             // A more negative score impact costs more: rank by the ARR-weighted drag.
             RankedBy::ArrWeightedScoreImpact => (i32::from(t.evidence == Evidence::TooLittleData), t.arr_weighted_score_impact.unwrap_or(f64::MAX)),
         };

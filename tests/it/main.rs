@@ -8,3 +8,4 @@ mod import;
 mod cli;
 mod themes;
 mod sentiment;
+mod report;

@@ -1,0 +1,155 @@
+//! The report's charts as SVG strings, drawn by plotters: the impact bar chart and a theme's trend.
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use super::money;
+use crate::impact::alerts::TrendPoint;
+use crate::impact::report::{Evidence, ImpactReport, RankedBy};
+
+/// Themes shown in the impact chart.
+pub const IMPACT_BARS: usize = 12;
+
+const RED: RGBColor = RGBColor(200, 55, 45);
+const GREY: RGBColor = RGBColor(160, 160, 160);
+const GREEN: RGBColor = RGBColor(60, 140, 90);
+const BLUE: RGBColor = RGBColor(45, 100, 180);
+const FONT: &str = "sans-serif";
+
+type ChartResult = Result<(), Box<dyn std::error::Error>>;
+
+fn short(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_string()
+    } else {
+        label.chars().take(max - 1).collect::<String>() + "…"
+    }
+}
+
+/// Horizontal bars, most costly on top: the revenue-weighted impact with its 95% interval as a
+/// whisker (or, without outcomes, the ARR-weighted score impact). Uncertain themes are grey.
+pub fn impact_bars(report: &ImpactReport) -> String {
+    let mut svg = String::new();
+    let rows: Vec<(String, f64, Option<(f64, f64)>, Evidence)> = report
+        .themes
+        .iter()
+        .take(IMPACT_BARS)
+        .map(|t| match report.ranked_by {
+            RankedBy::ExcessChurnedArr => {
+                let e = t.excess_churned_arr;
+                (t.label.clone(), e.map_or(0.0, |e| e.value), e.map(|e| (e.low, e.high)), t.evidence)
+            }
+            // Shown as a cost: a negative score impact is a positive drag.
+            RankedBy::ArrWeightedScoreImpact => (t.label.clone(), -t.arr_weighted_score_impact.unwrap_or(0.0), None, t.evidence),
+        })
+        .collect();
+    let height = 70 + 34 * rows.len().max(1) as u32;
+    if let Err(e) = draw_impact_bars(&mut svg, &rows, report.ranked_by, height) {
+        tracing::warn!(error = %e, "impact chart failed");
+    }
+    svg
+}
+
+fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, Evidence)], by: RankedBy, height: u32) -> ChartResult {
+    let root = SVGBackend::with_string(svg, (860, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let lo = rows.iter().map(|r| r.2.map_or(r.1, |(l, _)| l).min(r.1)).fold(0.0, f64::min);
+    let hi = rows.iter().map(|r| r.2.map_or(r.1, |(_, h)| h).max(r.1)).fold(0.0, f64::max);
+    let pad = 0.05 * (hi - lo).max(1.0);
+    let n = rows.len().max(1) as i32;
+    let caption = match by {
+        RankedBy::ExcessChurnedArr => "Churned ARR in excess of baseline (95% interval)",
+        RankedBy::ArrWeightedScoreImpact => "ARR-weighted score drag (ARR × −NPS impact / 100)",
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, (FONT, 17))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(250)
+        .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())?;
+    let label_of = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) if (0..n).contains(i) => short(&rows[(n - 1 - i) as usize].0, 34),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows.len().max(1))
+        .y_label_formatter(&label_of)
+        .x_label_formatter(&|v| money(*v))
+        .label_style((FONT, 13))
+        .draw()?;
+    chart.draw_series(rows.iter().enumerate().map(|(rank, (_, value, _, evidence))| {
+        let i = n - 1 - rank as i32;
+        let color = match evidence {
+            Evidence::Clear if *value >= 0.0 => RED,
+            Evidence::Clear => GREEN,
+            _ => GREY,
+        };
+        Rectangle::new([(0.0, SegmentValue::Exact(i)), (*value, SegmentValue::Exact(i + 1))], color.mix(0.85).filled())
+    }))?;
+    chart.draw_series(rows.iter().enumerate().filter_map(|(rank, (_, _, interval, _))| {
+        let (low, high) = (*interval)?;
+        let i = n - 1 - rank as i32;
+        Some(PathElement::new(vec![(low, SegmentValue::CenterOf(i)), (high, SegmentValue::CenterOf(i))], BLACK.stroke_width(2)))
+    }))?;
+    root.present()?;
+    Ok(())
+}
+
+/// The share of responses that mention a theme, period by period, with its mention counts.
+pub fn trend(label: &str, points: &[TrendPoint]) -> String {
+    let mut svg = String::new();
+    if let Err(e) = draw_trend(&mut svg, label, points) {
+        tracing::warn!(error = %e, "trend chart failed");
+    }
+    svg
+}
+
+fn draw_trend(svg: &mut String, label: &str, points: &[TrendPoint]) -> ChartResult {
+    let root = SVGBackend::with_string(svg, (420, 200)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let top = points.iter().map(|p| 100.0 * p.share).fold(1.0, f64::max) * 1.15;
+    let n = points.len().max(2);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{} — share of responses by week", short(label, 30)), (FONT, 13))
+        .margin(8)
+        .x_label_area_size(26)
+        .y_label_area_size(40)
+        .build_cartesian_2d(0..(n - 1), 0.0..top)?;
+    let day = |i: &usize| {
+        points
+            .get(*i)
+            .and_then(|p| chrono::DateTime::from_timestamp(p.period.from, 0))
+            .map_or(String::new(), |d| d.format("%m-%d").to_string())
+    };
+    chart
+        .configure_mesh()
+        .x_labels(n.min(9))
+        .x_label_formatter(&day)
+        .y_label_formatter(&|v| format!("{v:.0}%"))
+        .label_style((FONT, 11))
+        .draw()?;
+    let series: Vec<(usize, f64)> = points.iter().enumerate().map(|(i, p)| (i, 100.0 * p.share)).collect();
+    chart.draw_series(LineSeries::new(series.clone(), BLUE.stroke_width(2)))?;
+    chart.draw_series(series.iter().map(|&(i, v)| Circle::new((i, v), 3, BLUE.filled())))?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impact::report::Period;
+
+    #[test]
+    fn charts_are_svg_with_labels() {
+        let points: Vec<TrendPoint> = (0..9)
+            .map(|i| TrendPoint { period: Period { from: i * 604_800, to: (i + 1) * 604_800 }, responses: 10, mentions: i as usize, share: i as f64 / 10.0, impact: None })
+            .collect();
+        let svg = trend("billing & invoices", &points);
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
+        assert!(svg.contains("billing &amp; invoices"), "labels are escaped: {svg}");
+        assert!(svg.contains("<polyline") || svg.contains("<path"), "the line is drawn");
+    }
+}

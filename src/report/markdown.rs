@@ -1,0 +1,92 @@
+//! The report as Markdown: the ranked table, alerts, at-risk accounts and how to read it, for a
+//! chat message or a wiki page (charts are in the HTML report).
+
+use std::fmt::Write;
+
+use super::{evidence_text, money, percent, period_label, ranked_by_text, HOW_TO_READ};
+use crate::impact::document::Document;
+use crate::impact::report::ThemeImpact;
+
+/// "NPS 12.0 (−4.1)": the theme's headline survey (NPS when present) and its impact.
+pub fn headline_score(t: &ThemeImpact) -> String {
+    let headline = t.scores.iter().find(|s| s.survey == crate::survey::SurveyKind::Nps).or(t.scores.first());
+    headline.map_or("–".into(), survey_score)
+}
+
+/// Every survey's figures: "NPS 12.0 (−4.1), CSAT 80.0 (+1.2)".
+pub fn all_scores(t: &ThemeImpact) -> String {
+    t.scores.iter().map(survey_score).collect::<Vec<_>>().join(", ")
+}
+
+fn survey_score(s: &crate::impact::report::SurveyImpact) -> String {
+    let metric = s.metric.map_or("–".into(), |m| format!("{m:.1}"));
+    let impact = s.impact.map_or(String::new(), |i| format!(" ({i:+.1})"));
+    format!("{} {metric}{impact}", s.survey)
+}
+
+/// "−12.3k [−20.1k, −4.0k]" or "–".
+pub fn excess_text(t: &ThemeImpact) -> String {
+    t.excess_churned_arr.map_or("–".into(), |e| format!("{} [{}, {}]", money(e.value), money(e.low), money(e.high)))
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render(doc: &Document) -> String {
+    let r = &doc.impact;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Verbatim report — {} ({})\n", doc.workspace, period_label(r.period));
+    let _ = writeln!(out, "{} responses from {} accounts. {}\n", r.responses, r.accounts, ranked_by_text(r.ranked_by));
+    let _ = writeln!(out, "| # | theme | evidence | mentions | share (prev.) | score (impact) | churn RR [95% CI] | excess churned ARR [95% CI] | ARR at risk |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for (i, t) in r.themes.iter().enumerate() {
+        let prev = t.previous_share.map_or(String::new(), |p| format!(" ({})", percent(p)));
+        let rr = t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]", x.ratio, x.low, x.high));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",
+            i + 1,
+            cell(&t.label),
+            evidence_text(t.evidence),
+            t.responses,
+            percent(t.share),
+            prev,
+            all_scores(t),
+            rr,
+            excess_text(t),
+            t.arr_at_risk.map_or("–".into(), money)
+        );
+    }
+    let _ = writeln!(out, "\n## Alerts\n");
+    if doc.alerts.is_empty() {
+        let _ = writeln!(out, "None this period.");
+    }
+    for a in &doc.alerts {
+        let _ = writeln!(out, "- **{}**: {}", cell(&a.label), a.message);
+    }
+    let _ = writeln!(out, "\n## Accounts to call\n");
+    if doc.at_risk.is_empty() {
+        let _ = writeln!(out, "None: no active account raised a theme that clearly drives churn in a negative sentence.");
+    } else {
+        let _ = writeln!(out, "| account | ARR | risk | ARR × risk | theme | what they said |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for a in &doc.at_risk {
+            let _ = writeln!(out, "| {} | {} | {} | {} | {} | “{}” |", cell(&a.account_id), money(a.arr), percent(a.risk), money(a.expected_loss), cell(&a.label), cell(&a.quote));
+        }
+    }
+    let _ = writeln!(out, "\n## Quotes\n");
+    for t in &r.themes {
+        let quotes = doc.quotes.get(&t.theme_id).map(Vec::as_slice).unwrap_or_default();
+        let _ = writeln!(out, "**{}**", cell(&t.label));
+        for q in quotes {
+            let _ = writeln!(out, "> {}", cell(q));
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "## How to read this\n");
+    for (term, text) in HOW_TO_READ {
+        let _ = writeln!(out, "- **{term}**: {text}");
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! Renderings of a period's [`Document`]: JSON and CSV for other tools, Markdown for a chat or a
+//! wiki, and one self-contained HTML file (inline CSS, SVG charts from plotters, no scripts, no
+//! network fetches) for the CX team. Field names and units are documented in the README.
+
+pub mod charts;
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod markdown;
+
+use std::str::FromStr;
+
+use crate::error::Error;
+use crate::impact::alerts::AlertKind;
+use crate::impact::document::{self, BreakdownBy, Document};
+use crate::impact::report::{Evidence, Period, RankedBy};
+use crate::store::{Store, StoreResult};
+
+/// The bootstrap seed of every report: the same data gives the same intervals.
+pub const SEED: u64 = 20_26;
+
+/// Loads what `period` needs (with its history) from the store and assembles the document.
+pub fn load(store: &dyn Store, workspace: &str, period: Period, by: &BreakdownBy) -> StoreResult<Document> {
+    let input = store.impact_input(workspace, document::history_start(period))?;
+    Ok(document::assemble(workspace, &input, period, by, SEED, chrono::Utc::now().timestamp()))
+}
+
+/// The alerts of the last week of `period` (no bootstrap): what `ListAlerts` returns.
+pub fn load_alerts(store: &dyn Store, workspace: &str, period: Period) -> StoreResult<Vec<crate::impact::alerts::Alert>> {
+    use crate::impact::alerts;
+    let input = store.impact_input(workspace, document::history_start(period))?;
+    let trends = alerts::trends(&input, document::last_week(period), alerts::HISTORY_PERIODS);
+    let label = |id: i64| input.themes.iter().find(|t| t.id == id).map_or_else(|| format!("theme {id}"), |t| t.display_label().to_string());
+    Ok(alerts::alerts(&trends, label))
+}
+
+/// The period of `length` seconds that ends at `until`.
+pub fn period_ending(until: i64, length: i64) -> Period {
+    Period { from: until - length, to: until }
+}
+
+/// An output format of `verbatim report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Markdown,
+    Csv,
+    Json,
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "html" => Ok(Format::Html),
+            "md" | "markdown" => Ok(Format::Markdown),
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            _ => Err(Error::invalid("format", format!("unknown format {s:?}; expected html, md, csv or json"))),
+        }
+    }
+}
+
+/// Renders `doc` in `format`.
+pub fn render(doc: &Document, format: Format) -> String {
+    match format {
+        Format::Html => html::render(doc),
+        Format::Markdown => markdown::render(doc),
+        Format::Csv => csv::render(doc),
+        Format::Json => serde_json::to_string_pretty(&json::document(doc)).expect("JSON values serialise") + "\n",
+    }
+}
+
+/// RFC 3339 in UTC, to the second.
+pub fn timestamp(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// A period as people read it: "2026-11-16 – 2026-11-22" (the end is exclusive, so the last day
+/// shown is the day before `to`).
+pub fn period_label(p: Period) -> String {
+    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d").to_string());
+    format!("{} – {}", day(p.from), day(p.to - 1))
+}
+
+/// Money in the workspace's currency, short: 950, 12.3k, 4.56M.
+pub fn money(v: f64) -> String {
+    let a = v.abs();
+    let sign = if v < 0.0 { "−" } else { "" };
+    match a {
+        _ if a >= 1e6 => format!("{sign}{:.2}M", a / 1e6),
+        _ if a >= 1e3 => format!("{sign}{:.1}k", a / 1e3),
+        _ => format!("{sign}{a:.0}"),
+    }
+}
+
+/// A fraction as a percentage: 0.123 → "12.3%".
+pub fn percent(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+pub fn evidence_name(e: Evidence) -> &'static str {
+    match e {
+        Evidence::Clear => "clear",
+        Evidence::Uncertain => "uncertain",
+        Evidence::TooLittleData => "too_little_data",
+    }
+}
+
+/// How people read the evidence level.
+pub fn evidence_text(e: Evidence) -> &'static str {
+    match e {
+        Evidence::Clear => "clear",
+        Evidence::Uncertain => "uncertain (interval spans zero)",
+        Evidence::TooLittleData => "too little data",
+    }
+}
+
+pub fn ranked_by_name(r: RankedBy) -> &'static str {
+    match r {
+        RankedBy::ExcessChurnedArr => "excess_churned_arr",
+        RankedBy::ArrWeightedScoreImpact => "arr_weighted_score_impact",
+    }
+}
+
+/// One sentence on what the ranking is by.
+pub fn ranked_by_text(r: RankedBy) -> &'static str {
+    match r {
+        RankedBy::ExcessChurnedArr => "Ranked by revenue-weighted impact: churned ARR in excess of the baseline churn of accounts that did not raise the theme.",
+        RankedBy::ArrWeightedScoreImpact => {
+            "No churn outcomes recorded for these respondents yet: ranked by ARR-weighted score impact (ARR of the theme's accounts × its NPS impact / 100) instead."
+        }
+    }
+}
+
+pub fn alert_kind_name(k: &AlertKind) -> &'static str {
+    match k {
+        AlertKind::VolumeSpike { .. } => "volume_spike",
+        AlertKind::ImpactMove { .. } => "impact_move",
+    }
+}
+
+/// The "how to read this" section, shared by the HTML and Markdown reports: every figure and the
+/// formula behind it, as cited in `impact::stats`.
+pub const HOW_TO_READ: &[(&str, &str)] = &[
+    ("Mentions", "Responses in the period with at least one sentence assigned to the theme; share = mentions / all responses in the period; the trend compares with the same share in the previous period of equal length."),
+    ("Score impact", "Thematic's definition: score(all responses) − score(all responses except those mentioning the theme). NPS in points (% promoters 9–10 − % detractors 0–6), CSAT in points of % top-two-box, CES on its mean (higher = easier). −6 means the score would be 6 points higher without the people who raise the theme."),
+    ("Sentiment", "Mean probability of negative / neutral / positive over the theme's sentences, from Verbatim's sentence-level sentiment model."),
+    ("Churn risk ratio", "Share of mentioning accounts that churned ÷ share of other responding accounts that churned, with a 95% Katz log interval; a 0.5 correction is added to every cell when one is zero. Outcomes count from an account's first response in the period."),
+    ("Revenue-weighted impact", "ARR(mentioning accounts) × (their revenue churn rate − the revenue churn rate of the other responding accounts), where revenue churn rate = churned ARR / ARR. It is the churned ARR in excess of the baseline, with a 95% interval from 1,000 seeded bootstrap resamples of accounts. It measures association, not proof of cause."),
+    ("ARR at risk", "ARR of mentioning accounts not yet churned × the excess revenue churn rate (when positive): what the theme will cost if it keeps acting as it has."),
+    ("Evidence", "clear: at least 5 mentioning accounts, a 95% interval of the revenue-weighted impact that excludes zero and a churn risk ratio whose interval excludes 1; uncertain: an interval spans no effect; too little data: fewer than 5 mentioning accounts or no comparison group. Clear costs rank first, then uncertain themes, then themes clearly linked to less churn, and themes with too little data come last, whatever their point estimate."),
+    ("Alerts", "Week over week, on the period's last 7 days: a volume spike is a mention count above the mean + 2 standard deviations of the 8 weeks before (a standard deviation of at least 1); a score-impact move is a change of 3 points or more since the week before. The trend charts show the same weekly shares."),
+    ("At-risk accounts", "Active accounts with a negative sentence in the period on a theme whose revenue-weighted impact is clearly positive, ordered by ARR × the revenue churn rate of the accounts that raised that theme."),
+];
+
+/// Escapes text for HTML and XML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_times_read_well() {
+        assert_eq!(money(950.0), "950");
+        assert_eq!(money(12_345.0), "12.3k");
+        assert_eq!(money(-4_560_000.0), "−4.56M");
+        assert_eq!(percent(0.1234), "12.3%");
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(period_label(Period { from: 0, to: 7 * 86_400 }), "1970-01-01 – 1970-01-07");
+        assert_eq!(escape("<a href=\"x\">Tom & 'Jerry'</a>"), "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+        assert_eq!("MD".parse::<Format>().unwrap(), Format::Markdown);
+        assert!("pdf".parse::<Format>().unwrap_err().to_string().contains("html, md, csv or json"));
+    }
+}

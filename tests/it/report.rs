@@ -1,0 +1,209 @@
+//! The whole product path on a simulated workspace, as a user runs it: `verbatim simulate` →
+//! `import-accounts` / `import` → `recluster` → `report` (JSON, CSV, Markdown, HTML), then the
+//! `GetThemeReport` / `ListAlerts` RPCs on the same database, and the HTML in headless Chromium.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use verbatim::grpc::pb::verbatim_client::VerbatimClient;
+use verbatim::grpc::pb::{ListAlertsRequest, ThemeReportRequest};
+use verbatim::simulate::{planted_theme_of, THEMES};
+
+use crate::common::{encoder, model_dir, TestServer};
+
+const CHURN_THEMES: [&str; 2] = ["billing errors", "integration sync failures"];
+
+fn verbatim(db: &Path, args: &[&str]) -> String {
+    let run = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .arg("--model-dir")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(run.status.success(), "verbatim {args:?}: {stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    stdout
+}
+
+/// The planted theme most of a reported theme's quotes come from.
+fn planted(theme: &serde_json::Value) -> Option<&'static str> {
+    let mut votes: HashMap<&'static str, usize> = HashMap::new();
+    for q in theme["quotes"].as_array().unwrap() {
+        if let Some(t) = planted_theme_of(q.as_str().unwrap()) {
+            *votes.entry(t).or_default() += 1;
+        }
+    }
+    votes.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t)
+}
+
+/// Simulates, imports, reclusters; returns the temp dir (kept alive), the database and the dir.
+fn simulated_workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    encoder(); // fetch the model before the child processes look for it
+    let tmp = tempfile::tempdir().unwrap();
+    let (db, dir) = (tmp.path().join("verbatim.db"), tmp.path().join("sim"));
+    let out = verbatim(&db, &["simulate", "--out", dir.to_str().unwrap()]);
+    assert!(out.contains("2000 accounts"), "{out}");
+    verbatim(&db, &["import-accounts", dir.join("accounts.csv").to_str().unwrap()]);
+    let out = verbatim(&db, &["import", dir.join("responses.csv").to_str().unwrap()]);
+    assert!(out.contains("4000 imported") && out.contains("0 rejected"), "{out}");
+    verbatim(&db, &["recluster"]);
+    (tmp, db, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
+    let (_tmp, db, dir) = simulated_workspace();
+    let json_path = dir.join("report.json");
+    verbatim(&db, &["report", "--period", "28d", "--output", json_path.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(report["ranked_by"], "excess_churned_arr");
+    let themes = report["themes"].as_array().unwrap();
+    let described: Vec<(String, Option<&str>, String)> =
+        themes.iter().map(|t| (t["evidence"].as_str().unwrap().to_string(), planted(t), t["label"].as_str().unwrap().to_string())).collect();
+
+    // The top of the ranking: clear costs, all from the two planted churn drivers.
+    let clear_costs: Vec<&serde_json::Value> =
+        themes.iter().take_while(|t| t["evidence"] == "clear" && t["excess_churned_arr"]["value"].as_f64().unwrap() > 0.0).collect();
+    assert!(clear_costs.len() >= 2, "at least two clear costs on top: {described:#?}");
+    for t in &clear_costs {
+        assert!(CHURN_THEMES.contains(&planted(t).unwrap_or("?")), "a clear cost that is not a churn theme: {t:#}");
+        assert!(t["excess_churned_arr"]["low"].as_f64().unwrap() > 0.0);
+        assert!(t["churn_risk_ratio"]["low"].as_f64().unwrap() > 1.0);
+    }
+    // The most mentioned theme of the most frequent planted theme (dashboard design, no churn
+    // effect) is not a clear cost and ranks below all of them.
+    let volume = THEMES.iter().max_by(|a, b| a.frequency.total_cmp(&b.frequency)).unwrap().name;
+    let (rank, loudest) = themes
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| planted(t) == Some(volume))
+        .max_by_key(|(_, t)| t["responses"].as_u64().unwrap())
+        .expect("a dashboard theme");
+    assert!(rank >= clear_costs.len(), "{loudest:#}");
+    assert!(loudest["responses"].as_u64().unwrap() > clear_costs.iter().map(|t| t["responses"].as_u64().unwrap()).max().unwrap());
+
+    // Alerts: the integration theme was planted to spike in the last week.
+    let alerts = report["alerts"].as_array().unwrap();
+    assert!(
+        alerts.iter().any(|a| a["kind"] == "volume_spike" && planted_theme_of_label(themes, a["theme_id"].as_i64().unwrap()) == Some("integration sync failures")),
+        "{alerts:#?}"
+    );
+    // Accounts to call: active (no churn in accounts.csv), on a churn theme, most costly first.
+    let churned: HashMap<String, bool> = csv::Reader::from_path(dir.join("accounts.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[0].to_string(), !r[2].is_empty()))
+        .collect();
+    let at_risk = report["at_risk_accounts"].as_array().unwrap();
+    assert!(!at_risk.is_empty());
+    let clear_ids: Vec<i64> = clear_costs.iter().map(|t| t["theme_id"].as_i64().unwrap()).collect();
+    for a in at_risk {
+        assert!(!churned[a["account_id"].as_str().unwrap()], "{a}");
+        assert!(clear_ids.contains(&a["theme_id"].as_i64().unwrap()), "{a}");
+    }
+    let losses: Vec<f64> = at_risk.iter().map(|a| a["expected_loss"].as_f64().unwrap()).collect();
+    assert!(losses.windows(2).all(|w| w[0] >= w[1]), "{losses:?}");
+    // Trends cover the last week and the eight before it; breakdowns are automatic: every
+    // attribute with a few values (the simulation's plan, region and channel).
+    assert_eq!(themes[0]["trend"].as_array().unwrap().len(), 9);
+    let attributes: Vec<&str> = themes[0]["breakdowns"].as_array().unwrap().iter().map(|b| b["attribute"].as_str().unwrap()).collect();
+    assert_eq!(attributes, ["channel", "plan", "region"]);
+
+    // CSV and Markdown carry the same ranking.
+    let csv_path = dir.join("report.csv");
+    verbatim(&db, &["report", "--period", "28d", "--output", csv_path.to_str().unwrap()]);
+    let mut rows = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(rows.headers().unwrap().iter().collect::<Vec<_>>(), verbatim::report::csv::COLUMNS);
+    let ids: Vec<i64> = rows.records().map(|r| r.unwrap()[1].parse().unwrap()).collect();
+    let json_ids: Vec<i64> = themes.iter().map(|t| t["theme_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, json_ids);
+    let md_path = dir.join("report.md");
+    verbatim(&db, &["report", "--period", "28d", "--format", "md", "--output", md_path.to_str().unwrap()]);
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains(&format!("| 1 | {} |", themes[0]["label"].as_str().unwrap())) && md.contains("## How to read this"));
+
+    // The RPCs on the same database give the same ranking and alerts.
+    let server = TestServer::start_with_db(&db, 64).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap().max_decoding_message_size(64 << 20);
+    let reply = client.get_theme_report(ThemeReportRequest { period_days: 28, breakdown_by: vec!["plan".into()], ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(reply.ranked_by, "excess_churned_arr");
+    assert_eq!(reply.themes.iter().map(|t| t.theme_id).collect::<Vec<_>>(), json_ids);
+    assert_eq!(reply.themes[0].breakdowns.len(), 1);
+    assert_eq!(reply.themes[0].breakdowns[0].attribute, "plan");
+    assert_eq!(reply.at_risk_accounts.len(), at_risk.len());
+    let one = client.get_theme_report(ThemeReportRequest { period_days: 28, theme_id: json_ids[1], ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!((one.themes.len(), one.themes[0].rank), (1, 2));
+    let listed = client.list_alerts(ListAlertsRequest { period_days: 28, ..Default::default() }).await.unwrap().into_inner();
+    let kinds = |v: Vec<(i64, String)>| {
+        let mut v = v;
+        v.sort();
+        v
+    };
+    assert_eq!(
+        kinds(listed.alerts.iter().map(|a| (a.theme_id, a.kind.clone())).collect()),
+        kinds(alerts.iter().map(|a| (a["theme_id"].as_i64().unwrap(), a["kind"].as_str().unwrap().to_string())).collect())
+    );
+    // Bad input: a clear status naming the field, and the server keeps serving.
+    let e = client.get_theme_report(ThemeReportRequest { period_days: 5000, ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("period_days") && e.message().contains("1–3660"), "{}", e.message());
+    let e = client.list_alerts(ListAlertsRequest { until: "last tuesday".into(), ..Default::default() }).await.unwrap_err();
+    assert!(e.code() == tonic::Code::InvalidArgument && e.message().starts_with("until"), "{}", e.message());
+    let e = client.get_theme_report(ThemeReportRequest { theme_id: 99_999, ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert!(client.list_alerts(ListAlertsRequest::default()).await.is_ok());
+    server.shutdown().await;
+
+    // The HTML report: self-contained, and it renders in headless Chromium with its charts.
+    let html_path = dir.join("report.html");
+    verbatim(&db, &["report", "--period", "28d", "--output", html_path.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for external in ["<script", "<link", "src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(external), "the report must not fetch anything: found {external}");
+    }
+    render_in_chromium(&html_path);
+}
+
+fn planted_theme_of_label(themes: &[serde_json::Value], theme_id: i64) -> Option<&'static str> {
+    themes.iter().find(|t| t["theme_id"] == theme_id).and_then(planted)
+}
+
+/// Renders the report in Debian's Chromium (installed by `.ci/run`; without it, and without
+/// `VERBATIM_REQUIRE_CHROMIUM=1`, this part says SKIPPED): no console messages, the impact chart
+/// and trend charts in the DOM, and a screenshot.
+fn render_in_chromium(html: &Path) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().map(PathBuf::from).find(|p| p.exists()) else {
+        assert!(std::env::var_os("VERBATIM_REQUIRE_CHROMIUM").is_none(), "VERBATIM_REQUIRE_CHROMIUM is set but chromium is not installed");
+        eprintln!("SKIPPED: chromium not installed (apt-get install chromium)");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(&chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"])
+            .args(["--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0", "--window-size=1280,2400"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", html.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let dom = run(&["--dump-dom"]);
+    let stderr = String::from_utf8_lossy(&dom.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let chart = &dom[dom.find("id=\"impact-chart\"").expect("the impact chart")..];
+    let chart = &chart[..chart.find("</svg>").expect("an SVG")];
+    assert!(chart.contains("<svg") && chart.matches("<rect").count() >= 3, "bars are drawn");
+    assert!(dom.matches("class=\"chart trend\"><svg").count() >= 3, "trend charts are drawn");
+    let shot = html.with_extension("png");
+    run(&[&format!("--screenshot={}", shot.display())]);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 20_000, "a screenshot with content");
+}
