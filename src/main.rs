@@ -249,6 +249,10 @@ enum TrainCommand {
         /// saved only if neither dev figure drops.
         #[arg(long)]
         from_responses: bool,
+        /// Re-fit only the calibration (temperature, class-prior correction) of the branch in
+        /// --out on the calibration reviews, without training; updates config.json and metrics.json.
+        #[arg(long, conflicts_with = "from_responses")]
+        recalibrate: bool,
         /// Use at most this many training examples (seeded sample), e.g. for a quick run.
         #[arg(long)]
         limit: Option<usize>,
@@ -373,6 +377,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
             print!("{}: {summary}", file.display());
+        }
+        Command::Train { command: TrainCommand::Sentiment { data, out, recalibrate: true, .. } } => {
+            let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
+            let (before, after) = sentiment_train::recalibrate(&encoder, &out, &data)?;
+            println!("before: {before}\nafter:  {after}\nsaved the calibration in {}", out.display());
         }
         Command::Train { command: TrainCommand::Sentiment { data, out, from_responses: true, lr, seed, .. } } => {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;

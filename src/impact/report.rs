@@ -401,6 +401,21 @@ mod tests {
     }
 
     #[test]
+    fn no_churn_among_few_mentioners_is_uncertain_not_a_clear_finding() {
+        // Theme 4: six accounts (6–11), none churned. Every bootstrap resample of them has a rate
+        // of 0, so the excess interval alone would look clear (and negative); the risk ratio's
+        // interval spans 1, so it is uncertain and ranks after the clear cost, before nothing clear.
+        let mut inp = input(true);
+        inp.segments.extend((6..12).map(|response| SegmentTheme { response, theme_id: 4, text: String::new(), sentiment: None }));
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        let quiet = r.themes.iter().find(|t| t.theme_id == 4).unwrap();
+        let e = quiet.excess_churned_arr.unwrap();
+        assert!(e.value < 0.0 && e.is_clear(), "the degenerate bootstrap: {e:?}");
+        assert_eq!(quiet.evidence, Evidence::Uncertain, "{quiet:#?}");
+        assert_eq!(r.themes[0].theme_id, 1);
+    }
+
+    #[test]
     fn a_breakdown_shows_the_segment_a_blend_hides() {
         let mut inp = input(true);
         // Accounts 0–5 (the billing theme) are on "enterprise", the rest on "starter"; one
