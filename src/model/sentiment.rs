@@ -29,11 +29,14 @@ pub struct TrainOptions {
     pub balance: bool,
     /// Share of the steps over which the learning rate warms up (then it decays linearly to 0).
     pub warmup: f64,
+    /// Train on the customer-service data too (Banking77 by intent, generated feedback sentences;
+    /// see `sentiment::data::load_with`).
+    pub customer_data: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 3, epochs: 2, learning_rate: 1e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06 }
+        Self { layers: 3, epochs: 2, learning_rate: 1e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, customer_data: false }
     }
 }
 

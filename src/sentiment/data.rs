@@ -64,11 +64,81 @@ pub struct SentimentData {
 
 /// Loads all sets from `data_dir` (e.g. `../shared/data`).
 pub fn load(data_dir: &Path) -> Result<SentimentData> {
+    load_with(data_dir, false)
+}
+
+/// [`load`], and with `customer` the customer-service data too: Banking77 queries labelled by
+/// intent ([`banking77_by_intent`]) and the generated feedback sentences
+/// ([`super::feedback::examples`], repeated [`FEEDBACK_REPEATS`] times so a few hundred sentences
+/// weigh in against 30,000).
+pub fn load_with(data_dir: &Path, customer: bool) -> Result<SentimentData> {
     let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
     train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
     let reviews = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
     train.extend(reviews.train);
+    if customer {
+        train.extend(banking77_by_intent(&data_dir.join("banking77/train.csv"), BANKING77_PER_CLASS)?);
+        let feedback = super::feedback::examples();
+        for _ in 0..FEEDBACK_REPEATS {
+            train.extend(feedback.iter().cloned());
+        }
+    }
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
+}
+
+/// Banking77 queries per class (negative, neutral) taken into training.
+pub const BANKING77_PER_CLASS: usize = 1500;
+pub const FEEDBACK_REPEATS: usize = 3;
+
+/// Intents whose queries report a problem: quiet complaints ("I am still waiting on my card?",
+/// "my transfer failed") without angry words, which the public sentiment sets lack.
+const PROBLEM_INTENTS: &[&str] = &[
+    "Refund_not_showing_up", "balance_not_updated_after_bank_transfer", "balance_not_updated_after_cheque_or_cash_deposit",
+    "card_arrival", "card_not_working", "card_payment_not_recognised", "card_payment_wrong_exchange_rate", "card_swallowed",
+    "cash_withdrawal_not_recognised", "compromised_card", "contactless_not_working", "declined_card_payment",
+    "declined_cash_withdrawal", "declined_transfer", "direct_debit_payment_not_recognised", "extra_charge_on_statement",
+    "failed_transfer", "lost_or_stolen_card", "lost_or_stolen_phone", "pin_blocked", "top_up_failed", "top_up_reverted",
+    "transaction_charged_twice", "transfer_not_received_by_recipient", "unable_to_verify_identity",
+    "virtual_card_not_working", "wrong_amount_of_cash_received", "wrong_exchange_rate_for_cash_withdrawal",
+];
+
+/// Intents whose queries ask how something works: neutral questions.
+const HOW_TO_INTENTS: &[&str] = &[
+    "activate_my_card", "age_limit", "apple_pay_or_google_pay", "atm_support", "automatic_top_up", "card_about_to_expire",
+    "card_acceptance", "card_delivery_estimate", "card_linking", "change_pin", "country_support", "disposable_card_limits",
+    "edit_personal_details", "exchange_rate", "exchange_via_app", "fiat_currency_support", "get_disposable_virtual_card",
+    "get_physical_card", "getting_spare_card", "getting_virtual_card", "order_physical_card", "receiving_money",
+    "supported_cards_and_currencies", "top_up_by_bank_transfer_charge", "top_up_by_card_charge", "top_up_by_cash_or_cheque",
+    "top_up_limits", "topping_up_by_card", "transfer_into_account", "transfer_timing", "verify_my_identity",
+    "verify_source_of_funds", "verify_top_up", "visa_or_mastercard", "why_verify_identity",
+];
+
+/// Banking77 (`text,category`) as weak sentiment labels: problem reports negative, how-to
+/// questions neutral; intents that could be either (pending payments, fees, cancelling) are left
+/// out. At most `per_class` of each, evenly spaced through the file (deterministic).
+pub fn banking77_by_intent(path: &Path, per_class: usize) -> Result<Vec<Example>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(path, 0, &e.to_string()))?;
+    let (mut negative, mut neutral) = (Vec::new(), Vec::new());
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| bad(path, row + 2, &e.to_string()))?;
+        let (text, intent) = (record.get(0).unwrap_or("").trim(), record.get(1).unwrap_or("").trim());
+        if text.is_empty() {
+            continue;
+        }
+        let example = |label| Example { text: text.to_string(), label };
+        if PROBLEM_INTENTS.contains(&intent) {
+            negative.push(example(Label::Negative));
+        } else if HOW_TO_INTENTS.contains(&intent) {
+            neutral.push(example(Label::Neutral));
+        }
+    }
+    let spaced = |v: Vec<Example>| -> Vec<Example> {
+        let step = v.len().div_ceil(per_class.max(1)).max(1);
+        v.into_iter().step_by(step).collect()
+    };
+    let mut out = spaced(negative);
+    out.extend(spaced(neutral));
+    Ok(out)
 }
 
 fn read(path: &Path) -> Result<String> {

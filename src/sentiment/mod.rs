@@ -4,6 +4,7 @@
 //! with the encoder in [`crate::model::sentiment`] (only `model` knows candle).
 
 pub mod data;
+pub mod feedback;
 pub mod train;
 
 pub use data::Label;

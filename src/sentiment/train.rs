@@ -60,6 +60,9 @@ pub struct Metrics {
     pub per_epoch: Vec<DevMetrics>,
     /// The floor: logistic regression on the frozen pooled embedding, same data and class weights.
     pub frozen_floor: Option<DevMetrics>,
+    /// Whether training included the customer-service data (`--customer-data`).
+    #[serde(default)]
+    pub customer_data: bool,
     /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
     #[serde(default)]
     pub adapted_on_responses: usize,
@@ -128,7 +131,7 @@ pub fn sample(mut examples: Vec<Example>, limit: Option<usize>, seed: u64) -> Ve
 /// it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
 pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
     let started = std::time::Instant::now();
-    let mut sets = data::load(data_dir)?;
+    let mut sets = data::load_with(data_dir, opts.customer_data)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
     let train = branch::cache(encoder, &sets.train, opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
@@ -173,6 +176,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         dev: dev.evaluate_model(&b)?,
         per_epoch,
         frozen_floor: Some(floor),
+        customer_data: opts.customer_data,
         adapted_on_responses: 0,
     };
     b.save(out)?;

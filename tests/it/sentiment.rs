@@ -31,6 +31,31 @@ fn shared_sentiment_data_loads_with_the_documented_sizes() {
     }
 }
 
+#[test]
+fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
+    let fixture: Vec<String> = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[0].to_lowercase())
+        .collect();
+    let generated = sentiment::feedback::examples();
+    assert!(generated.iter().all(|e| !fixture.contains(&e.text.to_lowercase())), "the fixture stays held out");
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED (Banking77 part): ../shared is absent");
+        return;
+    };
+    let bank = data::banking77_by_intent(&shared.join("data/banking77/train.csv"), data::BANKING77_PER_CLASS).unwrap();
+    let count = |l: Label| bank.iter().filter(|e| e.label == l).count();
+    assert!((1_000..=data::BANKING77_PER_CLASS).contains(&count(Label::Negative)), "{}", count(Label::Negative));
+    assert!((1_000..=data::BANKING77_PER_CLASS).contains(&count(Label::Neutral)), "{}", count(Label::Neutral));
+    assert_eq!(count(Label::Positive), 0);
+    assert!(bank.iter().any(|e| e.text == "I am still waiting on my card?" && e.label == Label::Negative));
+    let plain = data::load(&shared.join("data")).unwrap();
+    let with = data::load_with(&shared.join("data"), true).unwrap();
+    assert_eq!(with.train.len(), plain.train.len() + bank.len() + data::FEEDBACK_REPEATS * generated.len());
+    assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
+}
+
 /// Overall sentiment of a verbatim as the service computes it: split, score each segment, combine.
 fn overall(text: &str) -> (sentiment::Overall, Vec<sentiment::Sentiment>) {
     let split = split_verbatim(text);
