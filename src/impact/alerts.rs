@@ -140,9 +140,8 @@ pub fn alerts(trends: &BTreeMap<i64, Vec<TrendPoint>>, label: impl Fn(i64) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::impact::report::tests::response;
     use crate::impact::report::SegmentTheme;
-    use crate::store::ResponseRecord;
-    use crate::survey::Scale;
 
     const WEEK: i64 = 7 * 86_400;
 
@@ -156,16 +155,7 @@ mod tests {
                 let i = inp.responses.len();
                 let theme2 = j >= 16;
                 let score = if theme2 && week == 8 { 0.0 } else if j % 2 == 0 { 9.0 } else { 7.0 };
-                inp.responses.push(ResponseRecord {
-                    response_id: format!("r{i}"),
-                    account_id: format!("a{j}"),
-                    survey: SurveyKind::Nps,
-                    scale: Scale { min: 0, max: 10 },
-                    score,
-                    verbatim: String::new(),
-                    submitted_at: week * WEEK + j as i64,
-                    attributes: Default::default(),
-                });
+                inp.responses.push(response(i, &format!("a{j}"), score, week * WEEK + j as i64));
                 let spike = if week == 8 { 9 } else { 2 };
                 if j < spike {
                     inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: String::new(), sentiment: None });

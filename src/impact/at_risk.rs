@@ -90,8 +90,8 @@ mod tests {
     use super::*;
     use crate::impact::report::{build, SegmentTheme};
     use crate::sentiment::Sentiment;
-    use crate::store::{AccountRecord, OutcomeRecord, ResponseRecord};
-    use crate::survey::{Scale, SurveyKind};
+    use crate::impact::report::tests::response;
+    use crate::store::{AccountRecord, OutcomeRecord};
 
     const DAY: i64 = 86_400;
     const NEGATIVE: [f32; 3] = [0.9, 0.05, 0.05];
@@ -104,16 +104,7 @@ mod tests {
         let mut inp = ImpactInput::default();
         for i in 0..24 {
             let score = if i < 10 { 2.0 } else { 8.0 };
-            inp.responses.push(ResponseRecord {
-                response_id: format!("r{i}"),
-                account_id: format!("a{i}"),
-                survey: SurveyKind::Nps,
-                scale: Scale { min: 0, max: 10 },
-                score,
-                verbatim: String::new(),
-                submitted_at: 10 * DAY,
-                attributes: Default::default(),
-            });
+            inp.responses.push(response(i, &format!("a{i}"), score, 10 * DAY));
             let arr = if i == 7 { 90_000.0 } else { 10_000.0 + 1_000.0 * i as f64 };
             inp.accounts.push(AccountRecord { account_id: format!("a{i}"), arr, churned_at: None, attributes: Default::default() });
             let (theme_id, sentiment) = match i {

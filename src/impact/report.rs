@@ -325,13 +325,14 @@ pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::survey::Scale;
 
     const DAY: i64 = 86_400;
 
-    fn response(i: usize, account: &str, score: f64, at: i64) -> ResponseRecord {
+    /// An NPS response `r{i}` of `account` (shared by the impact modules' tests).
+    pub(crate) fn response(i: usize, account: &str, score: f64, at: i64) -> ResponseRecord {
         ResponseRecord {
             response_id: format!("r{i}"),
             account_id: account.into(),
