@@ -130,8 +130,10 @@ pub fn parse_timestamp(s: &str) -> std::result::Result<i64, String> {
     ))
 }
 
-/// sha256 over every field but the id, in a fixed order.
-pub fn content_hash(r: &ResponseRecord) -> String {
+/// sha256 over every field but the id, in a fixed order. `time_given` is whether the caller sent
+/// `submitted_at`: a time Verbatim filled in (the receipt time) is left out, so resending the same
+/// response later is `Unchanged`, not an update.
+pub fn content_hash(r: &ResponseRecord, time_given: bool) -> String {
     let canonical = serde_json::json!([
         r.account_id,
         r.survey.as_str(),
@@ -139,7 +141,7 @@ pub fn content_hash(r: &ResponseRecord) -> String {
         r.scale.max,
         r.score,
         r.verbatim,
-        r.submitted_at,
+        time_given.then_some(r.submitted_at),
         r.attributes
     ]);
     format!("{:x}", Sha256::digest(canonical.to_string().as_bytes()))
@@ -232,7 +234,8 @@ impl Ingest {
     /// Validates, analyses and stores one response.
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
         let record = validate(submission)?;
-        let hash = content_hash(&record);
+        let time_given = submission.submitted_at.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let hash = content_hash(&record, time_given);
         let themes = self.theme_model(workspace).await?;
         let stored_hash = self.blocking({
             let (ws, id) = (workspace.to_string(), record.response_id.clone());
@@ -391,13 +394,16 @@ mod tests {
     }
 
     #[test]
-    fn hash_ignores_nothing_but_the_id() {
+    fn hash_covers_every_field_but_the_id_and_a_filled_in_time() {
         let a = validate(&submission()).unwrap();
         let mut b = a.clone();
         b.response_id = "other".into();
-        assert_eq!(content_hash(&a), content_hash(&b));
+        assert_eq!(content_hash(&a, true), content_hash(&b, true));
+        b.submitted_at += 1;
+        assert_ne!(content_hash(&a, true), content_hash(&b, true));
+        assert_eq!(content_hash(&a, false), content_hash(&b, false), "a filled-in receipt time is not content");
         b.score = 4.0;
-        assert_ne!(content_hash(&a), content_hash(&b));
+        assert_ne!(content_hash(&a, false), content_hash(&b, false));
     }
 
     #[test]

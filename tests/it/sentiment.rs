@@ -146,6 +146,9 @@ async fn sentiment_through_grpc_per_segment_and_per_text() {
     assert!(!praise.needs_follow_up, "a detractor score with a glowing verbatim is not routed");
     let split = client.submit_response(submit("r3", 7.0, "Great features. Billing is a mess and nobody answers.")).await.unwrap().into_inner();
     assert!(split.sentiment.as_ref().unwrap().mixed, "{split:?}");
+    // No submitted_at: Verbatim fills in the receipt time, which must not make a resend an update
+    // (the clock has moved on by the time it arrives).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let again = client.submit_response(submit("r1", 2.0, "The refund never arrived and nobody answers my emails.")).await.unwrap().into_inner();
     assert_eq!(again.write, pb::WriteResult::Unchanged as i32);
     assert_eq!(again.sentiment, unhappy.sentiment, "the stored sentiment answers a resubmission");
