@@ -42,6 +42,13 @@ pub struct Submission {
     pub attributes: Attributes,
 }
 
+impl Submission {
+    /// Whether the caller sent a submission time (otherwise Verbatim uses the receipt time).
+    pub fn time_given(&self) -> bool {
+        self.submitted_at.as_deref().is_some_and(|t| !t.trim().is_empty())
+    }
+}
+
 /// What ingesting one response produced.
 #[derive(Debug, Clone)]
 pub struct IngestResult {
@@ -64,7 +71,7 @@ pub fn validate(s: &Submission) -> Result<ResponseRecord> {
     let scale = s.scale.map(|(min, max)| Scale { min, max });
     let score = Score::new(survey, s.score, scale)?;
     let submitted_at = match &s.submitted_at {
-        Some(t) if !t.trim().is_empty() => parse_timestamp(t).map_err(|m| Error::invalid("submitted_at", m))?,
+        Some(t) if s.time_given() => parse_timestamp(t).map_err(|m| Error::invalid("submitted_at", m))?,
         _ => chrono::Utc::now().timestamp(),
     };
     validate_attributes("attributes", &s.attributes)?;
@@ -234,8 +241,7 @@ impl Ingest {
     /// Validates, analyses and stores one response.
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
         let record = validate(submission)?;
-        let time_given = submission.submitted_at.as_deref().is_some_and(|t| !t.trim().is_empty());
-        let hash = content_hash(&record, time_given);
+        let hash = content_hash(&record, submission.time_given());
         let themes = self.theme_model(workspace).await?;
         let stored_hash = self.blocking({
             let (ws, id) = (workspace.to_string(), record.response_id.clone());
