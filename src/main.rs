@@ -253,10 +253,11 @@ enum TrainCommand {
         /// --out on the calibration reviews, without training; updates config.json and metrics.json.
         #[arg(long, conflicts_with = "from_responses")]
         recalibrate: bool,
-        /// Also train on customer-service data: Banking77 queries labelled by intent (problem
-        /// reports negative, how-to questions neutral) and generated feedback sentences.
+        /// Leave out the customer-service data (Banking77 queries labelled by intent: problem
+        /// reports negative, how-to questions neutral; generated feedback sentences), which the
+        /// committed branch was trained with.
         #[arg(long)]
-        customer_data: bool,
+        without_customer_data: bool,
         /// Use at most this many training examples (seeded sample), e.g. for a quick run.
         #[arg(long)]
         limit: Option<usize>,
@@ -403,7 +404,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, customer_data, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -412,7 +413,7 @@ fn main() -> anyhow::Result<()> {
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let learning_rate = lr.unwrap_or(TrainOptions::default().learning_rate);
-            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data, ..Default::default() };
+            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data: !without_customer_data, ..Default::default() };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();

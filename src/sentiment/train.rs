@@ -60,7 +60,7 @@ pub struct Metrics {
     pub per_epoch: Vec<DevMetrics>,
     /// The floor: logistic regression on the frozen pooled embedding, same data and class weights.
     pub frozen_floor: Option<DevMetrics>,
-    /// Whether training included the customer-service data (`--customer-data`).
+    /// Whether training included the customer-service data (default; `--without-customer-data` leaves it out).
     #[serde(default)]
     pub customer_data: bool,
     /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
@@ -328,8 +328,10 @@ pub fn adapt_from_responses(
     let mut b = Branch::load(dir, encoder.config(), true)?;
     let recorded = Metrics::read(dir);
     let max_tokens = recorded.as_ref().map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
-    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, ..TrainOptions::default() };
-    let sets = data::load(data_dir)?;
+    // Replay the data mix the branch was trained on.
+    let customer_data = recorded.as_ref().is_some_and(|m| m.customer_data);
+    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, customer_data, ..TrainOptions::default() };
+    let sets = data::load_with(data_dir, customer_data)?;
     let dev = DevSets::cache(encoder, &sets, &opts)?;
     let before = dev.evaluate_model(&b)?;
     progress.note(&format!("current branch: {before}"));

@@ -69,10 +69,11 @@ fn overall(text: &str) -> (sentiment::Overall, Vec<sentiment::Sentiment>) {
 /// delivery): praise, complaints without angry words, neutral facts, and mixed verbatims (which
 /// must be flagged `mixed`), written before the branch was trained and never trained on.
 ///
-/// Issue 3 asks for ≥ 0.90; the committed branch scores 0.758 (47/62): it calls plain facts
-/// ("I paid by bank transfer.") positive and quiet complaints ("still waiting for a refund")
-/// neutral, because its neutral class was learnt from 3-star reviews, not from statements. Until a
-/// retrained branch meets the target (issue 3 stays open), this guards the current level.
+/// Issue 3 asks for ≥ 0.90; the committed branch scores 0.871 (54/62; 0.758 before it was trained
+/// on customer-service data too). Its misses: plain facts about orders ("The package was delivered
+/// on Friday.") read positive or negative, and "The dashboard takes over a minute to load." reads
+/// positive. Until a branch meets the target (issue 3 stays open), this guards the current level,
+/// allowing one sentence to flip on another CPU.
 #[test]
 fn customer_feedback_fixture_holds_its_measured_level() {
     let mut reader = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv")).unwrap();
@@ -102,7 +103,7 @@ fn customer_feedback_fixture_holds_its_measured_level() {
     }
     let accuracy = f64::from(right) / f64::from(total);
     eprintln!("fixture accuracy {accuracy:.3} ({right}/{total}); per label {per_label:?}\nmisses:\n{}", misses.join("\n"));
-    const FLOOR: f64 = 0.74; // the issue's target is 0.90: see above
+    const FLOOR: f64 = 0.85; // the issue's target is 0.90: see above
     assert!(accuracy >= FLOOR, "accuracy {accuracy:.3}; misses:\n{}", misses.join("\n"));
 }
 
