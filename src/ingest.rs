@@ -43,9 +43,9 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// Whether the caller sent a submission time (otherwise Verbatim uses the receipt time).
-    pub fn time_given(&self) -> bool {
-        self.submitted_at.as_deref().is_some_and(|t| !t.trim().is_empty())
+    /// The submission time the caller sent, if any (otherwise Verbatim uses the receipt time).
+    pub fn time(&self) -> Option<&str> {
+        self.submitted_at.as_deref().filter(|t| !t.trim().is_empty())
     }
 }
 
@@ -70,9 +70,9 @@ pub fn validate(s: &Submission) -> Result<ResponseRecord> {
     let survey: SurveyKind = s.survey.parse()?;
     let scale = s.scale.map(|(min, max)| Scale { min, max });
     let score = Score::new(survey, s.score, scale)?;
-    let submitted_at = match &s.submitted_at {
-        Some(t) if s.time_given() => parse_timestamp(t).map_err(|m| Error::invalid("submitted_at", m))?,
-        _ => chrono::Utc::now().timestamp(),
+    let submitted_at = match s.time() {
+        Some(t) => parse_timestamp(t).map_err(|m| Error::invalid("submitted_at", m))?,
+        None => chrono::Utc::now().timestamp(),
     };
     validate_attributes("attributes", &s.attributes)?;
     Ok(ResponseRecord {
@@ -241,7 +241,7 @@ impl Ingest {
     /// Validates, analyses and stores one response.
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
         let record = validate(submission)?;
-        let hash = content_hash(&record, submission.time_given());
+        let hash = content_hash(&record, submission.time().is_some());
         let themes = self.theme_model(workspace).await?;
         let stored_hash = self.blocking({
             let (ws, id) = (workspace.to_string(), record.response_id.clone());
