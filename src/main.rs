@@ -269,11 +269,16 @@ enum TrainCommand {
 #[derive(Subcommand)]
 enum EvalCommand {
     /// The sentiment branch on the dev sets (SST-2 dev, held-out clothing reviews): accuracy,
-    /// macro-F1 and confusion matrices, beside the frozen-vector floor recorded at training.
+    /// macro-F1 and confusion matrices, beside the frozen-vector floor recorded at training; and
+    /// on your own labelled verbatims (--labelled), scored as the service scores a verbatim.
     Sentiment {
         /// Directory with sst2/, tweeteval/ and clothing_reviews/ (e.g. ../shared/data).
+        #[arg(long, required_unless_present = "labelled")]
+        data: Option<PathBuf>,
+        /// A CSV of labelled verbatims (columns `text`, `label`: negative, neutral, positive or
+        /// mixed), e.g. tests/fixtures/sentiment.csv; repeat for several.
         #[arg(long)]
-        data: PathBuf,
+        labelled: Vec<PathBuf>,
         #[arg(long, env = "VERBATIM_SENTIMENT_DIR", default_value = DEFAULT_SENTIMENT_DIR)]
         model: PathBuf,
     },
@@ -420,10 +425,19 @@ fn main() -> anyhow::Result<()> {
             println!("final (temperature {:.2}): {}", metrics.temperature, metrics.dev);
             println!("wrote {} ({} s)", out.display(), metrics.seconds.round());
         }
-        Command::Eval { command: EvalCommand::Sentiment { data, model } } => {
+        Command::Eval { command: EvalCommand::Sentiment { data, labelled, model } } => {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
-            let m = sentiment_train::evaluate_saved(&encoder, &model, &data)?;
-            print!("{}", sentiment_train::report(&m, &model));
+            if let Some(data) = data {
+                let m = sentiment_train::evaluate_saved(&encoder, &model, &data)?;
+                print!("{}", sentiment_train::report(&m, &model));
+            }
+            if !labelled.is_empty() {
+                let encoder = encoder.with_sentiment(&model)?;
+                for path in labelled {
+                    let rows = verbatim::sentiment::labelled::read(&path)?;
+                    print!("{}", verbatim::sentiment::labelled::score(&encoder, &rows)?.report(&path.display().to_string()));
+                }
+            }
         }
         Command::Eval { command: EvalCommand::Themes { data, k, k_range, seed } } => {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;

@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod feedback;
+pub mod labelled;
 pub mod train;
 
 pub use data::Label;
