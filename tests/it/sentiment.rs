@@ -1,16 +1,18 @@
 //! Sentiment: the training data as shipped in ../shared.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
 use verbatim::grpc::pb::{self, verbatim_client::VerbatimClient};
 use verbatim::model::sentiment::{self as branch, Branch, TrainOptions};
 use verbatim::sentiment::data::{self, Example, Label};
-use verbatim::sentiment;
-use verbatim::text::split_verbatim;
+use verbatim::sentiment::{self, labelled};
 
 use crate::common::{encoder, model_dir, shared_dir, TestServer};
+
+/// The customer-feedback fixtures, in the order they were written (how each was used: see
+/// `customer_feedback_fixtures_hold_their_measured_levels`).
+const FIXTURES: [&str; 3] = ["tests/fixtures/sentiment.csv", "tests/fixtures/sentiment_holdout.csv", "tests/fixtures/sentiment_blind.csv"];
 
 #[test]
 fn shared_sentiment_data_loads_with_the_documented_sizes() {
@@ -33,11 +35,12 @@ fn shared_sentiment_data_loads_with_the_documented_sizes() {
 
 #[test]
 fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
-    let fixture: Vec<String> = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv"))
-        .unwrap()
-        .records()
+    let fixture: Vec<String> = FIXTURES
+        .iter()
+        .flat_map(|f| csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap().into_records())
         .map(|r| r.unwrap()[0].to_lowercase())
         .collect();
+    assert!(fixture.len() >= 180, "{}", fixture.len());
     let generated = sentiment::feedback::examples();
     assert!(generated.iter().all(|e| !fixture.contains(&e.text.to_lowercase())), "the fixture stays held out");
     let Some(shared) = shared_dir() else {
@@ -56,55 +59,43 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
-/// Overall sentiment of a verbatim as the service computes it: split, score each segment, combine.
-fn overall(text: &str) -> (sentiment::Overall, Vec<sentiment::Sentiment>) {
-    let split = split_verbatim(text);
-    let segments: Vec<&str> = split.segment_texts().collect();
-    let embeddings = encoder().embed(&segments).unwrap();
-    let scored: Vec<(sentiment::Sentiment, usize)> = embeddings.iter().map(|e| (e.sentiment.expect("the branch is loaded"), e.tokens)).collect();
-    (sentiment::aggregate(&scored).expect("a non-empty text"), scored.iter().map(|s| s.0).collect())
+/// Scores a customer-feedback fixture as the eval command does ([`labelled::score`]); returns
+/// the accuracy and the report (misses included), and checks the fixture's shape (≥ 60 rows,
+/// ≥ 8 of each label).
+fn fixture_accuracy(path: &str) -> (f64, String) {
+    let rows = labelled::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    assert!(rows.len() >= 60, "{path}: {} rows", rows.len());
+    for want in labelled::Want::ALL {
+        assert!(rows.iter().filter(|r| r.want == want).count() >= 8, "{path}: fewer than 8 {want:?}");
+    }
+    let scored = labelled::score(&encoder(), &rows).unwrap();
+    assert_eq!(scored.scored.len(), rows.len(), "every row is scored");
+    let report = scored.report(path);
+    eprint!("{report}");
+    (scored.accuracy, report)
 }
 
-/// 62 customer-feedback sentences written for this test (SaaS, retail, support, billing,
-/// delivery): praise, complaints without angry words, neutral facts, and mixed verbatims (which
-/// must be flagged `mixed`), written before the branch was trained and never trained on.
+/// Three fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
+/// billing, delivery): praise, complaints without angry words, neutral facts, and mixed
+/// verbatims, never trained on. The first (62) guided which kinds of sentence the generated
+/// training data covers, so it flatters the branch; the second (64) was written after the
+/// committed branch was trained, before anything was tuned on it; the third (62) was committed
+/// before an experimental branch was trained and scored only afterwards (README, sentiment).
 ///
-/// Issue 3 asks for ≥ 0.90; the committed branch scores 0.871 (54/62; 0.758 before it was trained
-/// on customer-service data too). Its misses: plain facts about orders ("The package was delivered
-/// on Friday.") read positive or negative, and "The dashboard takes over a minute to load." reads
-/// positive. Until a branch meets the target (issue 3 stays open), this guards the current level,
-/// allowing one sentence to flip on another CPU.
+/// Issue 3 asks for ≥ 0.90. The committed branch scores 0.871 (54/62), 0.641 (41/64) and 0.677
+/// (42/62): the first figure overstates it. Until a branch meets the target (issue 3 stays open),
+/// this guards the measured levels, allowing one sentence per fixture to flip on another CPU.
 #[test]
-fn customer_feedback_fixture_holds_its_measured_level() {
-    let mut reader = csv::Reader::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sentiment.csv")).unwrap();
-    let (mut right, mut total, mut misses) = (0, 0, Vec::new());
-    let mut per_label: HashMap<String, (u32, u32)> = HashMap::new();
-    for row in reader.records() {
-        let row = row.unwrap();
-        let (text, want) = (&row[0], &row[1]);
-        let (o, segments) = overall(text);
-        let ok = match want {
-            "mixed" => o.mixed && segments.len() >= 2,
-            label => o.sentiment.label().as_str() == label,
-        };
-        total += 1;
-        let entry = per_label.entry(want.to_string()).or_default();
-        entry.1 += 1;
-        if ok {
-            right += 1;
-            entry.0 += 1;
-        } else {
-            misses.push(format!("{want}: {text:?} → {:?} {:?} mixed={}", o.sentiment.label(), o.sentiment.probabilities, o.mixed));
+fn customer_feedback_fixtures_hold_their_measured_levels() {
+    const FLOORS: [f64; 3] = [0.85, 0.625, 0.66];
+    let mut failed = Vec::new();
+    for (path, floor) in FIXTURES.iter().zip(FLOORS) {
+        let (accuracy, report) = fixture_accuracy(path);
+        if accuracy < floor {
+            failed.push(format!("accuracy {accuracy:.3} < {floor}: {report}"));
         }
     }
-    assert!(total >= 60, "{total} rows");
-    for label in ["positive", "negative", "neutral", "mixed"] {
-        assert!(per_label[label].1 >= 8, "{label}: {:?}", per_label[label]);
-    }
-    let accuracy = f64::from(right) / f64::from(total);
-    eprintln!("fixture accuracy {accuracy:.3} ({right}/{total}); per label {per_label:?}\nmisses:\n{}", misses.join("\n"));
-    const FLOOR: f64 = 0.85; // the issue's target is 0.90: see above
-    assert!(accuracy >= FLOOR, "accuracy {accuracy:.3}; misses:\n{}", misses.join("\n"));
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 /// Through gRPC on a real server: sentiment per segment and per text from AnalyzeText; per
