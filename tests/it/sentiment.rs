@@ -98,6 +98,35 @@ fn customer_feedback_fixtures_hold_their_measured_levels() {
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
+/// `verbatim eval sentiment --labelled` without `--data`: the report of each file (accuracy as
+/// the library computes it, confusion matrix, misses); a bad label fails naming file and line.
+#[test]
+fn eval_command_scores_labelled_verbatims() {
+    encoder();
+    let eval = |files: &[&Path]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+        c.current_dir(env!("CARGO_MANIFEST_DIR")).args(["--model-dir"]).arg(model_dir()).args(["eval", "sentiment"]);
+        for f in files {
+            c.arg("--labelled").arg(f);
+        }
+        c.output().unwrap()
+    };
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES[0]);
+    let run = eval(&[&fixture]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (accuracy, _) = fixture_accuracy(FIXTURES[0]);
+    assert!(stdout.contains(&format!("(62 verbatims): accuracy {accuracy:.4}")), "{stdout}");
+    assert!(stdout.contains("truth \\ predicted") && stdout.contains("    mixed "), "{stdout}");
+    assert_eq!(stdout.matches("miss: ").count(), ((1.0 - accuracy) * 62.0).round() as usize, "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "text,label\nFine,positive\nMeh,so-so\n").unwrap();
+    let run = eval(&[&bad]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("bad.csv:3") && stderr.contains("so-so"), "{stderr}");
+}
+
 /// Through gRPC on a real server: sentiment per segment and per text from AnalyzeText; per
 /// segment and per response from SubmitResponse, where it drives `needs_follow_up`, and the
 /// stored result answers a resubmission.
