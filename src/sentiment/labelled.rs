@@ -103,6 +103,8 @@ pub struct LabelledScore {
     pub scored: Vec<Scored>,
     pub accuracy: f64,
     pub confusion: [[u32; 4]; 4],
+    /// Rows with nothing to read (empty or punctuation only): not scored, counted.
+    pub skipped: usize,
 }
 
 /// Scores `rows` with the encoder's sentiment branch.
@@ -122,7 +124,7 @@ pub fn score(encoder: &Encoder, rows: &[Row]) -> Result<LabelledScore> {
                 (e.sentiment.expect("the encoder has the sentiment branch"), e.tokens)
             })
             .collect();
-        let Some(overall) = aggregate(&parts) else { continue }; // nothing to read: not scored
+        let Some(overall) = aggregate(&parts) else { continue }; // nothing to read: counted in `skipped`
         scored.push(Scored { row: row.clone(), overall, segments: parts.len() });
     }
     let mut confusion = [[0u32; 4]; 4];
@@ -130,14 +132,18 @@ pub fn score(encoder: &Encoder, rows: &[Row]) -> Result<LabelledScore> {
         confusion[s.row.want.index()][s.got().index()] += 1;
     }
     let right = scored.iter().filter(|s| s.right()).count();
-    Ok(LabelledScore { accuracy: right as f64 / scored.len().max(1) as f64, confusion, scored })
+    Ok(LabelledScore { accuracy: right as f64 / scored.len().max(1) as f64, confusion, skipped: rows.len() - scored.len(), scored })
 }
 
 impl LabelledScore {
     /// Accuracy, the confusion matrix and every miss with its probabilities, for the eval command.
     pub fn report(&self, name: &str) -> String {
         let right = self.scored.iter().filter(|s| s.right()).count();
-        let mut out = format!("{name} ({} verbatims): accuracy {:.4} ({right}/{})\n", self.scored.len(), self.accuracy, self.scored.len());
+        let mut out = format!("{name} ({} verbatims): accuracy {:.4} ({right}/{})", self.scored.len(), self.accuracy, self.scored.len());
+        if self.skipped > 0 {
+            out.push_str(&format!("; {} rows with no text not scored", self.skipped));
+        }
+        out.push('\n');
         out.push_str("    truth \\ predicted   negative   neutral  positive     mixed\n");
         for want in Want::ALL {
             let row = &self.confusion[want.index()];
