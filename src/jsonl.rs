@@ -6,8 +6,7 @@ use std::io::{BufRead, Write};
 use serde_json::{json, Map, Value};
 
 use crate::model::{Encoder, ModelError};
-use crate::sentiment::{aggregate, Sentiment};
-use crate::text::split_verbatim;
+use crate::sentiment::{score_verbatims, Sentiment};
 
 /// Lines read and embedded together.
 const CHUNK_LINES: usize = 256;
@@ -40,19 +39,12 @@ pub fn sentiment_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Writ
         return Err(JsonlError::NoSentiment);
     }
     annotate_jsonl(input, output, |chunk| {
-        let splits: Vec<_> = chunk.iter().map(|(_, t)| split_verbatim(t)).collect();
-        let segments: Vec<&str> = splits.iter().flat_map(|s| s.segment_texts()).collect();
-        let mut embeddings = encoder.embed(&segments)?.into_iter();
-        for ((object, _), split) in chunk.iter_mut().zip(&splits) {
-            let mut scored = Vec::new();
-            let mut out = Vec::new();
-            for text in split.segment_texts() {
-                let e = embeddings.next().expect("one embedding per segment");
-                let s = e.sentiment.expect("the encoder has the sentiment branch");
-                out.push(json!({"text": text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(&s)}));
-                scored.push((s, e.tokens));
-            }
-            let overall = aggregate(&scored).map(|o| {
+        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+        let read = score_verbatims(encoder, &texts)?;
+        for ((object, _), v) in chunk.iter_mut().zip(read) {
+            let out: Vec<Value> =
+                v.segments.iter().map(|(text, s, _)| json!({"text": text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(s)})).collect();
+            let overall = v.overall.map(|o| {
                 json!({"label": o.sentiment.label().as_str(), "score": o.sentiment.score(), "probabilities": probabilities(&o.sentiment), "mixed": o.mixed})
             });
             object.insert("sentiment".into(), overall.unwrap_or(Value::Null));

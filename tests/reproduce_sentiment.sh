@@ -3,7 +3,7 @@
 # metrics.json, into a scratch directory, and checks that its dev figures match the committed
 # ones within 0.5 points (issue 3's reproducibility criterion):
 #   tests/reproduce_sentiment.sh [DATA_DIR] [OUT_DIR]   (defaults ../shared/data, a temp dir)
-# About as long as the training it repeats (≈ 105 minutes on 2 cores): not part of `cargo test`.
+# About as long as the training it repeats (45–55 minutes on an idle 2-core machine): not part of `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data}"

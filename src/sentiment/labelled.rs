@@ -7,10 +7,9 @@
 
 use std::path::Path;
 
-use super::{aggregate, Label, Overall};
+use super::{score_verbatims, Label, Overall};
 use crate::error::{Error, Result};
 use crate::model::Encoder;
-use crate::text::split_verbatim;
 
 /// What a labelled row asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,21 +111,13 @@ pub fn score(encoder: &Encoder, rows: &[Row]) -> Result<LabelledScore> {
     if !encoder.has_sentiment() {
         return Err(Error::invalid("labelled", "the encoder has no sentiment branch loaded".to_string()));
     }
-    let splits: Vec<_> = rows.iter().map(|r| split_verbatim(&r.text)).collect();
-    let segments: Vec<&str> = splits.iter().flat_map(|s| s.segment_texts()).collect();
-    let mut embeddings = encoder.embed(&segments)?.into_iter();
-    let mut scored = Vec::with_capacity(rows.len());
-    for (row, split) in rows.iter().zip(&splits) {
-        let parts: Vec<_> = split
-            .segment_texts()
-            .map(|_| {
-                let e = embeddings.next().expect("one embedding per segment");
-                (e.sentiment.expect("the encoder has the sentiment branch"), e.tokens)
-            })
-            .collect();
-        let Some(overall) = aggregate(&parts) else { continue }; // nothing to read: counted in `skipped`
-        scored.push(Scored { row: row.clone(), overall, segments: parts.len() });
-    }
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let scored: Vec<Scored> = score_verbatims(encoder, &texts)?
+        .into_iter()
+        .zip(rows)
+        // No overall: nothing to read, counted in `skipped`.
+        .filter_map(|(v, row)| v.overall.map(|overall| Scored { row: row.clone(), overall, segments: v.segments.len() }))
+        .collect();
     let mut confusion = [[0u32; 4]; 4];
     for s in &scored {
         confusion[s.row.want.index()][s.got().index()] += 1;
