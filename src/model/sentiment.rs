@@ -36,7 +36,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 3, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, customer_data: true }
+        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, customer_data: true }
     }
 }
 
@@ -74,7 +74,7 @@ pub fn cache(encoder: &Encoder, examples: &[Example], opts: &TrainOptions) -> Re
     Ok(Cached { states, labels: examples.iter().map(|e| e.label as u32).collect(), hidden, layers_left: encoder.num_layers() - shared })
 }
 
-/// Where the trained branch lives (committed: the weights are Verbatim's own, 3 layers in f16).
+/// Where the trained branch lives (committed: the weights are Verbatim's own, 4 layers in f16).
 pub const DEFAULT_DIR: &str = "models/sentiment";
 
 /// The file names of a saved branch in its directory.

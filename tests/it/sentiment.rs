@@ -12,7 +12,12 @@ use crate::common::{encoder, model_dir, shared_dir, TestServer};
 
 /// The customer-feedback fixtures, in the order they were written (how each was used: see
 /// `customer_feedback_fixtures_hold_their_measured_levels`).
-const FIXTURES: [&str; 3] = ["tests/fixtures/sentiment.csv", "tests/fixtures/sentiment_holdout.csv", "tests/fixtures/sentiment_blind.csv"];
+const FIXTURES: [&str; 4] = [
+    "tests/fixtures/sentiment.csv",
+    "tests/fixtures/sentiment_holdout.csv",
+    "tests/fixtures/sentiment_blind.csv",
+    "tests/fixtures/sentiment_fourth.csv",
+];
 
 #[test]
 fn shared_sentiment_data_loads_with_the_documented_sizes() {
@@ -75,19 +80,22 @@ fn fixture_accuracy(path: &str) -> (f64, String) {
     (scored.accuracy, report)
 }
 
-/// Three fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
+/// Four fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
 /// billing, delivery): praise, complaints without angry words, neutral facts, and mixed
 /// verbatims, never trained on. The first (62) guided which kinds of sentence the generated
 /// training data covers, so it flatters the branch; the second (64) was written after the
-/// committed branch was trained, before anything was tuned on it; the third (62) was committed
-/// before an experimental branch was trained and scored only afterwards (README, sentiment).
+/// committed branch was trained, before anything was tuned on it; the third (62) and the fourth
+/// (64) were each committed before an experimental branch was trained and scored only afterwards
+/// (README, sentiment).
 ///
-/// Issue 3 asks for ≥ 0.90. The committed branch scores 0.871 (54/62), 0.641 (41/64) and 0.677
-/// (42/62): the first figure overstates it. Until a branch meets the target (issue 3 stays open),
-/// this guards the measured levels, allowing one sentence per fixture to flip on another CPU.
+/// Issue 3 asks for ≥ 0.90. The committed branch (4 tuned layers) scores 0.871 (54/62), 0.688
+/// (44/64), 0.710 (44/62) and 0.750 (48/64; the 3-layer branch before it: 0.703): the first
+/// figure overstates it. Until a branch meets the target
+/// (issue 3 stays open), this guards the measured levels, allowing one sentence per fixture to
+/// flip on another CPU.
 #[test]
 fn customer_feedback_fixtures_hold_their_measured_levels() {
-    const FLOORS: [f64; 3] = [0.85, 0.625, 0.66];
+    const FLOORS: [f64; 4] = [0.85, 0.67, 0.69, 0.73];
     let mut failed = Vec::new();
     for (path, floor) in FIXTURES.iter().zip(FLOORS) {
         let (accuracy, report) = fixture_accuracy(path);
@@ -186,7 +194,7 @@ fn sentiment_command_adds_verbatim_and_segment_sentiment() {
     let (input, output) = (dir.path().join("in.jsonl"), dir.path().join("out.jsonl"));
     std::fs::write(
         &input,
-        "{\"id\": 1, \"text\": \"The staff were lovely, but my parcel never arrived.\", \"plan\": \"pro\"}\n{\"id\": 2}\n{\"id\": 3, \"text\": \"\"}\n",
+        "{\"id\": 1, \"text\": \"The staff were very helpful, but my parcel never arrived.\", \"plan\": \"pro\"}\n{\"id\": 2}\n{\"id\": 3, \"text\": \"\"}\n",
     )
     .unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_verbatim"))
