@@ -1,10 +1,12 @@
 //! Analysing verbatims without storing them: normalise, split into segments, embed each segment.
-//! Shared by the gRPC `AnalyzeText` handler and the command line.
+//! Shared by the gRPC `AnalyzeText` handler (through the inference queue), the command line and
+//! the labelled evaluation (on an encoder of their own, [`analyze_with`]).
 
 use crate::error::{Error, Result};
 use crate::infer::Infer;
+use crate::model::{Embedding, Encoder, ModelError};
 use crate::sentiment::{self, Overall, Sentiment};
-use crate::text::split_verbatim;
+use crate::text::{split_verbatim, SplitText};
 
 /// Most texts in one analysis request.
 pub const MAX_TEXTS_PER_REQUEST: usize = 256;
@@ -54,8 +56,24 @@ pub async fn analyze_texts(infer: &Infer, texts: &[String]) -> Result<Vec<TextAn
 pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<TextAnalysis>> {
     let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
     let segment_texts: Vec<String> = splits.iter().flat_map(|s| s.segment_texts().map(str::to_string)).collect();
-    let mut embeddings = infer.embed(segment_texts).await?.into_iter();
-    Ok(splits
+    let embeddings = infer.embed(segment_texts).await?;
+    Ok(assemble(splits, embeddings))
+}
+
+/// [`analyze_unchecked`] on an encoder of the caller's own, without the inference queue: for the
+/// command line and evaluation, which run outside the service.
+pub fn analyze_with(encoder: &Encoder, texts: &[&str]) -> std::result::Result<Vec<TextAnalysis>, ModelError> {
+    let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
+    let segment_texts: Vec<&str> = splits.iter().flat_map(|s| s.segment_texts()).collect();
+    let embeddings = encoder.embed(&segment_texts)?;
+    Ok(assemble(splits, embeddings))
+}
+
+/// Walks the embeddings of every segment of every text (in order) back to their texts, and
+/// aggregates each text's sentiment from its segments'.
+fn assemble(splits: Vec<SplitText>, embeddings: Vec<Embedding>) -> Vec<TextAnalysis> {
+    let mut embeddings = embeddings.into_iter();
+    splits
         .into_iter()
         .map(|split| {
             let segments: Vec<AnalyzedSegment> = split
@@ -76,5 +94,5 @@ pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<Te
             let scored: Vec<(Sentiment, usize)> = segments.iter().filter_map(|s| s.sentiment.map(|x| (x, s.tokens))).collect();
             TextAnalysis { truncated: split.truncated, sentiment: sentiment::aggregate(&scored), segments }
         })
-        .collect())
+        .collect()
 }

@@ -6,7 +6,8 @@ use std::io::{BufRead, Write};
 use serde_json::{json, Map, Value};
 
 use crate::model::{Encoder, ModelError};
-use crate::sentiment::{score_verbatims, Sentiment};
+use crate::analyze::analyze_with;
+use crate::sentiment::Sentiment;
 
 /// Lines read and embedded together.
 const CHUNK_LINES: usize = 256;
@@ -40,11 +41,17 @@ pub fn sentiment_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Writ
     }
     annotate_jsonl(input, output, |chunk| {
         let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-        let read = score_verbatims(encoder, &texts)?;
+        let read = analyze_with(encoder, &texts)?;
         for ((object, _), v) in chunk.iter_mut().zip(read) {
-            let out: Vec<Value> =
-                v.segments.iter().map(|(text, s, _)| json!({"text": text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(s)})).collect();
-            let overall = v.overall.map(|o| {
+            let out: Vec<Value> = v
+                .segments
+                .iter()
+                .map(|seg| {
+                    let s = seg.sentiment.expect("the encoder has the sentiment branch");
+                    json!({"text": seg.text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(&s)})
+                })
+                .collect();
+            let overall = v.sentiment.map(|o| {
                 json!({"label": o.sentiment.label().as_str(), "score": o.sentiment.score(), "probabilities": probabilities(&o.sentiment), "mixed": o.mixed})
             });
             object.insert("sentiment".into(), overall.unwrap_or(Value::Null));

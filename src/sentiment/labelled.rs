@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use super::{score_verbatims, Label, Overall};
+use super::{Label, Overall};
+use crate::analyze::analyze_with;
 use crate::error::{Error, Result};
 use crate::model::Encoder;
 
@@ -112,11 +113,11 @@ pub fn score(encoder: &Encoder, rows: &[Row]) -> Result<LabelledScore> {
         return Err(Error::invalid("labelled", "the encoder has no sentiment branch loaded".to_string()));
     }
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-    let scored: Vec<Scored> = score_verbatims(encoder, &texts)?
+    let scored: Vec<Scored> = analyze_with(encoder, &texts)?
         .into_iter()
         .zip(rows)
         // No overall: nothing to read, counted in `skipped`.
-        .filter_map(|(v, row)| v.overall.map(|overall| Scored { row: row.clone(), overall, segments: v.segments.len() }))
+        .filter_map(|(v, row)| v.sentiment.map(|overall| Scored { row: row.clone(), overall, segments: v.segments.len() }))
         .collect();
     let mut confusion = [[0u32; 4]; 4];
     for s in &scored {

@@ -10,9 +10,7 @@ pub mod train;
 
 pub use data::Label;
 
-use crate::model::{Encoder, ModelError};
 use crate::survey::{Scale, SurveyKind};
-use crate::text::split_verbatim;
 
 /// A segment's probability that it reads as clearly positive or clearly negative, for the mixed
 /// flag: "love the product" (p ≈ 0.95) and "support is slow" (p ≈ 0.9) in one verbatim.
@@ -70,37 +68,6 @@ pub fn aggregate(segments: &[(Sentiment, usize)]) -> Option<Overall> {
     }
     let mixed = segments.iter().any(|(s, _)| s.clearly(Label::Positive)) && segments.iter().any(|(s, _)| s.clearly(Label::Negative));
     Some(Overall { sentiment: Sentiment::new(sum.map(|x| x / total)), mixed })
-}
-
-/// One verbatim read as the service reads it: each segment's text, sentiment and token count, and
-/// their aggregate (`None` when the text has no segments).
-#[derive(Debug, Clone)]
-pub struct VerbatimSentiment {
-    pub segments: Vec<(String, Sentiment, usize)>,
-    pub overall: Option<Overall>,
-}
-
-/// Splits each text into segments, scores every segment of every text in one encoder call (so
-/// they share micro-batches) and aggregates per text. For the command line and evaluation; the
-/// service goes through [`crate::analyze`], which also keeps the embeddings.
-pub fn score_verbatims(encoder: &Encoder, texts: &[&str]) -> std::result::Result<Vec<VerbatimSentiment>, ModelError> {
-    let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
-    let segments: Vec<&str> = splits.iter().flat_map(|s| s.segment_texts()).collect();
-    let mut embeddings = encoder.embed(&segments)?.into_iter();
-    Ok(splits
-        .iter()
-        .map(|split| {
-            let segments: Vec<(String, Sentiment, usize)> = split
-                .segment_texts()
-                .map(|text| {
-                    let e = embeddings.next().expect("one embedding per segment");
-                    (text.to_string(), e.sentiment.expect("the encoder has the sentiment branch"), e.tokens)
-                })
-                .collect();
-            let scored: Vec<(Sentiment, usize)> = segments.iter().map(|(_, s, tokens)| (*s, *tokens)).collect();
-            VerbatimSentiment { overall: aggregate(&scored), segments }
-        })
-        .collect())
 }
 
 /// The sentiment a score states without doubt, for adapting the branch to a workspace's own
