@@ -66,7 +66,7 @@ const SERVED_BADLY: &[&str] = &[
 
 /// Processes that got faster or more reliable (good) or slower and flakier (bad), in pairs whose
 /// two sides share most of their words.
-const PROCESSES: &[&str] = &["the weekly report", "month-end close", "the export", "our invoice run", "searching old orders", "the nightly sync", "checkout", "onboarding new staff"];
+const PROCESSES: &[&str] = &["The weekly report", "Month-end close", "The export", "Our invoice run", "Searching old orders", "The nightly sync", "Checkout", "Onboarding new staff"];
 const BETTER_WORSE: &[(&str, &str)] = &[
     ("now takes seconds instead of minutes", "now takes minutes instead of seconds"),
     ("has not failed once since the update", "has failed twice since the update"),
@@ -108,11 +108,6 @@ const AGAIN: &[&str] = &[
     "The agent promised an update that never came.",
 ];
 
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
-
 /// Every generated sentence with its label, in a fixed order.
 pub fn examples() -> Vec<Example> {
     use Label::*;
@@ -143,8 +138,8 @@ pub fn examples() -> Vec<Example> {
     }
     for p in PROCESSES {
         for (better, worse) in BETTER_WORSE {
-            push(format!("{} {better}.", capitalised(p)), Positive);
-            push(format!("{} {worse}.", capitalised(p)), Negative);
+            push(format!("{p} {better}."), Positive);
+            push(format!("{p} {worse}."), Negative);
         }
     }
     for s in SINCE {
