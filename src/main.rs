@@ -422,7 +422,8 @@ fn main() -> anyhow::Result<()> {
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();
-            println!("final (temperature {:.2}): {}", metrics.temperature, metrics.dev);
+            let [negative, _, positive] = metrics.bias;
+            println!("final (temperature {:.2}, class-prior correction negative {negative:+.1}, positive {positive:+.1}): {}", metrics.temperature, metrics.dev);
             println!("wrote {} ({} s)", out.display(), metrics.seconds.round());
         }
         Command::Eval { command: EvalCommand::Sentiment { data, labelled, model } } => {

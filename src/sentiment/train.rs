@@ -148,7 +148,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
     let floor = dev.score(&floor[0], &floor[1]);
     progress.note(&format!("frozen-vector floor: {floor}"));
 
-    let mut b = Branch::from_encoder(encoder, opts.layers, opts.seed)?;
+    let b = Branch::from_encoder(encoder, opts.layers, opts.seed)?;
     let mut per_epoch = Vec::new();
     {
         // Both callbacks report through `progress`.
@@ -161,7 +161,10 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         };
         branch::train(&b, &train, opts, &mut |epoch, step, steps, loss| progress.borrow_mut().step(epoch, step, steps, loss), &mut end_of_epoch)?;
     }
-    b.temperature = branch::fit_temperature(&branch::logits(&b, &calibration)?, &calibration.labels);
+    // Calibrated and scored as it is served: from the saved (f16) weights.
+    b.save(out)?;
+    let mut b = Branch::load(out, encoder.config(), false)?;
+    calibrate(&mut b, &calibration)?;
     let metrics = Metrics {
         layers: opts.layers,
         epochs: opts.epochs,
@@ -179,13 +182,15 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         customer_data: opts.customer_data,
         adapted_on_responses: 0,
     };
-    b.save(out)?;
+    b.save_config(out)?;
     metrics.write(out)?;
     Ok(metrics)
 }
 
 /// Fits the temperature (minimum NLL), then the class-prior correction (macro-F1), on the
-/// calibration reviews: data neither training nor dev sees.
+/// calibration reviews: data neither training nor dev sees. Training balances the classes, so an
+/// uncorrected branch over-reads neutral on reviews (78% positive); the correction is part of
+/// every training, adaptation and `--recalibrate`.
 fn calibrate(b: &mut Branch, calibration: &branch::Cached) -> std::result::Result<(), ModelError> {
     let logits = branch::logits(b, calibration)?;
     b.temperature = branch::fit_temperature(&logits, &calibration.labels);
@@ -194,10 +199,9 @@ fn calibrate(b: &mut Branch, calibration: &branch::Cached) -> std::result::Resul
 }
 
 /// Re-fits the calibration of the branch saved in `dir` without training it: the temperature and
-/// a class-prior correction, both on the calibration reviews; saves `config.json` and updates
-/// `metrics.json`. Returns the dev figures before and after. Not part of `train sentiment`: the
-/// correction follows the reviews' class mix (78% positive), which helps the review dev set and
-/// hurts customer feedback whose neutral facts then read positive (measured in the README).
+/// the class-prior correction, both on the calibration reviews ([`calibrate`], as training does);
+/// saves `config.json` and updates `metrics.json`. Returns the dev figures before and after. For
+/// a branch saved before training fitted the correction, or after the calibration data changed.
 pub fn recalibrate(encoder: &Encoder, dir: &Path, data_dir: &Path) -> Result<(DevMetrics, DevMetrics)> {
     let mut b = Branch::load(dir, encoder.config(), false)?;
     let sets = data::load(data_dir)?;
@@ -299,7 +303,7 @@ pub struct Adaptation {
 /// Adapts the branch saved in `dir` to a workspace's own language: its stored one-segment
 /// verbatims whose score is unambiguous ([`super::label_from_score`]) become labels, mixed with as
 /// many examples replayed from the shared training data (so the branch does not forget), one
-/// epoch at a low learning rate, then recalibrated. Saved over `dir` only if neither dev figure
+/// epoch at a low learning rate, then recalibrated ([`calibrate`]). Saved over `dir` only if neither dev figure
 /// drops ([`accept`]).
 pub fn adapt_from_responses(
     encoder: &Encoder,
@@ -340,7 +344,7 @@ pub fn adapt_from_responses(
     let train = branch::cache(encoder, &examples, &opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, &opts)?;
     branch::train(&b, &train, &opts, &mut |epoch, step, steps, loss| progress.step(epoch, step, steps, loss), &mut |_| Ok(()))?;
-    b.temperature = branch::fit_temperature(&branch::logits(&b, &calibration)?, &calibration.labels);
+    calibrate(&mut b, &calibration)?;
     let after = dev.evaluate_model(&b)?;
     progress.note(&format!("adapted on {} workspace verbatims: {after}", own.len()));
     let refused = accept(&before, &after).err();
