@@ -6,6 +6,7 @@ use std::process::Command;
 use verbatim::grpc::pb::{self, verbatim_client::VerbatimClient};
 use verbatim::model::sentiment::{self as branch, Branch, TrainOptions};
 use verbatim::sentiment::data::{self, Example, Label};
+use verbatim::sentiment::train::Metrics;
 use verbatim::sentiment::{self, labelled};
 
 use crate::common::{encoder, model_dir, shared_dir, TestServer};
@@ -91,12 +92,12 @@ fn fixture_accuracy(path: &str) -> (f64, String) {
 /// sixth (64) after it, before any later branch (README, sentiment).
 ///
 /// Issue 3 asks for ≥ 0.90. The committed branch scores 0.903 (56/62), 0.813 (52/64), 0.806
-/// (50/62), 0.844 (54/64), 0.672 (43/64) on the fifth and 0.797 (51/64) on the sixth.
+/// (50/62), 0.844 (54/64), 0.672 (43/64) on the fifth and 0.813 (52/64) on the sixth.
 /// Until a branch meets the target (issue 3 stays open), this guards the measured levels,
 /// allowing one sentence per fixture to flip on another CPU.
 #[test]
 fn customer_feedback_fixtures_hold_their_measured_levels() {
-    const FLOORS: [f64; 6] = [0.88, 0.79, 0.79, 0.82, 0.65, 0.78];
+    const FLOORS: [f64; 6] = [0.88, 0.79, 0.79, 0.82, 0.65, 0.79];
     let mut failed = Vec::new();
     for (path, floor) in FIXTURES.iter().zip(FLOORS) {
         let (accuracy, report) = fixture_accuracy(path);
@@ -338,6 +339,39 @@ fn shared_adapting_to_workspace_responses_never_saves_a_worse_branch() {
         }
         other => panic!("exit {other:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
     }
+}
+
+/// `verbatim train sentiment` end to end on a small seeded sample: the branch is saved with its
+/// calibration (temperature and class-prior correction, the same in `config.json` and
+/// `metrics.json`); the dev figures it records are those the saved branch scores when loaded as
+/// the service loads it; and `--recalibrate` on it changes nothing, because training fitted the
+/// same calibration on the same weights.
+#[test]
+fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record: ../shared is absent");
+        return;
+    };
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_verbatim")).arg("--model-dir").arg(model_dir()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (data, branch_dir) = (shared.join("data"), dir.path().join("branch"));
+    let (data, out) = (data.to_str().unwrap(), branch_dir.to_str().unwrap());
+    let trained = run(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1"]);
+    let recorded = Metrics::read(&branch_dir).unwrap();
+    assert_eq!(recorded.train_examples, 400);
+    assert!(trained.contains("class-prior correction") && trained.contains(&recorded.dev.to_string()), "{trained}");
+    let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(branch_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
+    let recalibrated = run(&["train", "sentiment", "--recalibrate", "--data", data, "--out", out]);
+    let dev = &recorded.dev;
+    assert!(recalibrated.contains(&format!("before: {dev}\nafter:  {dev}\n")), "recorded at training: {dev}\n{recalibrated}");
+    let again = Metrics::read(&branch_dir).unwrap();
+    assert_eq!((again.temperature, again.bias), (recorded.temperature, recorded.bias));
 }
 
 /// `verbatim eval sentiment` on the shared dev sets: prints both dev sets with their confusion
