@@ -279,8 +279,6 @@ enum EvalCommand {
         /// mixed), e.g. tests/fixtures/sentiment.csv; repeat for several.
         #[arg(long)]
         labelled: Vec<PathBuf>,
-        #[arg(long, env = "VERBATIM_SENTIMENT_DIR", default_value = DEFAULT_SENTIMENT_DIR)]
-        model: PathBuf,
     },
     /// Themes on a labelled CSV (columns `text`, `category`), e.g. Banking77: each row is split and
     /// embedded like a verbatim, the segments are reclustered as `verbatim recluster` does, and each
@@ -426,14 +424,15 @@ fn main() -> anyhow::Result<()> {
             println!("final (temperature {:.2}, class-prior correction negative {negative:+.1}, positive {positive:+.1}): {}", metrics.temperature, metrics.dev);
             println!("wrote {} ({} s)", out.display(), metrics.seconds.round());
         }
-        Command::Eval { command: EvalCommand::Sentiment { data, labelled, model } } => {
+        Command::Eval { command: EvalCommand::Sentiment { data, labelled } } => {
+            let model = &cli.sentiment_dir;
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             if let Some(data) = data {
-                let m = sentiment_train::evaluate_saved(&encoder, &model, &data)?;
-                print!("{}", sentiment_train::report(&m, &model));
+                let m = sentiment_train::evaluate_saved(&encoder, model, &data)?;
+                print!("{}", sentiment_train::report(&m, model));
             }
             if !labelled.is_empty() {
-                let encoder = encoder.with_sentiment(&model)?;
+                let encoder = encoder.with_sentiment(model)?;
                 for path in labelled {
                     let rows = verbatim::sentiment::labelled::read(&path)?;
                     print!("{}", verbatim::sentiment::labelled::score(&encoder, &rows)?.report(&path.display().to_string()));

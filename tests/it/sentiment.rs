@@ -112,19 +112,27 @@ fn customer_feedback_fixtures_hold_their_measured_levels() {
 }
 
 /// `verbatim eval sentiment --labelled` without `--data`: the report of each file (accuracy as
-/// the library computes it, confusion matrix, misses); a bad label fails naming file and line.
+/// the library computes it, confusion matrix, misses); a bad label fails naming file and line;
+/// `--sentiment-dir` chooses the branch scored (a directory without one is an error, not the
+/// default branch).
 #[test]
 fn eval_command_scores_labelled_verbatims() {
     encoder();
-    let eval = |files: &[&Path]| {
+    let eval_with = |branch: &Path, files: &[&Path]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_verbatim"));
         c.current_dir(env!("CARGO_MANIFEST_DIR")).args(["--model-dir"]).arg(model_dir()).args(["eval", "sentiment"]);
+        c.arg("--sentiment-dir").arg(branch);
         for f in files {
             c.arg("--labelled").arg(f);
         }
         c.output().unwrap()
     };
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(branch::DEFAULT_DIR);
+    let eval = |files: &[&Path]| eval_with(&committed, files);
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES[0]);
+    let empty = tempfile::tempdir().unwrap();
+    let run = eval_with(empty.path(), &[&fixture]);
+    assert!(!run.status.success(), "no branch in --sentiment-dir: {}", String::from_utf8_lossy(&run.stdout));
     let run = eval(&[&fixture]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
