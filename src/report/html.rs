@@ -142,6 +142,6 @@ pub fn render(doc: &Document) -> String {
     for (term, text) in HOW_TO_READ {
         let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", escape(term), escape(text));
     }
-    let _ = write!(h, "</dl></main></body></html>\n");
+    let _ = writeln!(h, "</dl></main></body></html>");
     h
 }
