@@ -258,6 +258,10 @@ enum TrainCommand {
         /// committed branch was trained with.
         #[arg(long)]
         without_customer_data: bool,
+        /// Also train on the 411 hand-written feedback sentences (src/sentiment/feedback_written.tsv),
+        /// repeated N times; the committed branch was trained without them (README: tried, not landed).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        written_repeats: usize,
         /// Use at most this many training examples (seeded sample), e.g. for a quick run.
         #[arg(long)]
         limit: Option<usize>,
@@ -407,7 +411,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, written_repeats, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -416,7 +420,7 @@ fn main() -> anyhow::Result<()> {
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let learning_rate = lr.unwrap_or(TrainOptions::default().learning_rate);
-            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data: !without_customer_data, ..Default::default() };
+            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data: !without_customer_data, written_repeats, ..Default::default() };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();

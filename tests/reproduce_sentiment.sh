@@ -13,6 +13,7 @@ args=$(python3 - "$committed" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 a = f"--layers {m['layers']} --epochs {m['epochs']} --lr {m['learning_rate']} --max-tokens {m['max_tokens']} --seed {m['seed']}"
+a += f" --written-repeats {m.get('written_repeats', 0)}"
 print(a if m.get("customer_data") else a + " --without-customer-data")
 PY
 )

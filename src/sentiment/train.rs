@@ -63,6 +63,9 @@ pub struct Metrics {
     /// Whether training included the customer-service data (default; `--without-customer-data` leaves it out).
     #[serde(default)]
     pub customer_data: bool,
+    /// How many times over training took the hand-written feedback sentences (`--written-repeats`).
+    #[serde(default)]
+    pub written_repeats: usize,
     /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
     #[serde(default)]
     pub adapted_on_responses: usize,
@@ -131,7 +134,7 @@ pub fn sample(mut examples: Vec<Example>, limit: Option<usize>, seed: u64) -> Ve
 /// it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
 pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
     let started = std::time::Instant::now();
-    let mut sets = data::load_with(data_dir, opts.customer_data)?;
+    let mut sets = data::load_with(data_dir, opts.customer_data, opts.written_repeats)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
     let train = branch::cache(encoder, &sets.train, opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
@@ -180,6 +183,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         per_epoch,
         frozen_floor: Some(floor),
         customer_data: opts.customer_data,
+        written_repeats: opts.written_repeats,
         adapted_on_responses: 0,
     };
     b.save_config(out)?;
@@ -334,8 +338,9 @@ pub fn adapt_from_responses(
     let max_tokens = recorded.as_ref().map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
     // Replay the data mix the branch was trained on.
     let customer_data = recorded.as_ref().is_some_and(|m| m.customer_data);
-    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, customer_data, ..TrainOptions::default() };
-    let sets = data::load_with(data_dir, customer_data)?;
+    let written_repeats = recorded.as_ref().map_or(0, |m| m.written_repeats);
+    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, customer_data, written_repeats, ..TrainOptions::default() };
+    let sets = data::load_with(data_dir, customer_data, written_repeats)?;
     let dev = DevSets::cache(encoder, &sets, &opts)?;
     let before = dev.evaluate_model(&b)?;
     progress.note(&format!("current branch: {before}"));

@@ -53,7 +53,8 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
         .collect();
     assert!(fixture.len() >= 180, "{}", fixture.len());
     let generated = sentiment::feedback::examples();
-    assert!(generated.iter().all(|e| !fixture.contains(&e.text.to_lowercase())), "the fixture stays held out");
+    let written = sentiment::feedback::written();
+    assert!(generated.iter().chain(&written).all(|e| !fixture.contains(&e.text.to_lowercase())), "the fixtures stay held out");
     let Some(shared) = shared_dir() else {
         eprintln!("SKIPPED (Banking77 part): ../shared is absent");
         return;
@@ -65,8 +66,10 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!(count(Label::Positive), 0);
     assert!(bank.iter().any(|e| e.text == "I am still waiting on my card?" && e.label == Label::Negative));
     let plain = data::load(&shared.join("data")).unwrap();
-    let with = data::load_with(&shared.join("data"), true).unwrap();
+    let with = data::load_with(&shared.join("data"), true, 0).unwrap();
     assert_eq!(with.train.len(), plain.train.len() + bank.len() + data::FEEDBACK_REPEATS * generated.len());
+    let with_written = data::load_with(&shared.join("data"), true, 2).unwrap();
+    assert_eq!(with_written.train.len(), with.train.len() + 2 * written.len());
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
@@ -356,7 +359,8 @@ fn shared_adapting_to_workspace_responses_never_saves_a_worse_branch() {
     }
 }
 
-/// `verbatim train sentiment` end to end on a small seeded sample: the branch is saved with its
+/// `verbatim train sentiment` end to end on a small seeded sample (with the hand-written sentences,
+/// recorded for a retrain to repeat): the branch is saved with its
 /// calibration (temperature and class-prior correction, the same in `config.json` and
 /// `metrics.json`); the dev figures it records are those the saved branch scores when loaded as
 /// the service loads it; and `--recalibrate` on it changes nothing, because training fitted the
@@ -376,9 +380,9 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     };
     let (data, branch_dir) = (shared.join("data"), dir.path().join("branch"));
     let (data, out) = (data.to_str().unwrap(), branch_dir.to_str().unwrap());
-    let trained = run(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1"]);
+    let trained = run(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1", "--written-repeats", "1"]);
     let recorded = Metrics::read(&branch_dir).unwrap();
-    assert_eq!(recorded.train_examples, 400);
+    assert_eq!((recorded.train_examples, recorded.customer_data, recorded.written_repeats), (400, true, 1));
     assert!(trained.contains("class-prior correction") && trained.contains(&recorded.dev.to_string()), "{trained}");
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(branch_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
