@@ -32,6 +32,11 @@ impl Label {
         }
     }
 
+    /// The label named `s` (exactly as [`Label::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Label> {
+        Label::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
     /// Star rating → label: 1–2 negative, 3 neutral, 4–5 positive (on a 1–5 scale).
     pub fn from_stars(stars: u32) -> Option<Label> {
         match stars {

@@ -183,12 +183,7 @@ pub fn written() -> Vec<Example> {
         .enumerate()
         .map(|(i, line)| {
             let (label, text) = line.split_once('\t').unwrap_or_else(|| panic!("feedback_written.tsv:{}: no tab", i + 1));
-            let label = match label {
-                "negative" => Label::Negative,
-                "neutral" => Label::Neutral,
-                "positive" => Label::Positive,
-                other => panic!("feedback_written.tsv:{}: unknown label {other:?}", i + 1),
-            };
+            let label = Label::parse(label).unwrap_or_else(|| panic!("feedback_written.tsv:{}: unknown label {label:?}", i + 1));
             Example { text: text.to_string(), label }
         })
         .collect()

@@ -26,10 +26,7 @@ impl Want {
     pub fn parse(s: &str) -> Option<Want> {
         match s.trim().to_ascii_lowercase().as_str() {
             "mixed" => Some(Want::Mixed),
-            "negative" => Some(Want::Label(Label::Negative)),
-            "neutral" => Some(Want::Label(Label::Neutral)),
-            "positive" => Some(Want::Label(Label::Positive)),
-            _ => None,
+            other => Label::parse(other).map(Want::Label),
         }
     }
 
