@@ -262,6 +262,11 @@ enum TrainCommand {
         /// repeated N times; the committed branch was trained without them (README: tried, not landed).
         #[arg(long, default_value_t = 0, value_name = "N")]
         written_repeats: usize,
+        /// Instead of training, average the weights of these trained branches (repeat the
+        /// option; same layers) into --out, then calibrate and score the mean as training does;
+        /// metrics.json lists each branch's own metrics, so a retrain can repeat them.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["from_responses", "recalibrate"])]
+        average: Vec<PathBuf>,
         /// Use at most this many training examples (seeded sample), e.g. for a quick run.
         #[arg(long)]
         limit: Option<usize>,
@@ -394,6 +399,17 @@ fn main() -> anyhow::Result<()> {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let (before, after) = sentiment_train::recalibrate(&encoder, &out, &data)?;
             println!("before: {before}\nafter:  {after}\nsaved the calibration in {}", out.display());
+        }
+        Command::Train { command: TrainCommand::Sentiment { data, out, average, .. } } if !average.is_empty() => {
+            let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
+            let dirs: Vec<&std::path::Path> = average.iter().map(PathBuf::as_path).collect();
+            let metrics = sentiment_train::average_saved(&encoder, &dirs, &data, &out)?;
+            let [negative, _, positive] = metrics.bias;
+            println!("averaged {} branches (temperature {:.2}, class-prior correction negative {negative:+.1}, positive {positive:+.1}): {}", dirs.len(), metrics.temperature, metrics.dev);
+            for (dir, m) in dirs.iter().zip(&metrics.ingredients) {
+                println!("  {}: {}", dir.display(), m.dev);
+            }
+            println!("wrote {} ({} s)", out.display(), metrics.seconds.round());
         }
         Command::Train { command: TrainCommand::Sentiment { data, out, from_responses: true, lr, seed, .. } } => {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;

@@ -69,6 +69,10 @@ pub struct Metrics {
     /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
     #[serde(default)]
     pub adapted_on_responses: usize,
+    /// For a branch averaged from trained ones (`--average`, [`average_saved`]): each one's own
+    /// metrics, in order, so a retrain can repeat every one; empty for a branch trained alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingredients: Vec<Metrics>,
 }
 
 impl Metrics {
@@ -185,6 +189,52 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         customer_data: opts.customer_data,
         written_repeats: opts.written_repeats,
         adapted_on_responses: 0,
+        ingredients: Vec::new(),
+    };
+    b.save_config(out)?;
+    metrics.write(out)?;
+    Ok(metrics)
+}
+
+/// Averages the trained branches saved in `dirs` ([`Branch::average`]) into `out`, then
+/// calibrates the mean on the calibration reviews and scores it on the dev sets, as training does
+/// (from the saved f16 weights). Its `metrics.json` lists each branch's own metrics as
+/// `ingredients`; its top-level settings are the first branch's, with the largest data mix among
+/// them (what `--from-responses` replays). The branches must tune the same layers over the same
+/// token budget.
+pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &Path) -> Result<Metrics> {
+    let started = std::time::Instant::now();
+    let ingredients = dirs
+        .iter()
+        .map(|d| Metrics::read(d).ok_or_else(|| Error::invalid("average", format!("{} holds no readable {METRICS_FILE}: only trained branches can be averaged", d.display()))))
+        .collect::<Result<Vec<_>>>()?;
+    let first = ingredients.first().ok_or_else(|| Error::invalid("average", "name at least one trained branch"))?.clone();
+    if let Some((dir, m)) = dirs.iter().zip(&ingredients).find(|(_, m)| (m.layers, m.max_tokens) != (first.layers, first.max_tokens)) {
+        return Err(Error::invalid(
+            "average",
+            format!("{} tunes {} layers over {} tokens, the first branch {} over {}: only branches of one shape can be averaged", dir.display(), m.layers, m.max_tokens, first.layers, first.max_tokens),
+        ));
+    }
+    Branch::average(dirs, encoder.config())?.save(out)?;
+    let mut b = Branch::load(out, encoder.config(), false)?;
+    let sets = data::load(data_dir)?;
+    let opts = TrainOptions { layers: first.layers, max_tokens: first.max_tokens, ..TrainOptions::default() };
+    let calibration = branch::cache(encoder, &sets.reviews_calibration, &opts)?;
+    calibrate(&mut b, &calibration)?;
+    let dev = DevSets::cache(encoder, &sets, &opts)?.evaluate_model(&b)?;
+    let metrics = Metrics {
+        train_examples: ingredients.iter().map(|m| m.train_examples).max().unwrap_or(0),
+        calibration_examples: calibration.states.len(),
+        temperature: b.temperature,
+        bias: b.bias,
+        seconds: started.elapsed().as_secs_f64(),
+        dev,
+        per_epoch: Vec::new(),
+        customer_data: ingredients.iter().any(|m| m.customer_data),
+        written_repeats: ingredients.iter().map(|m| m.written_repeats).max().unwrap_or(0),
+        adapted_on_responses: 0,
+        ingredients,
+        ..first
     };
     b.save_config(out)?;
     metrics.write(out)?;

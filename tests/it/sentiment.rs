@@ -393,6 +393,79 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     assert_eq!((again.temperature, again.bias), (recorded.temperature, recorded.bias));
 }
 
+/// `verbatim train sentiment --average`: the committed branch and a small one trained here are
+/// averaged element by element; the mean is calibrated with one neutral offset (negative and
+/// positive move together), scores what its metrics record when loaded as the service loads it,
+/// and keeps each branch's metrics as ingredients for a retrain. A branch of another shape, or
+/// a directory without metrics, is refused with an error that names the option.
+#[test]
+fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_averaging_trained_branches_saves_their_calibrated_mean: ../shared is absent");
+        return;
+    };
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_verbatim")).arg("--model-dir").arg(model_dir()).args(args).output().unwrap();
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let data = shared.join("data");
+    let (data, committed) = (data.to_str().unwrap(), crate::common::sentiment_dir());
+    let [small, mean] = ["small", "mean"].map(|d| dir.path().join(d));
+    let (committed, small_s, mean_s) = (committed.to_str().unwrap(), small.to_str().unwrap(), mean.to_str().unwrap());
+    ok(&["train", "sentiment", "--data", data, "--out", small_s, "--limit", "64", "--epochs", "1", "--seed", "7"]);
+    let averaged = ok(&["train", "sentiment", "--data", data, "--average", committed, "--average", small_s, "--out", mean_s]);
+    assert!(averaged.contains("averaged 2 branches"), "{averaged}");
+
+    let weights = |d: &str| candle_core::safetensors::load(Path::new(d).join("sentiment.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let (a, b, m) = (weights(committed), weights(small_s), weights(mean_s));
+    assert_eq!(m.len(), a.len());
+    let mut moved = 0;
+    for (name, t) in &m {
+        let f = |t: &candle_core::Tensor| t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (x, y, z) = (f(&a[name]), f(&b[name]), f(t));
+        for ((x, y), z) in x.iter().zip(&y).zip(&z) {
+            // Stored in f16: the mean to within its rounding.
+            assert!((z - (x + y) / 2.0).abs() <= 1e-3 * (1.0 + z.abs()), "{name}: {x} and {y} averaged to {z}");
+            moved += usize::from(x != y);
+        }
+    }
+    assert!(moved > 1000, "the small branch was trained away from the committed one");
+
+    let recorded = Metrics::read(&mean).unwrap();
+    let seeds: Vec<u64> = recorded.ingredients.iter().map(|i| i.seed).collect();
+    assert_eq!(seeds, [42, 7]);
+    assert_eq!(recorded.ingredients[1].train_examples, 64);
+    assert_eq!((recorded.seed, recorded.layers), (42, 4), "the first branch's settings");
+    let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(mean.join("config.json")).unwrap()).unwrap();
+    assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
+    assert!(config.bias[0] == config.bias[2] && config.bias[1] == 0.0, "one neutral offset: {:?}", config.bias);
+    let eval = ok(&["--sentiment-dir", mean_s, "eval", "sentiment", "--data", data]);
+    let dev = &recorded.dev;
+    assert!(eval.contains(&format!("binary accuracy {:.4}", dev.sst2_accuracy)) && eval.contains(&format!("macro-F1 {:.4}", dev.reviews_macro_f1)), "recorded {dev}\n{eval}");
+
+    // Another shape, or no metrics: refused, naming the option; nothing written.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    for f in ["config.json", "sentiment.safetensors"] {
+        std::fs::copy(small.join(f), other.join(f)).unwrap();
+    }
+    let none = dir.path().join("none");
+    let refused = run(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && why.contains("average") && why.contains("metrics.json"), "{why}");
+    let mut m = Metrics::read(&small).unwrap();
+    m.layers = 2;
+    m.write(&other).unwrap();
+    let refused = run(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && why.contains("average") && why.contains("2 layers"), "{why}");
+    assert!(!none.exists(), "a refused average writes nothing");
+}
+
 /// `verbatim eval sentiment` on the shared dev sets: prints both dev sets with their confusion
 /// matrices and the floor, and reproduces the figures recorded in the committed `metrics.json`.
 #[test]
