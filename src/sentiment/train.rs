@@ -318,6 +318,15 @@ pub fn report(m: &DevMetrics, dir: &Path) -> String {
             "recorded at training ({} layers, {} epochs, lr {}, {} tokens, seed {}, temperature {:.2}): {}\n",
             r.layers, r.epochs, r.learning_rate, r.max_tokens, r.seed, r.temperature, r.dev
         ));
+        for (i, m) in r.ingredients.iter().enumerate() {
+            out.push_str(&format!(
+                "  averaged from branch {} (seed {}, hand-written sentences ×{}), which alone scored: {}\n",
+                i + 1,
+                m.seed,
+                m.written_repeats,
+                m.dev
+            ));
+        }
     }
     out
 }
