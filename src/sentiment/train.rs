@@ -50,7 +50,9 @@ pub struct Metrics {
     pub train_examples: usize,
     pub calibration_examples: usize,
     pub temperature: f32,
-    /// The per-class log-prior correction fitted after the temperature (see `branch::fit_bias`).
+    /// The log-prior correction fitted after the temperature (see `branch::fit_bias`: one offset
+    /// of negative and positive against neutral; branches calibrated before it, such as the
+    /// committed one, carry two).
     #[serde(default)]
     pub bias: [f32; 3],
     pub seconds: f64,

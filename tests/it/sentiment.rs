@@ -13,7 +13,7 @@ use crate::common::{encoder, model_dir, shared_dir, TestServer};
 
 /// The customer-feedback fixtures, in the order they were written (how each was used: see
 /// `customer_feedback_fixtures_hold_their_measured_levels`).
-const FIXTURES: [&str; 9] = [
+const FIXTURES: [&str; 10] = [
     "tests/fixtures/sentiment.csv",
     "tests/fixtures/sentiment_holdout.csv",
     "tests/fixtures/sentiment_blind.csv",
@@ -23,6 +23,7 @@ const FIXTURES: [&str; 9] = [
     "tests/fixtures/sentiment_seventh.csv",
     "tests/fixtures/sentiment_eighth.csv",
     "tests/fixtures/sentiment_ninth.csv",
+    "tests/fixtures/sentiment_tenth.csv",
 ];
 
 #[test]
@@ -89,7 +90,7 @@ fn fixture_accuracy(path: &str) -> (f64, String) {
     (scored.accuracy, report)
 }
 
-/// Nine fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
+/// Ten fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
 /// billing, delivery, travel, healthcare): praise, complaints without angry words, neutral facts,
 /// and mixed verbatims, never trained on. How each was used: the first (62) guided which kinds of
 /// sentence the generated training data covers; the misses of the second, third and fourth were
@@ -97,17 +98,19 @@ fn fixture_accuracy(path: &str) -> (f64, String) {
 /// the fifth (64) was written and committed before the branch trained on those sentences; the
 /// sixth (64) after it, the seventh (64) after the sixth's misses were read, before any later
 /// branch or training data, the eighth (64) after the seventh's misses were read, before any
-/// new training data, and the ninth (64) before the hand-written training sentences; the misses
-/// of the eighth and ninth have not been read (README, sentiment).
+/// new training data, the ninth (64) before the hand-written training sentences, and the tenth
+/// (64) before any averaged branch was scored; the misses of the eighth, ninth and tenth have
+/// not been read (README, sentiment).
 ///
 /// Issue 3 asks for ≥ 0.90. The committed branch scores 0.903 (56/62), 0.813 (52/64), 0.806
 /// (50/62), 0.844 (54/64), 0.672 (43/64) on the fifth, 0.813 (52/64) on the sixth, 0.813
-/// (52/64) on the seventh, 0.875 (56/64) on the eighth and 0.781 (50/64) on the ninth.
+/// (52/64) on the seventh, 0.875 (56/64) on the eighth, 0.781 (50/64) on the ninth and 0.734
+/// (47/64) on the tenth.
 /// Until a branch meets the target (issue 3 stays open), this guards the measured levels,
 /// allowing one sentence per fixture to flip on another CPU.
 #[test]
 fn customer_feedback_fixtures_hold_their_measured_levels() {
-    const FLOORS: [f64; 9] = [0.88, 0.79, 0.79, 0.82, 0.65, 0.79, 0.79, 0.85, 0.76];
+    const FLOORS: [f64; 10] = [0.88, 0.79, 0.79, 0.82, 0.65, 0.79, 0.79, 0.85, 0.76, 0.71];
     let mut failed = Vec::new();
     for (path, floor) in FIXTURES.iter().zip(FLOORS) {
         let (accuracy, report) = fixture_accuracy(path);
