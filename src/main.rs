@@ -404,8 +404,7 @@ fn main() -> anyhow::Result<()> {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let dirs: Vec<&std::path::Path> = average.iter().map(PathBuf::as_path).collect();
             let metrics = sentiment_train::average_saved(&encoder, &dirs, &data, &out)?;
-            let [negative, _, positive] = metrics.bias;
-            println!("averaged {} branches (temperature {:.2}, class-prior correction negative {negative:+.1}, positive {positive:+.1}): {}", dirs.len(), metrics.temperature, metrics.dev);
+            println!("averaged {} branches ({}): {}", dirs.len(), metrics.calibration(), metrics.dev);
             for (dir, m) in dirs.iter().zip(&metrics.ingredients) {
                 println!("  {}: {}", dir.display(), m.dev);
             }
@@ -440,8 +439,7 @@ fn main() -> anyhow::Result<()> {
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();
-            let [negative, _, positive] = metrics.bias;
-            println!("final (temperature {:.2}, class-prior correction negative {negative:+.1}, positive {positive:+.1}): {}", metrics.temperature, metrics.dev);
+            println!("final ({}): {}", metrics.calibration(), metrics.dev);
             println!("wrote {} ({} s)", out.display(), metrics.seconds.round());
         }
         Command::Eval { command: EvalCommand::Sentiment { data, labelled } } => {

@@ -78,6 +78,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The fitted calibration, as the train commands print it.
+    pub fn calibration(&self) -> String {
+        let [negative, _, positive] = self.bias;
+        format!("temperature {:.2}, class-prior correction negative {negative:+.1}, positive {positive:+.1}", self.temperature)
+    }
+
     /// The `metrics.json` saved beside a branch, if it is there and readable.
     pub fn read(dir: &Path) -> Option<Self> {
         std::fs::read_to_string(dir.join(METRICS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok())
@@ -219,11 +225,9 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
     }
     Branch::average(dirs, encoder.config())?.save(out)?;
     let mut b = Branch::load(out, encoder.config(), false)?;
-    let sets = data::load(data_dir)?;
-    let opts = TrainOptions { layers: first.layers, max_tokens: first.max_tokens, ..TrainOptions::default() };
-    let calibration = branch::cache(encoder, &sets.reviews_calibration, &opts)?;
+    let (dev, calibration) = held_out(encoder, data_dir, first.layers, first.max_tokens)?;
     calibrate(&mut b, &calibration)?;
-    let dev = DevSets::cache(encoder, &sets, &opts)?.evaluate_model(&b)?;
+    let dev = dev.evaluate_model(&b)?;
     let metrics = Metrics {
         train_examples: ingredients.iter().map(|m| m.train_examples).max().unwrap_or(0),
         calibration_examples: calibration.states.len(),
@@ -243,6 +247,14 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
     Ok(metrics)
 }
 
+/// The dev sets and the calibration reviews in `data_dir`, through the shared layers once for a
+/// branch tuning `layers` over `max_tokens`: what calibrating and scoring a saved branch read.
+fn held_out(encoder: &Encoder, data_dir: &Path, layers: usize, max_tokens: usize) -> Result<(DevSets, Cached)> {
+    let sets = data::load(data_dir)?;
+    let opts = TrainOptions { layers, max_tokens, ..TrainOptions::default() };
+    Ok((DevSets::cache(encoder, &sets, &opts)?, branch::cache(encoder, &sets.reviews_calibration, &opts)?))
+}
+
 /// Fits the temperature (minimum NLL), then the class-prior correction (macro-F1), on the
 /// calibration reviews: data neither training nor dev sees. Training balances the classes, so an
 /// uncorrected branch over-reads neutral on reviews (78% positive); the correction is part of
@@ -260,12 +272,9 @@ fn calibrate(b: &mut Branch, calibration: &branch::Cached) -> std::result::Resul
 /// a branch saved before training fitted the correction, or after the calibration data changed.
 pub fn recalibrate(encoder: &Encoder, dir: &Path, data_dir: &Path) -> Result<(DevMetrics, DevMetrics)> {
     let mut b = Branch::load(dir, encoder.config(), false)?;
-    let sets = data::load(data_dir)?;
     let recorded = Metrics::read(dir);
     let max_tokens = recorded.as_ref().map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
-    let opts = TrainOptions { layers: b.layers.len(), max_tokens, ..TrainOptions::default() };
-    let dev = DevSets::cache(encoder, &sets, &opts)?;
-    let calibration = branch::cache(encoder, &sets.reviews_calibration, &opts)?;
+    let (dev, calibration) = held_out(encoder, data_dir, b.layers.len(), max_tokens)?;
     let before = dev.evaluate_model(&b)?;
     calibrate(&mut b, &calibration)?;
     let after = dev.evaluate_model(&b)?;

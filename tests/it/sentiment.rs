@@ -90,6 +90,18 @@ fn fixture_accuracy(path: &str) -> (f64, String) {
     (scored.accuracy, report)
 }
 
+/// The `verbatim` binary with the test model, run on `args`.
+fn verbatim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_verbatim")).arg("--model-dir").arg(model_dir()).args(args).output().unwrap()
+}
+
+/// [`verbatim`], which must succeed: its stdout.
+fn verbatim_ok(args: &[&str]) -> String {
+    let out = verbatim(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Ten fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
 /// billing, delivery, travel, healthcare): praise, complaints without angry words, neutral facts,
 /// and mixed verbatims, never trained on. How each was used: the first (62) guided which kinds of
@@ -376,20 +388,15 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     };
     encoder();
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_verbatim")).arg("--model-dir").arg(model_dir()).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let (data, branch_dir) = (shared.join("data"), dir.path().join("branch"));
     let (data, out) = (data.to_str().unwrap(), branch_dir.to_str().unwrap());
-    let trained = run(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1", "--written-repeats", "1"]);
+    let trained = verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1", "--written-repeats", "1"]);
     let recorded = Metrics::read(&branch_dir).unwrap();
     assert_eq!((recorded.train_examples, recorded.customer_data, recorded.written_repeats), (400, true, 1));
     assert!(trained.contains("class-prior correction") && trained.contains(&recorded.dev.to_string()), "{trained}");
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(branch_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
-    let recalibrated = run(&["train", "sentiment", "--recalibrate", "--data", data, "--out", out]);
+    let recalibrated = verbatim_ok(&["train", "sentiment", "--recalibrate", "--data", data, "--out", out]);
     let dev = &recorded.dev;
     assert!(recalibrated.contains(&format!("before: {dev}\nafter:  {dev}\n")), "recorded at training: {dev}\n{recalibrated}");
     let again = Metrics::read(&branch_dir).unwrap();
@@ -409,18 +416,12 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     };
     encoder();
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_verbatim")).arg("--model-dir").arg(model_dir()).args(args).output().unwrap();
-    let ok = |args: &[&str]| {
-        let out = run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let data = shared.join("data");
     let (data, committed) = (data.to_str().unwrap(), crate::common::sentiment_dir());
     let [small, mean] = ["small", "mean"].map(|d| dir.path().join(d));
     let (committed, small_s, mean_s) = (committed.to_str().unwrap(), small.to_str().unwrap(), mean.to_str().unwrap());
-    ok(&["train", "sentiment", "--data", data, "--out", small_s, "--limit", "64", "--epochs", "1", "--seed", "7"]);
-    let averaged = ok(&["train", "sentiment", "--data", data, "--average", committed, "--average", small_s, "--out", mean_s]);
+    verbatim_ok(&["train", "sentiment", "--data", data, "--out", small_s, "--limit", "64", "--epochs", "1", "--seed", "7"]);
+    let averaged = verbatim_ok(&["train", "sentiment", "--data", data, "--average", committed, "--average", small_s, "--out", mean_s]);
     assert!(averaged.contains("averaged 2 branches"), "{averaged}");
 
     let weights = |d: &str| candle_core::safetensors::load(Path::new(d).join("sentiment.safetensors"), &candle_core::Device::Cpu).unwrap();
@@ -446,7 +447,7 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(mean.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
     assert!(config.bias[0] == config.bias[2] && config.bias[1] == 0.0, "one neutral offset: {:?}", config.bias);
-    let eval = ok(&["--sentiment-dir", mean_s, "eval", "sentiment", "--data", data]);
+    let eval = verbatim_ok(&["--sentiment-dir", mean_s, "eval", "sentiment", "--data", data]);
     let dev = &recorded.dev;
     assert!(eval.contains(&format!("binary accuracy {:.4}", dev.sst2_accuracy)) && eval.contains(&format!("macro-F1 {:.4}", dev.reviews_macro_f1)), "recorded {dev}\n{eval}");
 
@@ -457,13 +458,13 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
         std::fs::copy(small.join(f), other.join(f)).unwrap();
     }
     let none = dir.path().join("none");
-    let refused = run(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
+    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && why.contains("average") && why.contains("metrics.json"), "{why}");
     let mut m = Metrics::read(&small).unwrap();
     m.layers = 2;
     m.write(&other).unwrap();
-    let refused = run(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
+    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && why.contains("average") && why.contains("2 layers"), "{why}");
     assert!(!none.exists(), "a refused average writes nothing");
