@@ -55,7 +55,7 @@ pub async fn analyze_texts(infer: &Infer, texts: &[String]) -> Result<Vec<TextAn
 /// [`analyze_texts`] without the request-size check, for callers with their own limits.
 pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<TextAnalysis>> {
     let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
-    let segment_texts: Vec<String> = splits.iter().flat_map(|s| s.segment_texts().map(str::to_string)).collect();
+    let segment_texts: Vec<String> = splits.iter().flat_map(|s| s.segment_sentences().map(String::from)).collect();
     let embeddings = infer.embed(segment_texts).await?;
     Ok(assemble(splits, embeddings))
 }
@@ -64,7 +64,7 @@ pub async fn analyze_unchecked(infer: &Infer, texts: &[String]) -> Result<Vec<Te
 /// command line and evaluation, which run outside the service.
 pub fn analyze_with(encoder: &Encoder, texts: &[&str]) -> std::result::Result<Vec<TextAnalysis>, ModelError> {
     let splits: Vec<_> = texts.iter().map(|t| split_verbatim(t)).collect();
-    let segment_texts: Vec<&str> = splits.iter().flat_map(|s| s.segment_texts()).collect();
+    let segment_texts: Vec<_> = splits.iter().flat_map(|s| s.segment_sentences()).collect();
     let embeddings = encoder.embed(&segment_texts)?;
     Ok(assemble(splits, embeddings))
 }

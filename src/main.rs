@@ -468,8 +468,8 @@ fn main() -> anyhow::Result<()> {
                     names.push(category.to_string());
                     names.len() - 1
                 });
-                for s in verbatim::text::split_verbatim(text).segment_texts() {
-                    texts.push(s.to_string());
+                for s in verbatim::text::split_verbatim(text).segment_sentences() {
+                    texts.push(s.into_owned());
                     response_of.push(categories.len());
                 }
                 categories.push(c);

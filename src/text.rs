@@ -6,6 +6,7 @@
 //! two clauses. The splitter is rule-based on purpose: it is deterministic, explainable, and fast
 //! enough to run on every response in the request path.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::themes::labels::content_word_count;
@@ -31,6 +32,24 @@ impl SplitText {
     /// The segment texts, in order.
     pub fn segment_texts(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().map(|r| &self.normalized[r.clone()])
+    }
+
+    /// The segments as the encoder reads them: a clause cut from a longer sentence ("The agent was
+    /// polite" from "The agent was polite, but the problem is still not fixed.") is closed with a
+    /// full stop, as the sentence it stands for. The branch was trained on whole sentences and
+    /// reads a bare fragment differently ("The agent was polite" leans negative, "The agent was
+    /// polite." positive). A line its author left without a stop is read as written.
+    pub fn segment_sentences(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        self.segments.iter().map(|r| {
+            let segment = &self.normalized[r.clone()];
+            let rest = self.normalized[r.end..].trim_start_matches([' ', ',', ';', ':', '-']);
+            let cut_from_sentence = !rest.is_empty() && !rest.starts_with('\n');
+            if cut_from_sentence && segment.ends_with(char::is_alphanumeric) {
+                Cow::Owned(format!("{segment}."))
+            } else {
+                Cow::Borrowed(segment)
+            }
+        })
     }
 }
 
@@ -363,6 +382,21 @@ mod tests {
 
     fn segments(s: &str) -> Vec<String> {
         split_verbatim(s).segment_texts().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_clause_cut_from_a_sentence_is_read_as_a_sentence_and_a_line_as_written() {
+        let read = |s: &str| split_verbatim(s).segment_sentences().map(|c| c.into_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            read("The agent was polite, but the problem is still not fixed."),
+            ["The agent was polite.", "but the problem is still not fixed."]
+        );
+        assert_eq!(read("love the product, support is slow"), ["love the product.", "support is slow"]);
+        assert_eq!(read("Setup was quick; the reporting is confusing!"), ["Setup was quick.", "the reporting is confusing!"]);
+        assert_eq!(read("fast shipping\nsupport is slow"), ["fast shipping", "support is slow"], "lines stay as written");
+        assert_eq!(read("Love the app. Support took 3 days!!! 😡"), ["Love the app.", "Support took 3 days!!! 😡"]);
+        let split = split_verbatim("Great product, but the billing page is confusing");
+        assert_eq!(split.segment_texts().next(), Some("Great product"), "the stored segment text is the verbatim's own");
     }
 
     #[test]
