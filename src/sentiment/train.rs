@@ -223,6 +223,12 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
             format!("{} tunes {} layers over {} tokens, the first branch {} over {}: only branches of one shape can be averaged", dir.display(), m.layers, m.max_tokens, first.layers, first.max_tokens),
         ));
     }
+    if let Some((dir, m)) = dirs.iter().zip(&ingredients).find(|(_, m)| !m.ingredients.is_empty()) {
+        return Err(Error::invalid(
+            "average",
+            format!("{} is itself averaged from {} branches: average those (its {METRICS_FILE} lists them), so a retrain can repeat every one", dir.display(), m.ingredients.len()),
+        ));
+    }
     Branch::average(dirs, encoder.config())?.save(out)?;
     let mut b = Branch::load(out, encoder.config(), false)?;
     let (dev, calibration) = held_out(encoder, data_dir, first.layers, first.max_tokens)?;

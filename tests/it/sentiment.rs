@@ -114,15 +114,15 @@ fn verbatim_ok(args: &[&str]) -> String {
 /// (64) before any averaged branch was scored; the misses of the eighth, ninth and tenth have
 /// not been read (README, sentiment).
 ///
-/// Issue 3 asks for ≥ 0.90. The committed branch, its cut clauses read as sentences, scores
-/// 0.903 (56/62), 0.844 (54/64), 0.823 (51/62), 0.875 (56/64), 0.672 (43/64) on the fifth, 0.828
-/// (53/64) on the sixth, 0.828 (53/64) on the seventh, 0.875 (56/64) on the eighth, 0.813 (52/64)
-/// on the ninth and 0.750 (48/64) on the tenth.
+/// Issue 3 asks for ≥ 0.90. The committed branch (the mean of two trained ones), its cut clauses
+/// read as sentences, scores 0.919 (57/62), 0.875 (56/64), 0.823 (51/62), 0.859 (55/64), 0.750
+/// (48/64) on the fifth, 0.875 (56/64) on the sixth, 0.859 (55/64) on the seventh, 0.891 (57/64)
+/// on the eighth, 0.813 (52/64) on the ninth and 0.813 (52/64) on the tenth.
 /// Until a branch meets the target (issue 3 stays open), this guards the measured levels,
 /// allowing one sentence per fixture to flip on another CPU.
 #[test]
 fn customer_feedback_fixtures_hold_their_measured_levels() {
-    const FLOORS: [f64; 10] = [0.88, 0.79, 0.79, 0.82, 0.65, 0.79, 0.79, 0.85, 0.76, 0.71];
+    const FLOORS: [f64; 10] = [0.90, 0.85, 0.80, 0.84, 0.73, 0.85, 0.84, 0.87, 0.79, 0.79];
     let mut failed = Vec::new();
     for (path, floor) in FIXTURES.iter().zip(FLOORS) {
         let (accuracy, report) = fixture_accuracy(path);
@@ -403,11 +403,12 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     assert_eq!((again.temperature, again.bias), (recorded.temperature, recorded.bias));
 }
 
-/// `verbatim train sentiment --average`: the committed branch and a small one trained here are
+/// `verbatim train sentiment --average`: two small branches trained here with different seeds are
 /// averaged element by element; the mean is calibrated with one neutral offset (negative and
 /// positive move together), scores what its metrics record when loaded as the service loads it,
-/// and keeps each branch's metrics as ingredients for a retrain. A branch of another shape, or
-/// a directory without metrics, is refused with an error that names the option.
+/// and keeps each branch's metrics as ingredients for a retrain. A branch of another shape, a
+/// directory without metrics, or a branch that is itself an average (the committed one) is
+/// refused with an error that names the option.
 #[test]
 fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     let Some(shared) = shared_dir() else {
@@ -418,14 +419,16 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     let dir = tempfile::tempdir().unwrap();
     let data = shared.join("data");
     let (data, committed) = (data.to_str().unwrap(), crate::common::sentiment_dir());
-    let [small, mean] = ["small", "mean"].map(|d| dir.path().join(d));
-    let (committed, small_s, mean_s) = (committed.to_str().unwrap(), small.to_str().unwrap(), mean.to_str().unwrap());
-    verbatim_ok(&["train", "sentiment", "--data", data, "--out", small_s, "--limit", "64", "--epochs", "1", "--seed", "7"]);
-    let averaged = verbatim_ok(&["train", "sentiment", "--data", data, "--average", committed, "--average", small_s, "--out", mean_s]);
+    let [first, small, mean] = ["first", "small", "mean"].map(|d| dir.path().join(d));
+    let (first_s, small_s, mean_s) = (first.to_str().unwrap(), small.to_str().unwrap(), mean.to_str().unwrap());
+    for (out, seed) in [(first_s, "42"), (small_s, "7")] {
+        verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "64", "--epochs", "1", "--seed", seed]);
+    }
+    let averaged = verbatim_ok(&["train", "sentiment", "--data", data, "--average", first_s, "--average", small_s, "--out", mean_s]);
     assert!(averaged.contains("averaged 2 branches"), "{averaged}");
 
     let weights = |d: &str| candle_core::safetensors::load(Path::new(d).join("sentiment.safetensors"), &candle_core::Device::Cpu).unwrap();
-    let (a, b, m) = (weights(committed), weights(small_s), weights(mean_s));
+    let (a, b, m) = (weights(first_s), weights(small_s), weights(mean_s));
     assert_eq!(m.len(), a.len());
     let mut moved = 0;
     for (name, t) in &m {
@@ -437,12 +440,12 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
             moved += usize::from(x != y);
         }
     }
-    assert!(moved > 1000, "the small branch was trained away from the committed one");
+    assert!(moved > 1000, "two seeds train two different branches");
 
     let recorded = Metrics::read(&mean).unwrap();
     let seeds: Vec<u64> = recorded.ingredients.iter().map(|i| i.seed).collect();
     assert_eq!(seeds, [42, 7]);
-    assert_eq!(recorded.ingredients[1].train_examples, 64);
+    assert!(recorded.ingredients.iter().all(|i| i.train_examples == 64));
     assert_eq!((recorded.seed, recorded.layers), (42, 4), "the first branch's settings");
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(mean.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
@@ -458,13 +461,17 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
         std::fs::copy(small.join(f), other.join(f)).unwrap();
     }
     let none = dir.path().join("none");
-    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
+    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", first_s, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && why.contains("average") && why.contains("metrics.json"), "{why}");
+    let committed = committed.to_str().unwrap();
+    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", committed, "--average", small_s, "--out", none.to_str().unwrap()]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && why.contains("average") && why.contains("itself averaged from 2 branches"), "{why}");
     let mut m = Metrics::read(&small).unwrap();
     m.layers = 2;
     m.write(&other).unwrap();
-    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", committed, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
+    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", first_s, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && why.contains("average") && why.contains("2 layers"), "{why}");
     assert!(!none.exists(), "a refused average writes nothing");
