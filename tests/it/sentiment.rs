@@ -454,26 +454,28 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     let dev = &recorded.dev;
     assert!(eval.contains(&format!("binary accuracy {:.4}", dev.sst2_accuracy)) && eval.contains(&format!("macro-F1 {:.4}", dev.reviews_macro_f1)), "recorded {dev}\n{eval}");
 
-    // Another shape, or no metrics: refused, naming the option; nothing written.
+    // Another shape, no metrics, or an average of averages: refused, naming the option; nothing written.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
     for f in ["config.json", "sentiment.safetensors"] {
         std::fs::copy(small.join(f), other.join(f)).unwrap();
     }
     let none = dir.path().join("none");
-    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", first_s, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
-    let why = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && why.contains("average") && why.contains("metrics.json"), "{why}");
-    let committed = committed.to_str().unwrap();
-    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", committed, "--average", small_s, "--out", none.to_str().unwrap()]);
-    let why = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && why.contains("average") && why.contains("itself averaged from 2 branches"), "{why}");
+    let refused = |a: &str, b: &str| {
+        let out = verbatim(&["train", "sentiment", "--data", data, "--average", a, "--average", b, "--out", none.to_str().unwrap()]);
+        assert!(!out.status.success(), "averaging {a} and {b} must be refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let other_s = other.to_str().unwrap();
+    let why = refused(first_s, other_s);
+    assert!(why.contains("average") && why.contains("metrics.json"), "{why}");
+    let why = refused(committed.to_str().unwrap(), small_s);
+    assert!(why.contains("average") && why.contains("itself averaged from 2 branches"), "{why}");
     let mut m = Metrics::read(&small).unwrap();
     m.layers = 2;
     m.write(&other).unwrap();
-    let refused = verbatim(&["train", "sentiment", "--data", data, "--average", first_s, "--average", other.to_str().unwrap(), "--out", none.to_str().unwrap()]);
-    let why = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && why.contains("average") && why.contains("2 layers"), "{why}");
+    let why = refused(first_s, other_s);
+    assert!(why.contains("average") && why.contains("2 layers"), "{why}");
     assert!(!none.exists(), "a refused average writes nothing");
 }
 
