@@ -262,6 +262,11 @@ enum TrainCommand {
         /// repeated N times; the committed branch was trained without them (README: tried, not landed).
         #[arg(long, default_value_t = 0, value_name = "N")]
         written_repeats: usize,
+        /// Also train on the second hand-written set (src/sentiment/feedback_outcomes.tsv: good
+        /// outcomes told plainly or by denial, money going down, each with its bad twin, and
+        /// neutral facts), repeated N times.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        outcome_repeats: usize,
         /// Instead of training, average the weights of these trained branches (repeat the
         /// option; same layers) into --out, then calibrate and score the mean as training does;
         /// metrics.json lists each branch's own metrics, so a retrain can repeat them.
@@ -426,7 +431,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, written_repeats, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -435,7 +440,7 @@ fn main() -> anyhow::Result<()> {
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let learning_rate = lr.unwrap_or(TrainOptions::default().learning_rate);
-            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data: !without_customer_data, written_repeats, ..Default::default() };
+            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data: !without_customer_data, written_repeats, outcome_repeats, ..Default::default() };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();

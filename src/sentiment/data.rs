@@ -69,15 +69,16 @@ pub struct SentimentData {
 
 /// Loads all sets from `data_dir` (e.g. `../shared/data`).
 pub fn load(data_dir: &Path) -> Result<SentimentData> {
-    load_with(data_dir, false, 0)
+    load_with(data_dir, false, 0, 0)
 }
 
 /// [`load`], and with `customer` the customer-service data too: Banking77 queries labelled by
 /// intent ([`banking77_by_intent`]) and the generated feedback sentences
 /// ([`super::feedback::examples`], repeated [`FEEDBACK_REPEATS`] times so a few hundred sentences
 /// weigh in against 30,000); and the hand-written feedback sentences
-/// ([`super::feedback::written`]) `written_repeats` times.
-pub fn load_with(data_dir: &Path, customer: bool, written_repeats: usize) -> Result<SentimentData> {
+/// ([`super::feedback::written`]) `written_repeats` times, and the second hand-written set
+/// ([`super::feedback::outcomes`]) `outcome_repeats` times.
+pub fn load_with(data_dir: &Path, customer: bool, written_repeats: usize, outcome_repeats: usize) -> Result<SentimentData> {
     let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
     train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
     let reviews = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
@@ -92,6 +93,10 @@ pub fn load_with(data_dir: &Path, customer: bool, written_repeats: usize) -> Res
     let written = super::feedback::written();
     for _ in 0..written_repeats {
         train.extend(written.iter().cloned());
+    }
+    let outcomes = super::feedback::outcomes();
+    for _ in 0..outcome_repeats {
+        train.extend(outcomes.iter().cloned());
     }
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }

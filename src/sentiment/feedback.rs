@@ -178,12 +178,29 @@ pub fn examples() -> Vec<Example> {
 /// Opt-in (`train sentiment --written-repeats N`): the committed branch was not trained on them
 /// (README, sentiment: *Tried, not landed*).
 pub fn written() -> Vec<Example> {
-    include_str!("feedback_written.tsv")
-        .lines()
+    parse_tsv("feedback_written.tsv", include_str!("feedback_written.tsv"))
+}
+
+/// A second set written one by one (`feedback_outcomes.tsv`), aimed at what the branch still
+/// reads wrong: good outcomes told plainly or by denying something bad ("nothing was broken or
+/// missing", "hassle-free"), money going down as good news, things better than expected, and
+/// features that now work. Each good outcome has a bad twin in the same words (money going up,
+/// worse than expected, a feature that no longer works, "no one answered the phone"), so the
+/// label follows what happened, not a word such as "no" or "bill"; plus neutral facts about the
+/// same things. Written before any branch trained on it was scored; every sentence has word
+/// overlap below 0.40 with each fixture sentence and below 0.55 with each `feedback_written.tsv`
+/// sentence (tested). Opt-in: `train sentiment --outcome-repeats N`.
+pub fn outcomes() -> Vec<Example> {
+    parse_tsv("feedback_outcomes.tsv", include_str!("feedback_outcomes.tsv"))
+}
+
+/// `label<TAB>text` lines; a malformed line is a bug in the committed file, so it panics naming it.
+fn parse_tsv(name: &str, tsv: &str) -> Vec<Example> {
+    tsv.lines()
         .enumerate()
         .map(|(i, line)| {
-            let (label, text) = line.split_once('\t').unwrap_or_else(|| panic!("feedback_written.tsv:{}: no tab", i + 1));
-            let label = Label::parse(label).unwrap_or_else(|| panic!("feedback_written.tsv:{}: unknown label {label:?}", i + 1));
+            let (label, text) = line.split_once('\t').unwrap_or_else(|| panic!("{name}:{}: no tab", i + 1));
+            let label = Label::parse(label).unwrap_or_else(|| panic!("{name}:{}: unknown label {label:?}", i + 1));
             Example { text: text.to_string(), label }
         })
         .collect()
@@ -211,6 +228,19 @@ mod tests {
         assert_eq!((count(Label::Positive), count(Label::Neutral), count(Label::Negative)), (153, 107, 151));
         let generated = examples();
         assert!(written.iter().all(|w| !w.text.is_empty() && !generated.iter().any(|g| g.text == w.text)));
+    }
+
+    #[test]
+    fn the_outcome_sentences_parse_and_repeat_no_other_training_sentence() {
+        let outcomes = outcomes();
+        let count = |l: Label| outcomes.iter().filter(|e| e.label == l).count();
+        assert_eq!((count(Label::Positive), count(Label::Neutral), count(Label::Negative)), (66, 46, 69));
+        let others: Vec<String> = examples().into_iter().chain(written()).map(|e| e.text.to_lowercase()).collect();
+        assert!(outcomes.iter().all(|o| !o.text.is_empty() && !others.contains(&o.text.to_lowercase())));
+        let mut texts: Vec<&str> = outcomes.iter().map(|e| e.text.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), outcomes.len());
     }
 
     #[test]

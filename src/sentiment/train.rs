@@ -68,6 +68,9 @@ pub struct Metrics {
     /// How many times over training took the hand-written feedback sentences (`--written-repeats`).
     #[serde(default)]
     pub written_repeats: usize,
+    /// How many times over training took the second hand-written set (`--outcome-repeats`).
+    #[serde(default)]
+    pub outcome_repeats: usize,
     /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
     #[serde(default)]
     pub adapted_on_responses: usize,
@@ -146,7 +149,7 @@ pub fn sample(mut examples: Vec<Example>, limit: Option<usize>, seed: u64) -> Ve
 /// it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
 pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
     let started = std::time::Instant::now();
-    let mut sets = data::load_with(data_dir, opts.customer_data, opts.written_repeats)?;
+    let mut sets = data::load_with(data_dir, opts.customer_data, opts.written_repeats, opts.outcome_repeats)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
     let train = branch::cache(encoder, &sets.train, opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
@@ -196,6 +199,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         frozen_floor: Some(floor),
         customer_data: opts.customer_data,
         written_repeats: opts.written_repeats,
+        outcome_repeats: opts.outcome_repeats,
         adapted_on_responses: 0,
         ingredients: Vec::new(),
     };
@@ -244,6 +248,7 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
         per_epoch: Vec::new(),
         customer_data: ingredients.iter().any(|m| m.customer_data),
         written_repeats: ingredients.iter().map(|m| m.written_repeats).max().unwrap_or(0),
+        outcome_repeats: ingredients.iter().map(|m| m.outcome_repeats).max().unwrap_or(0),
         adapted_on_responses: 0,
         ingredients,
         ..first
@@ -415,8 +420,9 @@ pub fn adapt_from_responses(
     // Replay the data mix the branch was trained on.
     let customer_data = recorded.as_ref().is_some_and(|m| m.customer_data);
     let written_repeats = recorded.as_ref().map_or(0, |m| m.written_repeats);
-    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, customer_data, written_repeats, ..TrainOptions::default() };
-    let sets = data::load_with(data_dir, customer_data, written_repeats)?;
+    let outcome_repeats = recorded.as_ref().map_or(0, |m| m.outcome_repeats);
+    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, customer_data, written_repeats, outcome_repeats, ..TrainOptions::default() };
+    let sets = data::load_with(data_dir, customer_data, written_repeats, outcome_repeats)?;
     let dev = DevSets::cache(encoder, &sets, &opts)?;
     let before = dev.evaluate_model(&b)?;
     progress.note(&format!("current branch: {before}"));

@@ -1,5 +1,6 @@
 //! Sentiment: the training data as shipped in ../shared.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -56,6 +57,21 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     let generated = sentiment::feedback::examples();
     let written = sentiment::feedback::written();
     assert!(generated.iter().chain(&written).all(|e| !fixture.contains(&e.text.to_lowercase())), "the fixtures stay held out");
+    // The second hand-written set keeps its distance: word overlap (Jaccard) below 0.40 with every
+    // fixture sentence and clause, below 0.55 with every sentence of the first set.
+    let fixture_parts: Vec<BTreeSet<String>> = fixture
+        .iter()
+        .flat_map(|row| std::iter::once(row.as_str()).chain(row.split_inclusive(['.', '!', '?'])).chain(row.split(", but ")))
+        .map(words)
+        .filter(|w| !w.is_empty())
+        .collect();
+    let written_words: Vec<BTreeSet<String>> = written.iter().map(|e| words(&e.text)).collect();
+    for e in sentiment::feedback::outcomes() {
+        let w = words(&e.text);
+        let closest = |set: &[BTreeSet<String>]| set.iter().map(|f| jaccard(&w, f)).fold(0.0, f64::max);
+        assert!(closest(&fixture_parts) < 0.40, "{:?} is too close to a fixture sentence ({:.2})", e.text, closest(&fixture_parts));
+        assert!(closest(&written_words) < 0.55, "{:?} is too close to a feedback_written.tsv sentence", e.text);
+    }
     let Some(shared) = shared_dir() else {
         eprintln!("SKIPPED (Banking77 part): ../shared is absent");
         return;
@@ -67,11 +83,20 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!(count(Label::Positive), 0);
     assert!(bank.iter().any(|e| e.text == "I am still waiting on my card?" && e.label == Label::Negative));
     let plain = data::load(&shared.join("data")).unwrap();
-    let with = data::load_with(&shared.join("data"), true, 0).unwrap();
+    let with = data::load_with(&shared.join("data"), true, 0, 0).unwrap();
     assert_eq!(with.train.len(), plain.train.len() + bank.len() + data::FEEDBACK_REPEATS * generated.len());
-    let with_written = data::load_with(&shared.join("data"), true, 2).unwrap();
-    assert_eq!(with_written.train.len(), with.train.len() + 2 * written.len());
+    let with_written = data::load_with(&shared.join("data"), true, 2, 3).unwrap();
+    assert_eq!(with_written.train.len(), with.train.len() + 2 * written.len() + 3 * sentiment::feedback::outcomes().len());
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
+}
+
+/// The lowercase words of `text` (letters, digits, apostrophes).
+fn words(text: &str) -> BTreeSet<String> {
+    text.to_lowercase().split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).map(str::to_string).collect()
+}
+
+fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    a.intersection(b).count() as f64 / a.union(b).count().max(1) as f64
 }
 
 /// Scores a customer-feedback fixture as the eval command does ([`labelled::score`]); returns
