@@ -20,7 +20,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 for b in m.get("ingredients") or [m]:
     a = f"--layers {b['layers']} --epochs {b['epochs']} --lr {b['learning_rate']} --max-tokens {b['max_tokens']} --seed {b['seed']}"
-    a += f" --written-repeats {b.get('written_repeats', 0)}"
+    a += f" --written-repeats {b.get('written_repeats', 0)} --outcome-repeats {b.get('outcome_repeats', 0)}"
     print(a if b.get("customer_data") else a + " --without-customer-data")
 PY
 )
