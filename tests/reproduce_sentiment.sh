@@ -5,8 +5,9 @@
 #   tests/reproduce_sentiment.sh [DATA_DIR] [OUT_DIR]   (defaults ../shared/data, a temp dir)
 # A branch averaged from others (`train sentiment --average`, its metrics.json lists them as
 # `ingredients`) is rebuilt the same way: each ingredient retrained into OUT_DIR/ingredient-N with
-# its own recorded settings, then averaged into OUT_DIR.
-# About as long as the trainings it repeats (60–75 minutes each on an idle 2-core machine): not
+# its own recorded settings (an ingredient that is itself a mean is rebuilt from its own
+# ingredients, below it), then averaged into OUT_DIR.
+# About as long as the trainings it repeats (60–85 minutes each on an idle 2-core machine): not
 # part of `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,37 +15,38 @@ data="${1:-../shared/data}"
 out="${2:-$(mktemp -d)}"
 committed=models/sentiment/metrics.json
 cargo build --release --quiet
-# One line of training options per branch to train: the ingredients, or the branch itself.
-mapfile -t runs < <(python3 - "$committed" <<'PY'
-import json, sys
-m = json.load(open(sys.argv[1]))
-for b in m.get("ingredients") or [m]:
-    a = f"--layers {b['layers']} --epochs {b['epochs']} --lr {b['learning_rate']} --max-tokens {b['max_tokens']} --seed {b['seed']}"
-    a += f" --written-repeats {b.get('written_repeats', 0)} --outcome-repeats {b.get('outcome_repeats', 0)}"
-    print(a if b.get("customer_data") else a + " --without-customer-data")
-PY
-)
-if [ "${#runs[@]}" -eq 1 ]; then
-    echo "retraining into $out with ${runs[0]}"
-    # shellcheck disable=SC2086 # the line is a list of options
-    target/release/verbatim train sentiment --data "$data" --out "$out" ${runs[0]}
-else
-    average=()
-    for i in "${!runs[@]}"; do
-        echo "retraining ingredient $i into $out/ingredient-$i with ${runs[$i]}"
-        # shellcheck disable=SC2086
-        target/release/verbatim train sentiment --data "$data" --out "$out/ingredient-$i" ${runs[$i]}
-        average+=(--average "$out/ingredient-$i")
-    done
-    target/release/verbatim train sentiment --data "$data" --out "$out" "${average[@]}"
-fi
-python3 - "$committed" "$out/metrics.json" <<'PY'
-import json, sys
-was, now = (json.load(open(p))["dev"] for p in sys.argv[1:3])
+python3 - "$committed" "$data" "$out" <<'PY'
+import json, subprocess, sys
+
+committed, data, out = sys.argv[1:4]
+
+def train(args, into):
+    print(f"$ verbatim train sentiment --data {data} --out {into} {' '.join(args)}", flush=True)
+    subprocess.run(["target/release/verbatim", "train", "sentiment", "--data", data, "--out", into, *args], check=True)
+
+def rebuild(m, into):
+    """Trains the branch `m` describes into `into`, or rebuilds and averages its ingredients."""
+    if m.get("ingredients"):
+        parts = [f"{into}/ingredient-{i}" for i in range(len(m["ingredients"]))]
+        for part, ingredient in zip(parts, m["ingredients"]):
+            rebuild(ingredient, part)
+        train([a for part in parts for a in ("--average", part)], into)
+        return
+    args = ["--layers", str(m["layers"]), "--epochs", str(m["epochs"]), "--lr", str(m["learning_rate"]),
+            "--max-tokens", str(m["max_tokens"]), "--seed", str(m["seed"]),
+            "--written-repeats", str(m.get("written_repeats", 0)), "--outcome-repeats", str(m.get("outcome_repeats", 0))]
+    if not m.get("customer_data"):
+        args.append("--without-customer-data")
+    train(args, into)
+
+was = json.load(open(committed))
+rebuild(was, out)
+now = json.load(open(f"{out}/metrics.json"))
 bad = []
 for key in ["sst2_accuracy", "reviews_macro_f1", "reviews_accuracy"]:
-    diff = 100 * (now[key] - was[key])
-    print(f"{key}: committed {was[key]:.4f}, retrained {now[key]:.4f} ({diff:+.2f} points)")
+    a, b = was["dev"][key], now["dev"][key]
+    diff = 100 * (b - a)
+    print(f"{key}: committed {a:.4f}, retrained {b:.4f} ({diff:+.2f} points)")
     if abs(diff) > 0.5:
         bad.append(key)
 if bad:

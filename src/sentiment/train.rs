@@ -212,8 +212,9 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
 /// calibrates the mean on the calibration reviews and scores it on the dev sets, as training does
 /// (from the saved f16 weights). Its `metrics.json` lists each branch's own metrics as
 /// `ingredients`; its top-level settings are the first branch's, with the largest data mix among
-/// them (what `--from-responses` replays). The branches must tune the same layers over the same
-/// token budget.
+/// them (what `--from-responses` replays). A branch that is itself a mean keeps its own
+/// ingredients inside its entry, so a retrain rebuilds the whole tree. The branches must tune the
+/// same layers over the same token budget.
 pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &Path) -> Result<Metrics> {
     let started = std::time::Instant::now();
     let ingredients = dirs
@@ -225,12 +226,6 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
         return Err(Error::invalid(
             "average",
             format!("{} tunes {} layers over {} tokens, the first branch {} over {}: only branches of one shape can be averaged", dir.display(), m.layers, m.max_tokens, first.layers, first.max_tokens),
-        ));
-    }
-    if let Some((dir, m)) = dirs.iter().zip(&ingredients).find(|(_, m)| !m.ingredients.is_empty()) {
-        return Err(Error::invalid(
-            "average",
-            format!("{} is itself averaged from {} branches: average those (its {METRICS_FILE} lists them), so a retrain can repeat every one", dir.display(), m.ingredients.len()),
         ));
     }
     Branch::average(dirs, encoder.config())?.save(out)?;
@@ -340,17 +335,23 @@ pub fn report(m: &DevMetrics, dir: &Path) -> String {
             "recorded at training ({} layers, {} epochs, lr {}, {} tokens, seed {}, temperature {:.2}): {}\n",
             r.layers, r.epochs, r.learning_rate, r.max_tokens, r.seed, r.temperature, r.dev
         ));
-        for (i, m) in r.ingredients.iter().enumerate() {
-            out.push_str(&format!(
-                "  averaged from branch {} (seed {}, hand-written sentences ×{}), which alone scored: {}\n",
-                i + 1,
-                m.seed,
-                m.written_repeats,
-                m.dev
-            ));
-        }
+        ingredients(&mut out, &r, 1);
     }
     out
+}
+
+/// One line per branch `m` was averaged from, indented by `depth`, and below each the branches it
+/// was averaged from in turn.
+fn ingredients(out: &mut String, m: &Metrics, depth: usize) {
+    for (i, m) in m.ingredients.iter().enumerate() {
+        let what = if m.ingredients.is_empty() {
+            format!("seed {}, hand-written sentences ×{}, second set ×{}", m.seed, m.written_repeats, m.outcome_repeats)
+        } else {
+            format!("itself the mean of {}", m.ingredients.len())
+        };
+        out.push_str(&format!("{}averaged from branch {} ({what}), which alone scored: {}\n", "  ".repeat(depth), i + 1, m.dev));
+        ingredients(out, m, depth + 1);
+    }
 }
 
 /// Fewest labelled workspace verbatims worth adapting on.
