@@ -259,7 +259,7 @@ enum TrainCommand {
         #[arg(long)]
         without_customer_data: bool,
         /// Also train on the 411 hand-written feedback sentences (src/sentiment/feedback_written.tsv),
-        /// repeated N times; the committed branch was trained without them (README: tried, not landed).
+        /// repeated N times (the committed branch's second ingredient took them 3 times).
         #[arg(long, default_value_t = 0, value_name = "N")]
         written_repeats: usize,
         /// Also train on the second hand-written set (src/sentiment/feedback_outcomes.tsv: good

@@ -175,8 +175,8 @@ pub fn examples() -> Vec<Example> {
 /// payroll, hosting …) in words no template uses, plus the clauses a contrast split leaves ("but
 /// the staff were lovely", "but nobody has called me back"). Written after the ninth fixture was
 /// committed, without reading the eighth's or ninth's misses; none is close to a fixture sentence.
-/// Opt-in (`train sentiment --written-repeats N`): the committed branch was not trained on them
-/// (README, sentiment: *Tried, not landed*).
+/// Opt-in (`train sentiment --written-repeats N`); the committed branch is a mean of a branch
+/// trained without them and one that took them three times (README, sentiment).
 pub fn written() -> Vec<Example> {
     parse_tsv("feedback_written.tsv", include_str!("feedback_written.tsv"))
 }
