@@ -85,20 +85,16 @@ pub fn load_with(data_dir: &Path, customer: bool, written_repeats: usize, outcom
     train.extend(reviews.train);
     if customer {
         train.extend(banking77_by_intent(&data_dir.join("banking77/train.csv"), BANKING77_PER_CLASS)?);
-        let feedback = super::feedback::examples();
-        for _ in 0..FEEDBACK_REPEATS {
-            train.extend(feedback.iter().cloned());
-        }
+        train.extend(repeated(super::feedback::examples(), FEEDBACK_REPEATS));
     }
-    let written = super::feedback::written();
-    for _ in 0..written_repeats {
-        train.extend(written.iter().cloned());
-    }
-    let outcomes = super::feedback::outcomes();
-    for _ in 0..outcome_repeats {
-        train.extend(outcomes.iter().cloned());
-    }
+    train.extend(repeated(super::feedback::written(), written_repeats));
+    train.extend(repeated(super::feedback::outcomes(), outcome_repeats));
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
+}
+
+/// `set` `times` over, in order (the training order, hence the trained weights, depends on it).
+fn repeated(set: Vec<Example>, times: usize) -> impl Iterator<Item = Example> {
+    (0..times).flat_map(move |_| set.clone())
 }
 
 /// Banking77 queries per class (negative, neutral) taken into training.

@@ -90,9 +90,9 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
-/// The lowercase words of `text` (letters, digits, apostrophes).
+/// The distinct words of `text`, as theme labels read them.
 fn words(text: &str) -> BTreeSet<String> {
-    text.to_lowercase().split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).map(str::to_string).collect()
+    verbatim::themes::labels::words(text).into_iter().collect()
 }
 
 fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
