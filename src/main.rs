@@ -18,6 +18,7 @@ use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
 use verbatim::model::sentiment::{TrainOptions, DEFAULT_DIR as DEFAULT_SENTIMENT_DIR};
 use verbatim::model::{self, BatchOptions, Encoder};
 use verbatim::impact::document::BreakdownBy;
+use verbatim::sentiment::data::DataMix;
 use verbatim::sentiment::train as sentiment_train;
 use verbatim::simulate::{self, SimulateOptions};
 
@@ -440,9 +441,10 @@ fn main() -> anyhow::Result<()> {
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let learning_rate = lr.unwrap_or(TrainOptions::default().learning_rate);
-            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, customer_data: !without_customer_data, written_repeats, outcome_repeats, ..Default::default() };
+            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, ..Default::default() };
+            let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
-            let metrics = sentiment_train::train_from_data(&encoder, &data, &out, &opts, limit, &mut progress)?;
+            let metrics = sentiment_train::train_from_data(&encoder, &data, mix, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();
             println!("final ({}): {}", metrics.calibration(), metrics.dev);
             println!("wrote {} ({} s)", out.display(), metrics.seconds.round());

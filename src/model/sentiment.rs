@@ -29,19 +29,11 @@ pub struct TrainOptions {
     pub balance: bool,
     /// Share of the steps over which the learning rate warms up (then it decays linearly to 0).
     pub warmup: f64,
-    /// Train on the customer-service data too (Banking77 by intent, generated feedback sentences;
-    /// see `sentiment::data::load_with`).
-    pub customer_data: bool,
-    /// Also train on the hand-written feedback sentences, this many times over (0: not at all, as
-    /// the committed branch; see `sentiment::feedback::written`).
-    pub written_repeats: usize,
-    /// How many times over to train on the second hand-written set (`feedback_outcomes.tsv`).
-    pub outcome_repeats: usize,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, customer_data: true, written_repeats: 0, outcome_repeats: 0 }
+        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06 }
     }
 }
 

@@ -12,6 +12,8 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,28 +69,63 @@ pub struct SentimentData {
     pub reviews_calibration: Vec<Example>,
 }
 
-/// Loads all sets from `data_dir` (e.g. `../shared/data`).
-pub fn load(data_dir: &Path) -> Result<SentimentData> {
-    load_with(data_dir, false, 0, 0)
+/// What training takes beside SST-2, TweetEval and the reviews. The default takes nothing
+/// more (what [`load`] reads); training's default ([`DataMix::TRAINING`]) adds the
+/// customer-service data. Recorded flat in `metrics.json` (each field defaults when absent, so
+/// files written before a field existed still read) and replayed by `--from-responses`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataMix {
+    /// The customer-service data: Banking77 queries labelled by intent ([`banking77_by_intent`])
+    /// and the generated feedback sentences ([`super::feedback::examples`], repeated
+    /// [`FEEDBACK_REPEATS`] times so a few hundred sentences weigh in against 30,000).
+    #[serde(default)]
+    pub customer_data: bool,
+    /// The hand-written feedback sentences ([`super::feedback::written`]), this many times over.
+    #[serde(default)]
+    pub written_repeats: usize,
+    /// The second hand-written set ([`super::feedback::outcomes`]), this many times over.
+    #[serde(default)]
+    pub outcome_repeats: usize,
 }
 
-/// [`load`], and with `customer` the customer-service data too: Banking77 queries labelled by
-/// intent ([`banking77_by_intent`]) and the generated feedback sentences
-/// ([`super::feedback::examples`], repeated [`FEEDBACK_REPEATS`] times so a few hundred sentences
-/// weigh in against 30,000); and the hand-written feedback sentences
-/// ([`super::feedback::written`]) `written_repeats` times, and the second hand-written set
-/// ([`super::feedback::outcomes`]) `outcome_repeats` times.
-pub fn load_with(data_dir: &Path, customer: bool, written_repeats: usize, outcome_repeats: usize) -> Result<SentimentData> {
+impl DataMix {
+    /// What `verbatim train sentiment` takes unless told otherwise.
+    pub const TRAINING: DataMix = DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0 };
+
+    /// The smallest mix holding each of `mixes` (what a mean of branches trained on them replays).
+    pub fn widest(mixes: impl IntoIterator<Item = DataMix>) -> DataMix {
+        mixes.into_iter().fold(DataMix::default(), |a, b| DataMix {
+            customer_data: a.customer_data || b.customer_data,
+            written_repeats: a.written_repeats.max(b.written_repeats),
+            outcome_repeats: a.outcome_repeats.max(b.outcome_repeats),
+        })
+    }
+}
+
+impl std::fmt::Display for DataMix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let customer = if self.customer_data { "with" } else { "without" };
+        write!(f, "{customer} customer-service data, hand-written sentences ×{}, second set ×{}", self.written_repeats, self.outcome_repeats)
+    }
+}
+
+/// Loads all sets from `data_dir` (e.g. `../shared/data`), nothing beyond the shared sets in training.
+pub fn load(data_dir: &Path) -> Result<SentimentData> {
+    load_with(data_dir, DataMix::default())
+}
+
+/// [`load`], with training taking what `mix` adds too (the dev and calibration sets never change).
+pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
     let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
     train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
     let reviews = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
     train.extend(reviews.train);
-    if customer {
+    if mix.customer_data {
         train.extend(banking77_by_intent(&data_dir.join("banking77/train.csv"), BANKING77_PER_CLASS)?);
         train.extend(repeated(super::feedback::examples(), FEEDBACK_REPEATS));
     }
-    train.extend(repeated(super::feedback::written(), written_repeats));
-    train.extend(repeated(super::feedback::outcomes(), outcome_repeats));
+    train.extend(repeated(super::feedback::written(), mix.written_repeats));
+    train.extend(repeated(super::feedback::outcomes(), mix.outcome_repeats));
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
@@ -249,6 +286,15 @@ pub fn detokenize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_widest_mix_holds_each_one() {
+        assert_eq!(DataMix::widest([]), DataMix::default());
+        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0 };
+        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2 };
+        assert_eq!(DataMix::widest([a, b]), DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2 });
+        assert_eq!(DataMix::widest([a]), a);
+    }
 
     #[test]
     fn ptb_tokenisation_is_undone() {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{self, Example, Label, SentimentData};
+use super::data::{self, DataMix, Example, Label, SentimentData};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::themes::labels::is_content_free;
@@ -62,15 +62,10 @@ pub struct Metrics {
     pub per_epoch: Vec<DevMetrics>,
     /// The floor: logistic regression on the frozen pooled embedding, same data and class weights.
     pub frozen_floor: Option<DevMetrics>,
-    /// Whether training included the customer-service data (default; `--without-customer-data` leaves it out).
-    #[serde(default)]
-    pub customer_data: bool,
-    /// How many times over training took the hand-written feedback sentences (`--written-repeats`).
-    #[serde(default)]
-    pub written_repeats: usize,
-    /// How many times over training took the second hand-written set (`--outcome-repeats`).
-    #[serde(default)]
-    pub outcome_repeats: usize,
+    /// What training took beside the shared sets (`--without-customer-data`, `--written-repeats`,
+    /// `--outcome-repeats`), flat in the file.
+    #[serde(flatten)]
+    pub mix: DataMix,
     /// Workspace verbatims the branch was later adapted on (`--from-responses`), in all.
     #[serde(default)]
     pub adapted_on_responses: usize,
@@ -145,11 +140,11 @@ pub fn sample(mut examples: Vec<Example>, limit: Option<usize>, seed: u64) -> Ve
     examples
 }
 
-/// Trains a branch from the encoder's own top layers on the shared data in `data_dir`, calibrates
-/// it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
-pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
+/// Trains a branch from the encoder's own top layers on the shared data in `data_dir` and what
+/// `mix` adds, calibrates it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
+pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
     let started = std::time::Instant::now();
-    let mut sets = data::load_with(data_dir, opts.customer_data, opts.written_repeats, opts.outcome_repeats)?;
+    let mut sets = data::load_with(data_dir, mix)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
     let train = branch::cache(encoder, &sets.train, opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
@@ -197,9 +192,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, out: &Path, opts: &Tr
         dev: dev.evaluate_model(&b)?,
         per_epoch,
         frozen_floor: Some(floor),
-        customer_data: opts.customer_data,
-        written_repeats: opts.written_repeats,
-        outcome_repeats: opts.outcome_repeats,
+        mix,
         adapted_on_responses: 0,
         ingredients: Vec::new(),
     };
@@ -241,9 +234,7 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
         seconds: started.elapsed().as_secs_f64(),
         dev,
         per_epoch: Vec::new(),
-        customer_data: ingredients.iter().any(|m| m.customer_data),
-        written_repeats: ingredients.iter().map(|m| m.written_repeats).max().unwrap_or(0),
-        outcome_repeats: ingredients.iter().map(|m| m.outcome_repeats).max().unwrap_or(0),
+        mix: DataMix::widest(ingredients.iter().map(|m| m.mix)),
         adapted_on_responses: 0,
         ingredients,
         ..first
@@ -345,7 +336,7 @@ pub fn report(m: &DevMetrics, dir: &Path) -> String {
 fn ingredients(out: &mut String, m: &Metrics, depth: usize) {
     for (i, m) in m.ingredients.iter().enumerate() {
         let what = if m.ingredients.is_empty() {
-            format!("seed {}, hand-written sentences ×{}, second set ×{}", m.seed, m.written_repeats, m.outcome_repeats)
+            format!("seed {}, {}", m.seed, m.mix)
         } else {
             format!("itself the mean of {}", m.ingredients.len())
         };
@@ -419,11 +410,9 @@ pub fn adapt_from_responses(
     let recorded = Metrics::read(dir);
     let max_tokens = recorded.as_ref().map_or(TrainOptions::default().max_tokens, |m| m.max_tokens);
     // Replay the data mix the branch was trained on.
-    let customer_data = recorded.as_ref().is_some_and(|m| m.customer_data);
-    let written_repeats = recorded.as_ref().map_or(0, |m| m.written_repeats);
-    let outcome_repeats = recorded.as_ref().map_or(0, |m| m.outcome_repeats);
-    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, customer_data, written_repeats, outcome_repeats, ..TrainOptions::default() };
-    let sets = data::load_with(data_dir, customer_data, written_repeats, outcome_repeats)?;
+    let mix = recorded.as_ref().map_or_else(DataMix::default, |m| m.mix);
+    let opts = TrainOptions { layers: b.layers.len(), epochs: 1, learning_rate, max_tokens, seed, ..TrainOptions::default() };
+    let sets = data::load_with(data_dir, mix)?;
     let dev = DevSets::cache(encoder, &sets, &opts)?;
     let before = dev.evaluate_model(&b)?;
     progress.note(&format!("current branch: {before}"));
@@ -464,5 +453,25 @@ mod tests {
         let why = accept(&m(0.85, 0.68), &m(0.90, 0.67)).unwrap_err();
         assert!(why.contains("macro-F1 0.6700 < 0.6800") && !why.contains("SST-2"), "{why}");
         assert!(accept(&m(0.85, 0.68), &m(0.84, 0.70)).unwrap_err().contains("SST-2"));
+    }
+
+    #[test]
+    fn the_data_mix_reads_and_writes_flat_in_metrics_json_and_files_without_a_field_still_read() {
+        // The committed branch's metrics.json was written before `outcome_repeats` existed.
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sentiment");
+        let text = std::fs::read_to_string(committed.join(METRICS_FILE)).unwrap();
+        assert!(!text.contains("outcome_repeats"), "the committed file is an old one");
+        let m = Metrics::read(&committed).unwrap();
+        assert_eq!(m.mix, DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 0 });
+        let leaves: Vec<DataMix> = m.ingredients.iter().map(|i| i.mix).collect();
+        assert_eq!(leaves, [DataMix::TRAINING, DataMix { written_repeats: 3, ..DataMix::TRAINING }]);
+        assert_eq!(DataMix::widest(leaves), m.mix, "a mean records the widest mix of its ingredients");
+
+        let written: serde_json::Value = serde_json::to_value(&m).unwrap();
+        for key in ["customer_data", "written_repeats", "outcome_repeats"] {
+            assert!(written.get(key).is_some(), "{key} is a top-level key: {written}");
+        }
+        assert!(written.get("mix").is_none());
+        assert_eq!(serde_json::from_value::<Metrics>(written).unwrap().mix, m.mix);
     }
 }

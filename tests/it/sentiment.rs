@@ -83,9 +83,9 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!(count(Label::Positive), 0);
     assert!(bank.iter().any(|e| e.text == "I am still waiting on my card?" && e.label == Label::Negative));
     let plain = data::load(&shared.join("data")).unwrap();
-    let with = data::load_with(&shared.join("data"), true, 0, 0).unwrap();
+    let with = data::load_with(&shared.join("data"), data::DataMix::TRAINING).unwrap();
     assert_eq!(with.train.len(), plain.train.len() + bank.len() + data::FEEDBACK_REPEATS * generated.len());
-    let with_written = data::load_with(&shared.join("data"), true, 2, 3).unwrap();
+    let with_written = data::load_with(&shared.join("data"), data::DataMix { customer_data: true, written_repeats: 2, outcome_repeats: 3 }).unwrap();
     assert_eq!(with_written.train.len(), with.train.len() + 2 * written.len() + 3 * sentiment::feedback::outcomes().len());
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
@@ -417,7 +417,7 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     let (data, out) = (data.to_str().unwrap(), branch_dir.to_str().unwrap());
     let trained = verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1", "--written-repeats", "1"]);
     let recorded = Metrics::read(&branch_dir).unwrap();
-    assert_eq!((recorded.train_examples, recorded.customer_data, recorded.written_repeats), (400, true, 1));
+    assert_eq!((recorded.train_examples, recorded.mix), (400, data::DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 0 }));
     assert!(trained.contains("class-prior correction") && trained.contains(&recorded.dev.to_string()), "{trained}");
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(branch_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
