@@ -137,7 +137,7 @@ fn verbatim_ok(args: &[&str]) -> String {
 /// branch or training data, the eighth (64) after the seventh's misses were read, before any
 /// new training data, the ninth (64) before the hand-written training sentences, and the tenth
 /// (64) before any averaged branch was scored; the misses of the eighth, ninth and tenth have
-/// not been read (README, sentiment).
+/// not been read (`models/sentiment/HISTORY.md`).
 ///
 /// Issue 3 asks for ≥ 0.90. The committed branch (the mean of two trained ones), its cut clauses
 /// read as sentences, scores 0.919 (57/62), 0.875 (56/64), 0.823 (51/62), 0.859 (55/64), 0.750
