@@ -6,7 +6,8 @@
 # A branch averaged from others (`train sentiment --average`, its metrics.json lists them as
 # `ingredients`) is rebuilt the same way: each ingredient retrained into OUT_DIR/ingredient-N with
 # its own recorded settings (an ingredient that is itself a mean is rebuilt from its own
-# ingredients, below it), then averaged into OUT_DIR.
+# ingredients, below it; a leaf whose settings were already trained is reused), then averaged into
+# OUT_DIR. The committed branch needs three trainings.
 # About as long as the trainings it repeats (60–85 minutes each on an idle 2-core machine): not
 # part of `cargo test`.
 set -euo pipefail
@@ -24,20 +25,27 @@ def train(args, into):
     print(f"$ verbatim train sentiment --data {data} --out {into} {' '.join(args)}", flush=True)
     subprocess.run(["target/release/verbatim", "train", "sentiment", "--data", data, "--out", into, *args], check=True)
 
+trained = {}  # leaf settings -> the directory already trained with them
+
 def rebuild(m, into):
-    """Trains the branch `m` describes into `into`, or rebuilds and averages its ingredients."""
+    """Trains the branch `m` describes into `into`, or rebuilds and averages its ingredients;
+    returns the directory that holds it (a leaf trained earlier with the same settings is reused:
+    the trainer is deterministic, and the committed tree holds the default run twice)."""
     if m.get("ingredients"):
-        parts = [f"{into}/ingredient-{i}" for i in range(len(m["ingredients"]))]
-        for part, ingredient in zip(parts, m["ingredients"]):
-            rebuild(ingredient, part)
+        parts = [rebuild(ingredient, f"{into}/ingredient-{i}") for i, ingredient in enumerate(m["ingredients"])]
         train([a for part in parts for a in ("--average", part)], into)
-        return
+        return into
     args = ["--layers", str(m["layers"]), "--epochs", str(m["epochs"]), "--lr", str(m["learning_rate"]),
             "--max-tokens", str(m["max_tokens"]), "--seed", str(m["seed"]),
             "--written-repeats", str(m.get("written_repeats", 0)), "--outcome-repeats", str(m.get("outcome_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
+    if tuple(args) in trained:
+        print(f"# {into}: same settings as {trained[tuple(args)]}, reused", flush=True)
+        return trained[tuple(args)]
     train(args, into)
+    trained[tuple(args)] = into
+    return into
 
 was = json.load(open(committed))
 rebuild(was, out)

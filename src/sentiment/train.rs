@@ -457,21 +457,39 @@ mod tests {
 
     #[test]
     fn the_data_mix_reads_and_writes_flat_in_metrics_json_and_files_without_a_field_still_read() {
-        // The committed branch's metrics.json was written before `outcome_repeats` existed.
+        // The committed branch: the mean of the default run, the earlier committed mean (of the
+        // default run and one with the hand-written sentences ×3) and a run with both sets ×3.
         let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sentiment");
-        let text = std::fs::read_to_string(committed.join(METRICS_FILE)).unwrap();
-        assert!(!text.contains("outcome_repeats"), "the committed file is an old one");
         let m = Metrics::read(&committed).unwrap();
-        assert_eq!(m.mix, DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 0 });
+        let written = DataMix { written_repeats: 3, ..DataMix::TRAINING };
+        let both = DataMix { outcome_repeats: 3, ..written };
         let leaves: Vec<DataMix> = m.ingredients.iter().map(|i| i.mix).collect();
-        assert_eq!(leaves, [DataMix::TRAINING, DataMix { written_repeats: 3, ..DataMix::TRAINING }]);
+        assert_eq!(leaves, [DataMix::TRAINING, written, both]);
         assert_eq!(DataMix::widest(leaves), m.mix, "a mean records the widest mix of its ingredients");
 
-        let written: serde_json::Value = serde_json::to_value(&m).unwrap();
+        let flat: serde_json::Value = serde_json::to_value(&m).unwrap();
         for key in ["customer_data", "written_repeats", "outcome_repeats"] {
-            assert!(written.get(key).is_some(), "{key} is a top-level key: {written}");
+            assert!(flat.get(key).is_some(), "{key} is a top-level key: {flat}");
         }
-        assert!(written.get("mix").is_none());
-        assert_eq!(serde_json::from_value::<Metrics>(written).unwrap().mix, m.mix);
+        assert!(flat.get("mix").is_none());
+        assert_eq!(serde_json::from_value::<Metrics>(flat.clone()).unwrap().mix, m.mix);
+
+        // A file written before `outcome_repeats` existed (as the second ingredient's was) reads
+        // it as 0, at every level of the tree.
+        fn forget(v: &mut serde_json::Value) {
+            if let Some(object) = v.as_object_mut() {
+                object.remove("outcome_repeats");
+                object.values_mut().for_each(forget);
+            } else if let Some(array) = v.as_array_mut() {
+                array.iter_mut().for_each(forget);
+            }
+        }
+        let mut old = flat;
+        forget(&mut old);
+        assert!(!old.to_string().contains("outcome_repeats"));
+        let read: Metrics = serde_json::from_value(old).unwrap();
+        assert_eq!(read.mix, written);
+        assert_eq!(read.ingredients[2].mix, written);
+        assert_eq!(read.ingredients[1].ingredients[1].mix, written);
     }
 }

@@ -139,15 +139,15 @@ fn verbatim_ok(args: &[&str]) -> String {
 /// (64) before any averaged branch was scored; the misses of the eighth, ninth and tenth have
 /// not been read (`models/sentiment/HISTORY.md`).
 ///
-/// Issue 3 asks for ≥ 0.90. The committed branch (the mean of two trained ones), its cut clauses
-/// read as sentences, scores 0.919 (57/62), 0.875 (56/64), 0.823 (51/62), 0.859 (55/64), 0.750
-/// (48/64) on the fifth, 0.875 (56/64) on the sixth, 0.859 (55/64) on the seventh, 0.891 (57/64)
-/// on the eighth, 0.813 (52/64) on the ninth and 0.813 (52/64) on the tenth.
+/// Issue 3 asks for ≥ 0.90. The committed branch (the mean of three trained ones), its cut
+/// clauses read as sentences, scores 0.919 (57/62), 0.891 (57/64), 0.823 (51/62), 0.875 (56/64),
+/// 0.719 (46/64) on the fifth, 0.875 (56/64) on the sixth, 0.875 (56/64) on the seventh, 0.891
+/// (57/64) on the eighth, 0.844 (54/64) on the ninth and 0.781 (50/64) on the tenth.
 /// Until a branch meets the target (issue 3 stays open), this guards the measured levels,
 /// allowing one sentence per fixture to flip on another CPU.
 #[test]
 fn customer_feedback_fixtures_hold_their_measured_levels() {
-    const FLOORS: [f64; 10] = [0.90, 0.85, 0.80, 0.84, 0.73, 0.85, 0.84, 0.87, 0.79, 0.79];
+    const FLOORS: [f64; 10] = [0.90, 0.87, 0.80, 0.85, 0.70, 0.85, 0.85, 0.87, 0.82, 0.76];
     let mut failed = Vec::new();
     for (path, floor) in FIXTURES.iter().zip(FLOORS) {
         let (accuracy, report) = fixture_accuracy(path);
