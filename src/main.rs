@@ -196,7 +196,7 @@ impl sentiment_train::Progress for TrainProgress {
         self.0.set_length(steps as u64);
         self.0.set_position(step as u64);
         self.0.set_message(format!("epoch {} loss {loss:.3}", epoch + 1));
-        if self.0.is_hidden() && step % 100 == 0 {
+        if self.0.is_hidden() && step.is_multiple_of(100) {
             self.note(&format!("epoch {} step {step}/{steps} loss {loss:.3}", epoch + 1));
         }
     }

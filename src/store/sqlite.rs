@@ -252,7 +252,7 @@ pub fn embedding_to_blob(v: &[f32]) -> Vec<u8> {
 }
 
 pub fn blob_to_embedding(b: &[u8]) -> StoreResult<Vec<f32>> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!("embedding blob of {} bytes", b.len())));
     }
     Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
@@ -905,11 +905,11 @@ mod tests {
     fn accounts_and_outcomes() {
         let (_dir, store) = store();
         let acme = AccountRecord { account_id: "acme".into(), arr: 1000.0, churned_at: None, attributes: Attributes::new() };
-        assert_eq!(store.upsert_accounts("w", &[acme.clone()]).unwrap(), [WriteOutcome::Inserted]);
-        assert_eq!(store.upsert_accounts("w", &[acme.clone()]).unwrap(), [WriteOutcome::Unchanged]);
+        assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Inserted]);
+        assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Unchanged]);
         let churn = OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 2000, arr_change: None };
-        assert_eq!(store.record_outcomes("w", &[churn.clone()]).unwrap(), [WriteOutcome::Inserted]);
-        assert_eq!(store.record_outcomes("w", &[churn.clone()]).unwrap(), [WriteOutcome::Unchanged]);
+        assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
+        assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Unchanged]);
         let earlier = OutcomeRecord { occurred_at: 1500, arr_change: Some(400.0), ..churn.clone() };
         store.record_outcomes("w", &[earlier]).unwrap();
         assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
