@@ -260,12 +260,12 @@ enum TrainCommand {
         #[arg(long)]
         without_customer_data: bool,
         /// Also train on the 411 hand-written feedback sentences (src/sentiment/feedback_written.tsv),
-        /// repeated N times (the committed branch's second ingredient took them 3 times).
+        /// repeated N times (two of the committed branch's three trained leaves took them 3 times).
         #[arg(long, default_value_t = 0, value_name = "N")]
         written_repeats: usize,
         /// Also train on the second hand-written set (src/sentiment/feedback_outcomes.tsv: good
         /// outcomes told plainly or by denial, money going down, each with its bad twin, and
-        /// neutral facts), repeated N times.
+        /// neutral facts), repeated N times (one of the committed branch's leaves took them 3 times).
         #[arg(long, default_value_t = 0, value_name = "N")]
         outcome_repeats: usize,
         /// Instead of training, average the weights of these trained branches (repeat the

@@ -40,11 +40,12 @@ def rebuild(m, into):
             "--written-repeats", str(m.get("written_repeats", 0)), "--outcome-repeats", str(m.get("outcome_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
-    if tuple(args) in trained:
-        print(f"# {into}: same settings as {trained[tuple(args)]}, reused", flush=True)
-        return trained[tuple(args)]
+    key = tuple(args)
+    if key in trained:
+        print(f"# {into}: same settings as {trained[key]}, reused", flush=True)
+        return trained[key]
     train(args, into)
-    trained[tuple(args)] = into
+    trained[key] = into
     return into
 
 was = json.load(open(committed))

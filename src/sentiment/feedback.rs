@@ -176,7 +176,7 @@ pub fn examples() -> Vec<Example> {
 /// the staff were lovely", "but nobody has called me back"). Written after the ninth fixture was
 /// committed, without reading the eighth's or ninth's misses; none is close to a fixture sentence.
 /// Opt-in (`train sentiment --written-repeats N`); the committed branch is a mean of a branch
-/// trained without them and one that took them three times (`models/sentiment/HISTORY.md`).
+/// trained without them and two that took them three times (`models/sentiment/HISTORY.md`).
 pub fn written() -> Vec<Example> {
     parse_tsv("feedback_written.tsv", include_str!("feedback_written.tsv"))
 }

@@ -52,7 +52,7 @@ pub struct Metrics {
     pub temperature: f32,
     /// The log-prior correction fitted after the temperature (see `branch::fit_bias`: one offset
     /// of negative and positive against neutral; branches calibrated before it, such as the
-    /// committed one, carry two).
+    /// oldest leaf recorded in the committed branch's `metrics.json`, carry two).
     #[serde(default)]
     pub bias: [f32; 3],
     pub seconds: f64,
