@@ -85,8 +85,16 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     let plain = data::load(&shared.join("data")).unwrap();
     let with = data::load_with(&shared.join("data"), data::DataMix::TRAINING).unwrap();
     assert_eq!(with.train.len(), plain.train.len() + bank.len() + data::FEEDBACK_REPEATS * generated.len());
-    let with_written = data::load_with(&shared.join("data"), data::DataMix { customer_data: true, written_repeats: 2, outcome_repeats: 3 }).unwrap();
+    let with_written = data::load_with(&shared.join("data"), data::DataMix { written_repeats: 2, outcome_repeats: 3, ..data::DataMix::TRAINING }).unwrap();
     assert_eq!(with_written.train.len(), with.train.len() + 2 * written.len() + 3 * sentiment::feedback::outcomes().len());
+    // The 1–2-star training reviews (never a dev or calibration one) twice more, after the rest.
+    let reviews = data::reviews(&shared.join("data/clothing_reviews/reviews.csv")).unwrap();
+    let negative: Vec<_> = reviews.train.iter().filter(|e| e.label == Label::Negative).cloned().collect();
+    assert!(negative.len() > 1_000, "{}", negative.len());
+    let heavier = data::load_with(&shared.join("data"), data::DataMix { negative_review_repeats: 2, ..data::DataMix::TRAINING }).unwrap();
+    assert_eq!(heavier.train[..with.train.len()], with.train[..], "a mix without the extra copies keeps its training order");
+    assert_eq!(heavier.train[with.train.len()..], [negative.clone(), negative].concat());
+    assert_eq!(heavier.reviews_dev, with.reviews_dev);
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
@@ -417,7 +425,7 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     let (data, out) = (data.to_str().unwrap(), branch_dir.to_str().unwrap());
     let trained = verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1", "--written-repeats", "1"]);
     let recorded = Metrics::read(&branch_dir).unwrap();
-    assert_eq!((recorded.train_examples, recorded.mix), (400, data::DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 0 }));
+    assert_eq!((recorded.train_examples, recorded.mix), (400, data::DataMix { written_repeats: 1, ..data::DataMix::TRAINING }));
     assert!(trained.contains("class-prior correction") && trained.contains(&recorded.dev.to_string()), "{trained}");
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(branch_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
