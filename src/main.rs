@@ -273,6 +273,10 @@ enum TrainCommand {
         /// product-specific complaints.
         #[arg(long, default_value_t = 0, value_name = "N")]
         negative_review_repeats: usize,
+        /// Also train on the 3-star clothing reviews N more times (never a dev or calibration
+        /// review), after the 1–2-star copies: the neutral side of the boundary between them.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        neutral_review_repeats: usize,
         /// Instead of training, average the weights of these trained branches (repeat the
         /// option; same layers) into --out, then calibrate and score the mean as training does;
         /// metrics.json lists each branch's own metrics, so a retrain can repeat them.
@@ -437,7 +441,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -447,7 +451,7 @@ fn main() -> anyhow::Result<()> {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let learning_rate = lr.unwrap_or(TrainOptions::default().learning_rate);
             let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, ..Default::default() };
-            let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats };
+            let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, mix, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();

@@ -38,7 +38,8 @@ def rebuild(m, into):
     args = ["--layers", str(m["layers"]), "--epochs", str(m["epochs"]), "--lr", str(m["learning_rate"]),
             "--max-tokens", str(m["max_tokens"]), "--seed", str(m["seed"]),
             "--written-repeats", str(m.get("written_repeats", 0)), "--outcome-repeats", str(m.get("outcome_repeats", 0)),
-            "--negative-review-repeats", str(m.get("negative_review_repeats", 0))]
+            "--negative-review-repeats", str(m.get("negative_review_repeats", 0)),
+            "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
     key = tuple(args)

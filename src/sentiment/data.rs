@@ -91,11 +91,15 @@ pub struct DataMix {
     /// whose total weight the balanced class weights keep fixed.
     #[serde(default)]
     pub negative_review_repeats: usize,
+    /// The 3-star training reviews this many times more: the neutral side of the 2-star / 3-star
+    /// boundary, which weighting only the negative side moves rather than sharpens.
+    #[serde(default)]
+    pub neutral_review_repeats: usize,
 }
 
 impl DataMix {
     /// What `verbatim train sentiment` takes unless told otherwise.
-    pub const TRAINING: DataMix = DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0 };
+    pub const TRAINING: DataMix = DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0 };
 
     /// The smallest mix holding each of `mixes` (what a mean of branches trained on them replays).
     pub fn widest(mixes: impl IntoIterator<Item = DataMix>) -> DataMix {
@@ -104,6 +108,7 @@ impl DataMix {
             written_repeats: a.written_repeats.max(b.written_repeats),
             outcome_repeats: a.outcome_repeats.max(b.outcome_repeats),
             negative_review_repeats: a.negative_review_repeats.max(b.negative_review_repeats),
+            neutral_review_repeats: a.neutral_review_repeats.max(b.neutral_review_repeats),
         })
     }
 }
@@ -114,6 +119,9 @@ impl std::fmt::Display for DataMix {
         write!(f, "{customer} customer-service data, hand-written sentences ×{}, second set ×{}", self.written_repeats, self.outcome_repeats)?;
         if self.negative_review_repeats > 0 {
             write!(f, ", 1–2-star reviews ×{} more", self.negative_review_repeats)?;
+        }
+        if self.neutral_review_repeats > 0 {
+            write!(f, ", 3-star reviews ×{} more", self.neutral_review_repeats)?;
         }
         Ok(())
     }
@@ -129,7 +137,8 @@ pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
     let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
     train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
     let reviews = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
-    let negative_reviews: Vec<Example> = reviews.train.iter().filter(|e| e.label == Label::Negative).cloned().collect();
+    let rated = |label| -> Vec<Example> { reviews.train.iter().filter(|e| e.label == label).cloned().collect() };
+    let (negative_reviews, neutral_reviews) = (rated(Label::Negative), rated(Label::Neutral));
     train.extend(reviews.train);
     if mix.customer_data {
         train.extend(banking77_by_intent(&data_dir.join("banking77/train.csv"), BANKING77_PER_CLASS)?);
@@ -139,6 +148,7 @@ pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
     train.extend(repeated(super::feedback::outcomes(), mix.outcome_repeats));
     // Last, so that a mix without them keeps the training order (and weights) it always had.
     train.extend(repeated(negative_reviews, mix.negative_review_repeats));
+    train.extend(repeated(neutral_reviews, mix.neutral_review_repeats));
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
@@ -303,9 +313,12 @@ mod tests {
     #[test]
     fn the_widest_mix_holds_each_one() {
         assert_eq!(DataMix::widest([]), DataMix::default());
-        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2 };
-        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0 };
-        assert_eq!(DataMix::widest([a, b]), DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2 });
+        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0 };
+        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1 };
+        assert_eq!(
+            DataMix::widest([a, b]),
+            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1 }
+        );
         assert_eq!(DataMix::widest([a]), a);
     }
 

@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(DataMix::widest(leaves), m.mix, "a mean records the widest mix of its ingredients");
 
         let flat: serde_json::Value = serde_json::to_value(&m).unwrap();
-        for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats"] {
+        for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats"] {
             assert!(flat.get(key).is_some(), "{key} is a top-level key: {flat}");
         }
         assert!(flat.get("mix").is_none());
