@@ -42,6 +42,8 @@ def rebuild(m, into):
             "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
+    if m.get("average_epochs"):
+        args.append("--average-epochs")
     key = tuple(args)
     if key in trained:
         print(f"# {into}: same settings as {trained[key]}, reused", flush=True)

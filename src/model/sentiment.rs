@@ -29,11 +29,13 @@ pub struct TrainOptions {
     pub balance: bool,
     /// Share of the steps over which the learning rate warms up (then it decays linearly to 0).
     pub warmup: f64,
+    /// Save the mean of the weights at the end of each epoch instead of the last epoch's alone.
+    pub average_epochs: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06 }
+        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, average_epochs: false }
     }
 }
 

@@ -2,7 +2,7 @@
 //! cached lower-layer states, calibrated on held-out reviews, scored on the dev sets beside the
 //! frozen-vector floor, saved with its `metrics.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,9 @@ pub struct Metrics {
     pub learning_rate: f64,
     pub max_tokens: usize,
     pub seed: u64,
+    /// The saved weights are the mean of each epoch's (`--average-epochs`), not the last epoch's.
+    #[serde(default)]
+    pub average_epochs: bool,
     pub train_examples: usize,
     pub calibration_examples: usize,
     pub temperature: f32,
@@ -163,6 +166,9 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
 
     let b = Branch::from_encoder(encoder, opts.layers, opts.seed)?;
     let mut per_epoch = Vec::new();
+    // Each epoch's weights, saved as a branch beside the output, when their mean is what is kept.
+    let snapshots = out.join(".epochs");
+    let snapshot = |epoch: usize| snapshots.join(format!("{}", epoch + 1));
     {
         // Both callbacks report through `progress`.
         let progress = std::cell::RefCell::new(&mut *progress);
@@ -170,12 +176,21 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
             let m = dev.evaluate_model(&b)?;
             progress.borrow_mut().note(&format!("epoch {}: {m}", epoch + 1));
             per_epoch.push(m);
+            if opts.average_epochs {
+                b.save(&snapshot(epoch))?;
+            }
             Ok(())
         };
         branch::train(&b, &train, opts, &mut |epoch, step, steps, loss| progress.borrow_mut().step(epoch, step, steps, loss), &mut end_of_epoch)?;
     }
     // Calibrated and scored as it is served: from the saved (f16) weights.
-    b.save(out)?;
+    if opts.average_epochs {
+        let epochs: Vec<PathBuf> = (0..opts.epochs).map(snapshot).collect();
+        Branch::average(&epochs.iter().map(PathBuf::as_path).collect::<Vec<_>>(), encoder.config())?.save(out)?;
+        std::fs::remove_dir_all(&snapshots)?;
+    } else {
+        b.save(out)?;
+    }
     let mut b = Branch::load(out, encoder.config(), false)?;
     calibrate(&mut b, &calibration)?;
     let metrics = Metrics {
@@ -184,6 +199,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
         learning_rate: opts.learning_rate,
         max_tokens: opts.max_tokens,
         seed: opts.seed,
+        average_epochs: opts.average_epochs,
         train_examples: train.states.len(),
         calibration_examples: calibration.states.len(),
         temperature: b.temperature,
@@ -466,6 +482,8 @@ mod tests {
         let leaves: Vec<DataMix> = m.ingredients.iter().map(|i| i.mix).collect();
         assert_eq!(leaves, [DataMix::TRAINING, written, both]);
         assert_eq!(DataMix::widest(leaves), m.mix, "a mean records the widest mix of its ingredients");
+        // Written before `--average-epochs` existed: every branch in the tree kept its last epoch.
+        assert!(!m.average_epochs && m.ingredients.iter().all(|i| !i.average_epochs));
 
         let flat: serde_json::Value = serde_json::to_value(&m).unwrap();
         for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats"] {

@@ -443,6 +443,33 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     assert_eq!((again.temperature, again.bias), (recorded.temperature, recorded.bias));
 }
 
+/// `verbatim train sentiment --average-epochs`: the same training (same seed, same per-epoch dev
+/// figures) saves the mean of its epochs' weights instead of the last epoch's, records that in
+/// `metrics.json`, and leaves no per-epoch copy behind.
+#[test]
+fn shared_training_can_save_the_mean_of_its_epochs() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_training_can_save_the_mean_of_its_epochs: ../shared is absent");
+        return;
+    };
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let data = shared.join("data");
+    let train = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let args = ["train", "sentiment", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--limit", "300", "--layers", "1", "--epochs", "2"];
+        verbatim_ok(&[&args[..], extra].concat());
+        (Metrics::read(&out).unwrap(), std::fs::read(out.join(branch::WEIGHTS_FILE)).unwrap(), out)
+    };
+    let (last, last_weights, _) = train("last", &[]);
+    let (mean, mean_weights, out) = train("mean", &["--average-epochs"]);
+    assert_eq!((last.average_epochs, mean.average_epochs), (false, true));
+    assert_eq!(mean.per_epoch.len(), 2);
+    assert_eq!(mean.per_epoch, last.per_epoch, "the same training");
+    assert_ne!(mean_weights, last_weights, "the mean of the epochs, not the last one");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "weights, config.json and metrics.json only");
+}
+
 /// `verbatim train sentiment --average`: two small branches trained here with different seeds are
 /// averaged element by element; the mean is calibrated with one neutral offset (negative and
 /// positive move together), scores what its metrics record when loaded as the service loads it,
