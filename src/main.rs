@@ -242,8 +242,13 @@ enum TrainCommand {
         /// of the last epoch's; recorded in metrics.json.
         #[arg(long, conflicts_with_all = ["from_responses", "recalibrate", "average"])]
         average_epochs: bool,
+        /// Train on from the branch saved in DIR (same layers) instead of the encoder's top
+        /// layers, e.g. a low-learning-rate pass that adds data to a trained branch; its
+        /// metrics are kept in metrics.json so a retrain rebuilds it first.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["from_responses", "recalibrate", "average"])]
+        init: Option<PathBuf>,
         /// Peak learning rate (linear warm-up over 6% of the steps, then linear decay); default
-        /// 1.5e-4 (what trained the committed branch), or 2e-5 with --from-responses.
+        /// 1.5e-4 (what trained the committed branch), or 2e-5 with --from-responses or --init.
         #[arg(long)]
         lr: Option<f64>,
         /// Tokens read per training text ([CLS] and [SEP] included).
@@ -445,7 +450,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, average_epochs, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, average_epochs, init, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -453,8 +458,8 @@ fn main() -> anyhow::Result<()> {
                 std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
-            let learning_rate = lr.unwrap_or(TrainOptions::default().learning_rate);
-            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, average_epochs, ..Default::default() };
+            let learning_rate = lr.unwrap_or(if init.is_some() { 2e-5 } else { TrainOptions::default().learning_rate });
+            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, average_epochs, init, ..Default::default() };
             let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, mix, &out, &opts, limit, &mut progress)?;

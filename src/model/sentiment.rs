@@ -31,11 +31,13 @@ pub struct TrainOptions {
     pub warmup: f64,
     /// Save the mean of the weights at the end of each epoch instead of the last epoch's alone.
     pub average_epochs: bool,
+    /// Start from the branch saved here (continued training) instead of the encoder's top layers.
+    pub init: Option<std::path::PathBuf>,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, average_epochs: false }
+        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, average_epochs: false, init: None }
     }
 }
 

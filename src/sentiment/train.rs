@@ -76,6 +76,10 @@ pub struct Metrics {
     /// metrics, in order, so a retrain can repeat every one; empty for a branch trained alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ingredients: Vec<Metrics>,
+    /// For a branch trained on from another (`--init`): that branch's own metrics, so a retrain
+    /// rebuilds it first; absent for a branch trained from the encoder's layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Box<Metrics>>,
 }
 
 impl Metrics {
@@ -143,10 +147,25 @@ pub fn sample(mut examples: Vec<Example>, limit: Option<usize>, seed: u64) -> Ve
     examples
 }
 
-/// Trains a branch from the encoder's own top layers on the shared data in `data_dir` and what
-/// `mix` adds, calibrates it, scores it and the frozen floor, and saves it with `metrics.json` in `out`.
+/// Trains a branch from the encoder's own top layers (or from the trained branch in
+/// `opts.init`) on the shared data in `data_dir` and what `mix` adds, calibrates it, scores it and
+/// the frozen floor, and saves it with `metrics.json` in `out`.
 pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &Path, opts: &TrainOptions, limit: Option<usize>, progress: &mut dyn Progress) -> Result<Metrics> {
     let started = std::time::Instant::now();
+    // Read before anything is cached: a wrong start fails in a second, not after the caching.
+    let init = match &opts.init {
+        None => None,
+        Some(dir) => {
+            let m = Metrics::read(dir).ok_or_else(|| Error::invalid("init", format!("{} holds no readable {METRICS_FILE}: only a trained branch can be trained on", dir.display())))?;
+            if (m.layers, m.max_tokens) != (opts.layers, opts.max_tokens) {
+                return Err(Error::invalid(
+                    "init",
+                    format!("{} tunes {} layers over {} tokens, this run {} over {}: train on with the branch's own shape", dir.display(), m.layers, m.max_tokens, opts.layers, opts.max_tokens),
+                ));
+            }
+            Some((Branch::load(dir, encoder.config(), true)?, m))
+        }
+    };
     let mut sets = data::load_with(data_dir, mix)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
     let train = branch::cache(encoder, &sets.train, opts)?;
@@ -164,7 +183,10 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
     let floor = dev.score(&floor[0], &floor[1]);
     progress.note(&format!("frozen-vector floor: {floor}"));
 
-    let b = Branch::from_encoder(encoder, opts.layers, opts.seed)?;
+    let (b, init) = match init {
+        Some((b, m)) => (b, Some(Box::new(m))),
+        None => (Branch::from_encoder(encoder, opts.layers, opts.seed)?, None),
+    };
     let mut per_epoch = Vec::new();
     // Each epoch's weights, saved as a branch beside the output, when their mean is what is kept.
     let snapshots = out.join(".epochs");
@@ -211,6 +233,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
         mix,
         adapted_on_responses: 0,
         ingredients: Vec::new(),
+        init,
     };
     b.save_config(out)?;
     metrics.write(out)?;
@@ -253,6 +276,7 @@ pub fn average_saved(encoder: &Encoder, dirs: &[&Path], data_dir: &Path, out: &P
         mix: DataMix::widest(ingredients.iter().map(|m| m.mix)),
         adapted_on_responses: 0,
         ingredients,
+        init: None,
         ..first
     };
     b.save_config(out)?;
