@@ -233,27 +233,29 @@ enum TrainCommand {
         data: PathBuf,
         #[arg(long, default_value = DEFAULT_SENTIMENT_DIR)]
         out: PathBuf,
-        /// Top encoder layers tuned (the branch re-runs these; the rest are shared with embedding).
-        #[arg(long, default_value_t = TrainOptions::default().layers)]
-        layers: usize,
+        /// Top encoder layers tuned (the branch re-runs these; the rest are shared with
+        /// embedding); default 4, or the --init branch's.
+        #[arg(long)]
+        layers: Option<usize>,
         #[arg(long, default_value_t = TrainOptions::default().epochs)]
         epochs: usize,
         /// Save the mean of the weights at the end of each epoch (checkpoint averaging) instead
         /// of the last epoch's; recorded in metrics.json.
         #[arg(long, conflicts_with_all = ["from_responses", "recalibrate", "average"])]
         average_epochs: bool,
-        /// Train on from the branch saved in DIR (same layers) instead of the encoder's top
-        /// layers, e.g. a low-learning-rate pass that adds data to a trained branch; its
-        /// metrics are kept in metrics.json so a retrain rebuilds it first.
+        /// Train on from the branch saved in DIR (its layers and token budget) instead of the
+        /// encoder's top layers, e.g. a low-learning-rate pass that adds data to a trained
+        /// branch; its metrics are kept in metrics.json so a retrain rebuilds it first.
         #[arg(long, value_name = "DIR", conflicts_with_all = ["from_responses", "recalibrate", "average"])]
         init: Option<PathBuf>,
         /// Peak learning rate (linear warm-up over 6% of the steps, then linear decay); default
         /// 1.5e-4 (what trained the committed branch), or 2e-5 with --from-responses or --init.
         #[arg(long)]
         lr: Option<f64>,
-        /// Tokens read per training text ([CLS] and [SEP] included).
-        #[arg(long, default_value_t = TrainOptions::default().max_tokens)]
-        max_tokens: usize,
+        /// Tokens read per training text ([CLS] and [SEP] included); default 128, or the --init
+        /// branch's.
+        #[arg(long)]
+        max_tokens: Option<usize>,
         /// Adapt the branch in --out to this workspace's stored verbatims whose score is
         /// unambiguous (NPS 0–4 / 9–10, CSAT and CES bottom / top box, one segment), one epoch;
         /// saved only if neither dev figure drops.
@@ -459,6 +461,10 @@ fn main() -> anyhow::Result<()> {
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let learning_rate = lr.unwrap_or(if init.is_some() { 2e-5 } else { TrainOptions::default().learning_rate });
+            // A branch trained on keeps its shape unless told otherwise (then refused, naming --init).
+            let shape = init.as_deref().and_then(sentiment_train::Metrics::read).map(|m| (m.layers, m.max_tokens));
+            let layers = layers.or(shape.map(|s| s.0)).unwrap_or(TrainOptions::default().layers);
+            let max_tokens = max_tokens.or(shape.map(|s| s.1)).unwrap_or(TrainOptions::default().max_tokens);
             let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, average_epochs, init, ..Default::default() };
             let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());

@@ -7,7 +7,8 @@
 # `ingredients`) is rebuilt the same way: each ingredient retrained into OUT_DIR/ingredient-N with
 # its own recorded settings (an ingredient that is itself a mean is rebuilt from its own
 # ingredients, below it; a leaf whose settings were already trained is reused), then averaged into
-# OUT_DIR. The committed branch needs three trainings.
+# OUT_DIR. A branch trained on from another (`--init`, recorded as `init`) has that one rebuilt
+# first, into OUT_DIR/init.
 # About as long as the trainings it repeats (60–85 minutes each on an idle 2-core machine): not
 # part of `cargo test`.
 set -euo pipefail
@@ -44,6 +45,8 @@ def rebuild(m, into):
         args.append("--without-customer-data")
     if m.get("average_epochs"):
         args.append("--average-epochs")
+    if m.get("init"):
+        args += ["--init", rebuild(m["init"], f"{into}/init")]
     key = tuple(args)
     if key in trained:
         print(f"# {into}: same settings as {trained[key]}, reused", flush=True)

@@ -366,22 +366,26 @@ pub fn report(m: &DevMetrics, dir: &Path) -> String {
             "recorded at training ({} layers, {} epochs, lr {}, {} tokens, seed {}, temperature {:.2}): {}\n",
             r.layers, r.epochs, r.learning_rate, r.max_tokens, r.seed, r.temperature, r.dev
         ));
-        ingredients(&mut out, &r, 1);
+        lineage(&mut out, &r, 1);
     }
     out
 }
 
-/// One line per branch `m` was averaged from, indented by `depth`, and below each the branches it
-/// was averaged from in turn.
-fn ingredients(out: &mut String, m: &Metrics, depth: usize) {
+/// One line per branch `m` was built from (the branch it was trained on from, the branches it was
+/// averaged from), indented by `depth`, and below each what that one was built from in turn.
+fn lineage(out: &mut String, m: &Metrics, depth: usize) {
+    let what = |m: &Metrics| match m.ingredients.len() {
+        0 => format!("seed {}, {}", m.seed, m.mix),
+        n => format!("itself the mean of {n}"),
+    };
+    let indent = "  ".repeat(depth);
+    if let Some(init) = &m.init {
+        out.push_str(&format!("{indent}trained on from a branch ({}), which alone scored: {}\n", what(init), init.dev));
+        lineage(out, init, depth + 1);
+    }
     for (i, m) in m.ingredients.iter().enumerate() {
-        let what = if m.ingredients.is_empty() {
-            format!("seed {}, {}", m.seed, m.mix)
-        } else {
-            format!("itself the mean of {}", m.ingredients.len())
-        };
-        out.push_str(&format!("{}averaged from branch {} ({what}), which alone scored: {}\n", "  ".repeat(depth), i + 1, m.dev));
-        ingredients(out, m, depth + 1);
+        out.push_str(&format!("{indent}averaged from branch {} ({}), which alone scored: {}\n", i + 1, what(m), m.dev));
+        lineage(out, m, depth + 1);
     }
 }
 

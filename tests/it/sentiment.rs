@@ -470,6 +470,57 @@ fn shared_training_can_save_the_mean_of_its_epochs() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "weights, config.json and metrics.json only");
 }
 
+/// `verbatim train sentiment --init`: training starts from a saved branch (its layers, a low
+/// learning rate) rather than the encoder's top layers, so it ends nearer that branch than the
+/// same training from the encoder does; `metrics.json` keeps the starting branch's metrics for a
+/// retrain and `eval sentiment` prints them. Another shape is refused before anything is cached,
+/// naming the option, and nothing is written.
+#[test]
+fn shared_training_can_start_from_a_trained_branch() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_training_can_start_from_a_trained_branch: ../shared is absent");
+        return;
+    };
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let data = shared.join("data");
+    let data = data.to_str().unwrap();
+    let [base, on, fresh] = ["base", "on", "fresh"].map(|d| dir.path().join(d));
+    let (base_s, on_s) = (base.to_str().unwrap(), on.to_str().unwrap());
+    let limit = ["--limit", "200", "--epochs", "1"];
+    verbatim_ok(&[&["train", "sentiment", "--data", data, "--out", base_s, "--layers", "1"][..], &limit].concat());
+    verbatim_ok(&[&["train", "sentiment", "--data", data, "--out", on_s, "--init", base_s, "--seed", "7"][..], &limit].concat());
+    let same_without_init = ["train", "sentiment", "--data", data, "--out", fresh.to_str().unwrap(), "--layers", "1", "--lr", "2e-5", "--seed", "7"];
+    verbatim_ok(&[&same_without_init[..], &limit].concat());
+
+    let (started, recorded) = (Metrics::read(&base).unwrap(), Metrics::read(&on).unwrap());
+    assert_eq!((recorded.layers, recorded.learning_rate, recorded.seed), (1, 2e-5, 7), "the starting branch's layers, the low default rate");
+    let init = recorded.init.as_deref().expect("the starting branch is recorded");
+    assert_eq!((init.seed, &init.dev), (42, &started.dev));
+    assert!(Metrics::read(&fresh).unwrap().init.is_none());
+    let weights = |d: &Path| candle_core::safetensors::load(d.join("sentiment.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let (b, o, f) = (weights(&base), weights(&on), weights(&fresh));
+    let distance = |x: &std::collections::HashMap<String, candle_core::Tensor>| -> f32 {
+        b.iter()
+            .map(|(name, t)| {
+                let v = |t: &candle_core::Tensor| t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                v(t).iter().zip(v(&x[name])).map(|(p, q)| (p - q).abs()).sum::<f32>()
+            })
+            .sum()
+    };
+    let (moved, apart) = (distance(&o), distance(&f));
+    assert!(moved > 0.0, "training on changes the weights");
+    assert!(moved < apart / 2.0, "trained on from the branch ({moved}) should stay far nearer it than the same training from the encoder ({apart})");
+    let eval = verbatim_ok(&["--sentiment-dir", on_s, "eval", "sentiment", "--data", data]);
+    assert!(eval.contains("trained on from a branch (seed 42, ") && eval.contains(&started.dev.to_string()), "{eval}");
+
+    let other = dir.path().join("other");
+    let out = verbatim(&["train", "sentiment", "--data", data, "--out", other.to_str().unwrap(), "--init", base_s, "--layers", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("init") && stderr.contains("1 layers"), "{stderr}");
+    assert!(!other.exists(), "nothing written");
+}
+
 /// `verbatim train sentiment --average`: two small branches trained here with different seeds are
 /// averaged element by element; the mean is calibrated with one neutral offset (negative and
 /// positive move together), scores what its metrics record when loaded as the service loads it,
