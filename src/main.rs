@@ -440,7 +440,7 @@ fn main() -> anyhow::Result<()> {
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             let store = open_store(&cli)?;
             let mut progress = TrainProgress(ProgressBar::new(0), std::time::Instant::now());
-            let a = sentiment_train::adapt_from_responses(&encoder, store.as_ref(), &cli.workspace, &data, &out, lr.unwrap_or(2e-5), seed, &mut progress)?;
+            let a = sentiment_train::adapt_from_responses(&encoder, store.as_ref(), &cli.workspace, &data, &out, lr.unwrap_or(sentiment_train::TRAIN_ON_LEARNING_RATE), seed, &mut progress)?;
             progress.0.finish_and_clear();
             println!("{} workspace verbatims ({} negative, {} positive)", a.examples, a.negative, a.positive);
             println!("current: {}\nadapted: {}", a.before, a.after);
@@ -460,7 +460,7 @@ fn main() -> anyhow::Result<()> {
                 std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
             }
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
-            let learning_rate = lr.unwrap_or(if init.is_some() { 2e-5 } else { TrainOptions::default().learning_rate });
+            let learning_rate = lr.unwrap_or(if init.is_some() { sentiment_train::TRAIN_ON_LEARNING_RATE } else { TrainOptions::default().learning_rate });
             // A branch trained on keeps its shape unless told otherwise (then refused, naming --init).
             let shape = init.as_deref().and_then(sentiment_train::Metrics::read).map(|m| (m.layers, m.max_tokens));
             let layers = layers.or(shape.map(|s| s.0)).unwrap_or(TrainOptions::default().layers);

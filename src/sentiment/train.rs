@@ -15,6 +15,10 @@ use crate::model::{Encoder, ModelError};
 
 pub const METRICS_FILE: &str = "metrics.json";
 
+/// The peak learning rate for training a branch that is already trained (`--from-responses`,
+/// `--init`): a nudge, not a training from the encoder's layers (1.5e-4).
+pub const TRAIN_ON_LEARNING_RATE: f64 = 2e-5;
+
 /// Dev-set figures of one model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DevMetrics {
