@@ -8,7 +8,7 @@
 # its own recorded settings (an ingredient that is itself a mean is rebuilt from its own
 # ingredients, below it; a leaf whose settings were already trained is reused), then averaged into
 # OUT_DIR. A branch trained on from another (`--init`, recorded as `init`) has that one rebuilt
-# first, into OUT_DIR/init.
+# first, into OUT_DIR/init. The committed branch needs three trainings.
 # About as long as the trainings it repeats (60–85 minutes each on an idle 2-core machine): not
 # part of `cargo test`.
 set -euo pipefail

@@ -470,6 +470,12 @@ fn shared_training_can_save_the_mean_of_its_epochs() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "weights, config.json and metrics.json only");
 }
 
+/// A saved branch's weights by tensor name, as f32 (they are stored in f16).
+fn branch_weights(dir: &Path) -> std::collections::HashMap<String, Vec<f32>> {
+    let tensors = candle_core::safetensors::load(dir.join(branch::WEIGHTS_FILE), &candle_core::Device::Cpu).unwrap();
+    tensors.into_iter().map(|(name, t)| (name, t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect()
+}
+
 /// `verbatim train sentiment --init`: training starts from a saved branch (its layers, a low
 /// learning rate) rather than the encoder's top layers, so it ends nearer that branch than the
 /// same training from the encoder does; `metrics.json` keeps the starting branch's metrics for a
@@ -498,16 +504,8 @@ fn shared_training_can_start_from_a_trained_branch() {
     let init = recorded.init.as_deref().expect("the starting branch is recorded");
     assert_eq!((init.seed, &init.dev), (42, &started.dev));
     assert!(Metrics::read(&fresh).unwrap().init.is_none());
-    let weights = |d: &Path| candle_core::safetensors::load(d.join("sentiment.safetensors"), &candle_core::Device::Cpu).unwrap();
-    let (b, o, f) = (weights(&base), weights(&on), weights(&fresh));
-    let distance = |x: &std::collections::HashMap<String, candle_core::Tensor>| -> f32 {
-        b.iter()
-            .map(|(name, t)| {
-                let v = |t: &candle_core::Tensor| t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                v(t).iter().zip(v(&x[name])).map(|(p, q)| (p - q).abs()).sum::<f32>()
-            })
-            .sum()
-    };
+    let (b, o, f) = (branch_weights(&base), branch_weights(&on), branch_weights(&fresh));
+    let distance = |x: &std::collections::HashMap<String, Vec<f32>>| -> f32 { b.iter().map(|(name, v)| v.iter().zip(&x[name]).map(|(p, q)| (p - q).abs()).sum::<f32>()).sum() };
     let (moved, apart) = (distance(&o), distance(&f));
     assert!(moved > 0.0, "training on changes the weights");
     assert!(moved < apart / 2.0, "trained on from the branch ({moved}) should stay far nearer it than the same training from the encoder ({apart})");
@@ -548,14 +546,12 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     // A mean may itself be averaged again: the mean of (first, small) and first is 3/4 first + 1/4 small.
     verbatim_ok(&["train", "sentiment", "--data", data, "--average", mean_s, "--average", first_s, "--out", nested_s]);
 
-    let weights = |d: &str| candle_core::safetensors::load(Path::new(d).join("sentiment.safetensors"), &candle_core::Device::Cpu).unwrap();
-    let (a, b, m, n) = (weights(first_s), weights(small_s), weights(mean_s), weights(nested_s));
+    let (a, b, m, n) = (branch_weights(&first), branch_weights(&small), branch_weights(&mean), branch_weights(&nested));
     assert_eq!((m.len(), n.len()), (a.len(), a.len()));
     let mut moved = 0;
-    for (name, t) in &m {
-        let f = |t: &candle_core::Tensor| t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let (x, y, z, w) = (f(&a[name]), f(&b[name]), f(t), f(&n[name]));
-        for (((x, y), z), w) in x.iter().zip(&y).zip(&z).zip(&w) {
+    for (name, z) in &m {
+        let (x, y, w) = (&a[name], &b[name], &n[name]);
+        for (((x, y), z), w) in x.iter().zip(y).zip(z).zip(w) {
             // Stored in f16: the mean to within its rounding.
             assert!((z - (x + y) / 2.0).abs() <= 1e-3 * (1.0 + z.abs()), "{name}: {x} and {y} averaged to {z}");
             assert!((w - (3.0 * x + y) / 4.0).abs() <= 2e-3 * (1.0 + w.abs()), "{name}: {x} and {y} averaged twice to {w}");
