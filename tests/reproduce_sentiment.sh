@@ -43,6 +43,8 @@ def rebuild(m, into):
             "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
+    if m.get("review_titles"):
+        args.append("--review-titles")
     if m.get("average_epochs"):
         args.append("--average-epochs")
     if m.get("init"):

@@ -5,7 +5,9 @@
 //! - TweetEval sentiment validation (`tweeteval/val_text.txt` + `val_labels.txt`: 0 / 1 / 2);
 //! - the clothing reviews (`clothing_reviews/reviews.csv`, `Review Text` + `Rating`): 1–2 stars
 //!   negative, 3 neutral, 4–5 positive; empty reviews skipped; a fixed 10% (every tenth review by
-//!   its row id) held out as dev, a further 5% (row ≡ 5 mod 20) held out for calibration.
+//!   its row id) held out as dev, a further 5% (row ≡ 5 mod 20) held out for calibration; with
+//!   `DataMix::review_titles`, the titles of the training reviews too ("Runs small", "Obsessed"),
+//!   each labelled by its review's stars.
 //!
 //! Training uses SST-2 train, TweetEval and 85% of the reviews; the dev sets are SST-2 dev and
 //! the held-out reviews.
@@ -95,11 +97,17 @@ pub struct DataMix {
     /// boundary, which weighting only the negative side moves rather than sharpens.
     #[serde(default)]
     pub neutral_review_repeats: usize,
+    /// The titles of the training reviews, each labelled by its review's stars: ~16,700 short
+    /// texts real customers wrote ("Runs small", "Great dress, poor stitching"), nearer a survey
+    /// segment than a whole review is, and written by nobody here.
+    #[serde(default)]
+    pub review_titles: bool,
 }
 
 impl DataMix {
     /// What `verbatim train sentiment` takes unless told otherwise.
-    pub const TRAINING: DataMix = DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0 };
+    pub const TRAINING: DataMix =
+        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false };
 
     /// The smallest mix holding each of `mixes` (what a mean of branches trained on them replays).
     pub fn widest(mixes: impl IntoIterator<Item = DataMix>) -> DataMix {
@@ -109,6 +117,7 @@ impl DataMix {
             outcome_repeats: a.outcome_repeats.max(b.outcome_repeats),
             negative_review_repeats: a.negative_review_repeats.max(b.negative_review_repeats),
             neutral_review_repeats: a.neutral_review_repeats.max(b.neutral_review_repeats),
+            review_titles: a.review_titles || b.review_titles,
         })
     }
 }
@@ -122,6 +131,9 @@ impl std::fmt::Display for DataMix {
         }
         if self.neutral_review_repeats > 0 {
             write!(f, ", 3-star reviews ×{} more", self.neutral_review_repeats)?;
+        }
+        if self.review_titles {
+            write!(f, ", review titles")?;
         }
         Ok(())
     }
@@ -149,6 +161,9 @@ pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
     // Last, so that a mix without them keeps the training order (and weights) it always had.
     train.extend(repeated(negative_reviews, mix.negative_review_repeats));
     train.extend(repeated(neutral_reviews, mix.neutral_review_repeats));
+    if mix.review_titles {
+        train.extend(reviews.titles);
+    }
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
@@ -267,6 +282,9 @@ pub struct Reviews {
     pub train: Vec<Example>,
     pub dev: Vec<Example>,
     pub calibration: Vec<Example>,
+    /// The non-empty titles of the train rows (a row whose review is empty included), labelled
+    /// by the row's stars: never a dev or calibration row's.
+    pub titles: Vec<Example>,
 }
 
 pub fn reviews(path: &Path) -> Result<Reviews> {
@@ -274,12 +292,18 @@ pub fn reviews(path: &Path) -> Result<Reviews> {
     let headers = reader.headers().map_err(|e| bad(path, 1, &e.to_string()))?.clone();
     let column = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| bad(path, 1, &format!("no {name:?} column")));
     let (text_col, rating_col) = (column("Review Text")?, column("Rating")?);
+    let title_col = headers.iter().position(|h| h == "Title");
     let mut out = Reviews::default();
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| bad(path, row + 2, &e.to_string()))?;
         let text = record.get(text_col).unwrap_or("").trim();
         let stars: u32 = record.get(rating_col).unwrap_or("").trim().parse().map_err(|_| bad(path, row + 2, "Rating is not 1–5"))?;
         let label = Label::from_stars(stars).ok_or_else(|| bad(path, row + 2, "Rating is not 1–5"))?;
+        let held_out = row % 10 == 0 || row % 20 == 5;
+        let title = title_col.and_then(|c| record.get(c)).unwrap_or("").trim();
+        if !held_out && !title.is_empty() {
+            out.titles.push(Example { text: title.to_string(), label });
+        }
         if text.is_empty() {
             continue;
         }
@@ -313,11 +337,11 @@ mod tests {
     #[test]
     fn the_widest_mix_holds_each_one() {
         assert_eq!(DataMix::widest([]), DataMix::default());
-        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0 };
-        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1 };
+        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true };
+        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false };
         assert_eq!(
             DataMix::widest([a, b]),
-            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1 }
+            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true }
         );
         assert_eq!(DataMix::widest([a]), a);
     }
@@ -343,17 +367,24 @@ mod tests {
         assert_eq!(sst2(&p("s.tsv")).unwrap(), [Example { text: "great fun.".into(), label: Label::Positive }, Example { text: "dull, dull.".into(), label: Label::Negative }]);
         std::fs::write(p("bad.tsv"), "1\tok\n7\tno\n").unwrap();
         assert!(sst2(&p("bad.tsv")).unwrap_err().to_string().contains("bad.tsv:2: label \"7\""));
-        let mut csv = String::from(",Review Text,Rating\n");
+        let mut csv = String::from(",Title,Review Text,Rating\n");
         for i in 0..20 {
-            csv.push_str(&format!("{i},\"review {i}, with a comma\",{}\n", 1 + i % 5));
+            csv.push_str(&format!("{i},Title {i},\"review {i}, with a comma\",{}\n", 1 + i % 5));
         }
-        csv.push_str("20,,5\n");
+        csv.push_str("20,,,5\n21,Only a title,,5\n22,,review 22,4\n");
         std::fs::write(p("r.csv"), csv).unwrap();
-        let Reviews { train, dev, calibration } = reviews(&p("r.csv")).unwrap();
-        assert_eq!((train.len(), dev.len(), calibration.len()), (17, 2, 1));
+        let Reviews { train, dev, calibration, titles } = reviews(&p("r.csv")).unwrap();
+        assert_eq!((train.len(), dev.len(), calibration.len()), (18, 2, 1));
         assert_eq!(dev[0], Example { text: "review 0, with a comma".into(), label: Label::Negative });
         assert_eq!(dev[1].text, "review 10, with a comma", "every tenth row, the empty review skipped");
         assert_eq!(calibration[0].text, "review 5, with a comma");
         assert_eq!(train.iter().filter(|e| e.label == Label::Neutral).count(), 4, "3 stars: rows 2, 7, 12, 17");
+        // Titles: the train rows' only (not rows 0, 10 or 5), an empty review's title kept, an
+        // empty title skipped; each labelled by its row's stars.
+        let named: Vec<&str> = titles.iter().map(|e| e.text.as_str()).collect();
+        let expected: Vec<String> = (0..20).filter(|i| i % 10 != 0 && i % 20 != 5).map(|i| format!("Title {i}")).chain(["Only a title".to_string()]).collect();
+        assert_eq!(named, expected);
+        let stars: Vec<Label> = titles[..4].iter().map(|e| e.label).collect();
+        assert_eq!(stars, [Label::Negative, Label::Neutral, Label::Positive, Label::Positive], "rows 1–4: 2, 3, 4 and 5 stars");
     }
 }

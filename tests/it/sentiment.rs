@@ -102,6 +102,17 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!(both.train[..heavier.train.len()], heavier.train[..], "the 1–2-star copies come first");
     assert_eq!(both.train[heavier.train.len()..], neutral[..]);
     assert_eq!(both.reviews_dev, with.reviews_dev);
+    // The training reviews' titles, last, each labelled by its review's stars; no dev or
+    // calibration review's title is among them.
+    assert!(reviews.titles.len() > 15_000, "{}", reviews.titles.len());
+    let titled = data::load_with(&shared.join("data"), data::DataMix { review_titles: true, ..data::DataMix::TRAINING }).unwrap();
+    assert_eq!(titled.train[..with.train.len()], with.train[..], "the titles come after the rest");
+    assert_eq!(titled.train[with.train.len()..], reviews.titles[..]);
+    let titles: BTreeSet<&str> = reviews.titles.iter().map(|e| e.text.as_str()).collect();
+    assert!(titles.contains("Some major design flaws"), "row 2's title (3 stars, a training row)");
+    assert_eq!(reviews.titles.iter().find(|e| e.text == "Some major design flaws").unwrap().label, Label::Neutral);
+    assert!(!titles.contains("Dress looks like it's made of cheap material"), "row 10's title: a dev review's (and no other row's)");
+    assert_eq!(titled.reviews_dev, with.reviews_dev);
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
