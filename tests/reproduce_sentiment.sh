@@ -40,7 +40,8 @@ def rebuild(m, into):
             "--max-tokens", str(m["max_tokens"]), "--seed", str(m["seed"]),
             "--written-repeats", str(m.get("written_repeats", 0)), "--outcome-repeats", str(m.get("outcome_repeats", 0)),
             "--negative-review-repeats", str(m.get("negative_review_repeats", 0)),
-            "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0))]
+            "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0)),
+            "--sst2-repeats", str(m.get("sst2_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
     if m.get("review_titles"):

@@ -102,12 +102,16 @@ pub struct DataMix {
     /// segment than a whole review is, and written by nobody here.
     #[serde(default)]
     pub review_titles: bool,
+    /// SST-2 train this many times more, after everything else: its share of the polar classes
+    /// back where it was before the titles (16,734 short, noisily labelled texts) diluted it.
+    #[serde(default)]
+    pub sst2_repeats: usize,
 }
 
 impl DataMix {
     /// What `verbatim train sentiment` takes unless told otherwise.
     pub const TRAINING: DataMix =
-        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false };
+        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false, sst2_repeats: 0 };
 
     /// The smallest mix holding each of `mixes` (what a mean of branches trained on them replays).
     pub fn widest(mixes: impl IntoIterator<Item = DataMix>) -> DataMix {
@@ -118,6 +122,7 @@ impl DataMix {
             negative_review_repeats: a.negative_review_repeats.max(b.negative_review_repeats),
             neutral_review_repeats: a.neutral_review_repeats.max(b.neutral_review_repeats),
             review_titles: a.review_titles || b.review_titles,
+            sst2_repeats: a.sst2_repeats.max(b.sst2_repeats),
         })
     }
 }
@@ -135,6 +140,9 @@ impl std::fmt::Display for DataMix {
         if self.review_titles {
             write!(f, ", review titles")?;
         }
+        if self.sst2_repeats > 0 {
+            write!(f, ", SST-2 ×{} more", self.sst2_repeats)?;
+        }
         Ok(())
     }
 }
@@ -146,7 +154,8 @@ pub fn load(data_dir: &Path) -> Result<SentimentData> {
 
 /// [`load`], with training taking what `mix` adds too (the dev and calibration sets never change).
 pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
-    let mut train = sst2(&data_dir.join("sst2/train.tsv"))?;
+    let sst2_train = sst2(&data_dir.join("sst2/train.tsv"))?;
+    let mut train = sst2_train.clone();
     train.extend(tweeteval(&data_dir.join("tweeteval/val_text.txt"), &data_dir.join("tweeteval/val_labels.txt"))?);
     let reviews = reviews(&data_dir.join("clothing_reviews/reviews.csv"))?;
     let rated = |label| -> Vec<Example> { reviews.train.iter().filter(|e| e.label == label).cloned().collect() };
@@ -164,6 +173,7 @@ pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
     if mix.review_titles {
         train.extend(reviews.titles);
     }
+    train.extend(repeated(sst2_train, mix.sst2_repeats));
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
@@ -337,11 +347,11 @@ mod tests {
     #[test]
     fn the_widest_mix_holds_each_one() {
         assert_eq!(DataMix::widest([]), DataMix::default());
-        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true };
-        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false };
+        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true, sst2_repeats: 0 };
+        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false, sst2_repeats: 2 };
         assert_eq!(
             DataMix::widest([a, b]),
-            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true }
+            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true, sst2_repeats: 2 }
         );
         assert_eq!(DataMix::widest([a]), a);
     }

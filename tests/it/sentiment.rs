@@ -113,6 +113,11 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     assert_eq!(reviews.titles.iter().find(|e| e.text == "Some major design flaws").unwrap().label, Label::Neutral);
     assert!(!titles.contains("Dress looks like it's made of cheap material"), "row 10's title: a dev review's (and no other row's)");
     assert_eq!(titled.reviews_dev, with.reviews_dev);
+    // SST-2 train once more, after the titles.
+    let sst2 = data::sst2(&shared.join("data/sst2/train.tsv")).unwrap();
+    let more = data::load_with(&shared.join("data"), data::DataMix { review_titles: true, sst2_repeats: 1, ..data::DataMix::TRAINING }).unwrap();
+    assert_eq!(more.train[..titled.train.len()], titled.train[..]);
+    assert_eq!(more.train[titled.train.len()..], sst2[..]);
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
