@@ -309,19 +309,19 @@ pub fn reviews(path: &Path) -> Result<Reviews> {
         let text = record.get(text_col).unwrap_or("").trim();
         let stars: u32 = record.get(rating_col).unwrap_or("").trim().parse().map_err(|_| bad(path, row + 2, "Rating is not 1–5"))?;
         let label = Label::from_stars(stars).ok_or_else(|| bad(path, row + 2, "Rating is not 1–5"))?;
-        let held_out = row % 10 == 0 || row % 20 == 5;
-        let title = title_col.and_then(|c| record.get(c)).unwrap_or("").trim();
-        if !held_out && !title.is_empty() {
-            out.titles.push(Example { text: title.to_string(), label });
-        }
-        if text.is_empty() {
-            continue;
-        }
-        let example = Example { text: text.to_string(), label };
-        match (row % 10, row % 20) {
-            (0, _) => out.dev.push(example),
-            (_, 5) => out.calibration.push(example),
-            _ => out.train.push(example),
+        let split = match (row % 10, row % 20) {
+            (0, _) => &mut out.dev,
+            (_, 5) => &mut out.calibration,
+            _ => {
+                let title = title_col.and_then(|c| record.get(c)).unwrap_or("").trim();
+                if !title.is_empty() {
+                    out.titles.push(Example { text: title.to_string(), label });
+                }
+                &mut out.train
+            }
+        };
+        if !text.is_empty() {
+            split.push(Example { text: text.to_string(), label });
         }
     }
     Ok(out)
