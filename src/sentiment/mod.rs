@@ -1,11 +1,12 @@
 //! Sentence-level sentiment (negative / neutral / positive), trained here on the encoder Verbatim
 //! runs. Here: what a sentiment is and how a verbatim's segments add up to one ([`aggregate`]);
-//! the training data ([`data`]) and the train / eval commands ([`train`]). The branch itself lives
+//! the training data ([`data`], [`sentences`]) and the train / eval commands ([`train`]). The branch itself lives
 //! with the encoder in [`crate::model::sentiment`] (only `model` knows candle).
 
 pub mod data;
 pub mod feedback;
 pub mod labelled;
+pub mod sentences;
 pub mod train;
 
 pub use data::Label;

@@ -118,6 +118,25 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
     let more = data::load_with(&shared.join("data"), data::DataMix { review_titles: true, sst2_repeats: 1, ..data::DataMix::TRAINING }).unwrap();
     assert_eq!(more.train[..titled.train.len()], titled.train[..]);
     assert_eq!(more.train[titled.train.len()..], sst2[..]);
+    // The Amazon and Yelp sentences (fetched from the npm registry the first time), twice, last
+    // of all: 1,000 negative and 1,000 positive, none a fixture sentence.
+    let sentences = sentiment::sentences::load(&sentiment::sentences::dir()).unwrap();
+    assert_eq!(sentences.len(), 2_000);
+    assert_eq!(sentences.iter().filter(|e| e.label == Label::Positive).count(), 1_000);
+    assert!(sentences.iter().any(|e| e.text == "Will be back again!" && e.label == Label::Positive));
+    assert!(sentences.iter().all(|e| e.label != Label::Neutral));
+    let fixtures: BTreeSet<String> = std::fs::read_dir("tests/fixtures")
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sentiment"))
+        .flat_map(|p| labelled::read(&p).unwrap().into_iter().map(|r| r.text))
+        .collect();
+    assert!(fixtures.len() > 600, "{}", fixtures.len());
+    assert!(sentences.iter().all(|e| !fixtures.contains(&e.text)));
+    let real = data::load_with(&shared.join("data"), data::DataMix { review_titles: true, sst2_repeats: 1, labelled_sentences: 2, ..data::DataMix::TRAINING }).unwrap();
+    assert_eq!(real.train[..more.train.len()], more.train[..]);
+    assert_eq!(real.train[more.train.len()..], [sentences.clone(), sentences].concat());
+    assert_eq!(real.reviews_dev, with.reviews_dev);
     assert_eq!((with.reviews_dev, with.sst2_dev), (plain.reviews_dev, plain.sst2_dev), "the dev sets do not change");
 }
 
