@@ -518,7 +518,7 @@ mod tests {
         assert!(!m.average_epochs && m.ingredients.iter().all(|i| !i.average_epochs));
 
         let flat: serde_json::Value = serde_json::to_value(&m).unwrap();
-        for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats", "review_titles", "sst2_repeats"] {
+        for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats", "review_titles", "sst2_repeats", "labelled_sentences"] {
             assert!(flat.get(key).is_some(), "{key} is a top-level key: {flat}");
         }
         assert!(flat.get("mix").is_none());
