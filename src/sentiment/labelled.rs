@@ -53,7 +53,12 @@ pub struct Row {
 }
 
 /// Reads `text,label` rows (a header row first; other columns ignored); a bad label names its line.
+/// A `.json` file is read as the labelled sentences are ([`super::sentences::parse`]: an array of
+/// `{"text", "class"}`, 0 negative / 1 positive).
 pub fn read(path: &Path) -> Result<Vec<Row>> {
+    if path.extension().is_some_and(|x| x == "json") {
+        return Ok(super::sentences::parse(path)?.into_iter().map(|e| Row { text: e.text, want: Want::Label(e.label) }).collect());
+    }
     let bad = |line: usize, what: &str| Error::invalid("labelled", format!("{}:{line}: {what}", path.display()));
     let mut reader = csv::Reader::from_path(path).map_err(|e| bad(0, &e.to_string()))?;
     let headers = reader.headers().map_err(|e| bad(1, &e.to_string()))?.clone();

