@@ -83,7 +83,8 @@ pub fn parse(path: &Path) -> Result<Vec<Example>> {
 }
 
 /// `npm pack` the package into a scratch directory, check the tarball, unpack the two files and
-/// move them into `dir` (each renamed into place whole, so a crash leaves no half-written file).
+/// move them into `dir` (each renamed into place whole, from a name of this process's own, so a
+/// crash leaves no half-written file and two processes fetching at once never share one).
 fn fetch(dir: &Path) -> std::result::Result<(), String> {
     let scratch = std::env::temp_dir().join(format!("verbatim-sentences-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -99,7 +100,7 @@ fn fetch(dir: &Path) -> std::result::Result<(), String> {
         run(Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(&scratch).args(TARBALL_FILES))?;
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         for (inner, name) in TARBALL_FILES.iter().zip(file_names()) {
-            let staged = dir.join(format!(".{name}.partial"));
+            let staged = dir.join(format!(".{name}.{}.partial", std::process::id()));
             std::fs::copy(scratch.join(inner), &staged).map_err(|e| format!("cannot copy {name}: {e}"))?;
             std::fs::rename(&staged, dir.join(name)).map_err(|e| format!("cannot move {name} into place: {e}"))?;
         }
