@@ -319,7 +319,8 @@ enum TrainCommand {
 enum EvalCommand {
     /// The sentiment branch on the dev sets (SST-2 dev, held-out clothing reviews): accuracy,
     /// macro-F1 and confusion matrices, beside the frozen-vector floor recorded at training; and
-    /// on your own labelled verbatims (--labelled), scored as the service scores a verbatim.
+    /// on your own labelled verbatims (--labelled) or the Amazon and Yelp labelled sentences
+    /// (--sentences), scored as the service scores a verbatim.
     Sentiment {
         /// Directory with sst2/, tweeteval/ and clothing_reviews/ (e.g. ../shared/data).
         #[arg(long, required_unless_present_any = ["labelled", "sentences"])]
