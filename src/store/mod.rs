@@ -2,8 +2,9 @@
 //! theme), accounts with ARR, and churn/expansion outcomes. Every row belongs to a workspace and
 //! every method takes one, so no query can cross tenants.
 //!
-//! [`sqlite::SqliteStore`] is the embedded default (one file, WAL, migrations, transactions); a
-//! PostgreSQL implementation for several replicas implements the same trait.
+//! [`sqlite::SqliteStore`] is the embedded default (one file, WAL, migrations, transactions) and,
+//! for now, the only implementation. The trait is the seam for the PostgreSQL store that several
+//! replicas will share; it is not built yet.
 
 pub mod sqlite;
 
