@@ -63,7 +63,12 @@ fn has_model_files(dir: &Path) -> bool {
 }
 
 fn missing_files(dir: &Path) -> Vec<&'static str> {
-    MODEL_FILES.into_iter().filter(|f| !dir.join(f).is_file()).collect()
+    missing(dir, &MODEL_FILES)
+}
+
+/// Which of `files` are not (yet) files in `dir`.
+fn missing<'a>(dir: &Path, files: &[&'a str]) -> Vec<&'a str> {
+    files.iter().copied().filter(|f| !dir.join(f).is_file()).collect()
 }
 
 /// A staging directory beside `dir`; its files are moved into `dir` once all are complete.
@@ -85,7 +90,7 @@ impl Staging {
     /// Moves `files` into `dir` (created if needed), each with one rename, replacing only files
     /// of the same name: `dir` or anything else in it is never removed.
     pub(crate) fn commit(self, dir: &Path, files: &[&str]) -> Result<(), String> {
-        if files.iter().all(|f| dir.join(f).is_file()) {
+        if missing(dir, files).is_empty() {
             // Another process finished first; its copy is as good as ours.
             return Ok(());
         }
