@@ -11,7 +11,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use verbatim::import::{self, ImportOptions};
 use verbatim::ingest::Ingest;
-use verbatim::store::{SqliteStore, Store};
+use verbatim::store::Store;
 use clap::{Parser, Subcommand};
 use verbatim::grpc::{self, AppState};
 use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
@@ -40,7 +40,8 @@ struct GlobalArgs {
     /// replies carry no sentiment.
     #[arg(long, global = true, env = "VERBATIM_SENTIMENT_DIR", default_value = DEFAULT_SENTIMENT_DIR)]
     sentiment_dir: PathBuf,
-    /// SQLite database file (created when missing).
+    /// The store: a SQLite database file (created when missing), or a PostgreSQL URL
+    /// (`postgres://user:password@host/db`) that several replicas share.
     #[arg(long, global = true, env = "VERBATIM_DB", default_value = "verbatim.db")]
     db: PathBuf,
     /// Workspace (tenant) to read and write.
@@ -689,7 +690,7 @@ fn write_report(
 
 fn open_store(cli: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {
     verbatim::ingest::validate_workspace(&cli.workspace)?;
-    Ok(Arc::new(SqliteStore::open(&cli.db)?))
+    Ok(verbatim::store::open(&cli.db)?)
 }
 
 fn open_ingest(cli: &GlobalArgs, engine: &EngineArgs) -> anyhow::Result<Ingest> {

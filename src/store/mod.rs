@@ -2,11 +2,14 @@
 //! theme), accounts with ARR, and churn/expansion outcomes. Every row belongs to a workspace and
 //! every method takes one, so no query can cross tenants.
 //!
-//! [`sqlite::SqliteStore`] is the embedded default (one file, WAL, migrations, transactions) and,
-//! for now, the only implementation. The trait is the seam for the PostgreSQL store that several
-//! replicas will share; it is not built yet.
+//! [`sqlite::SqliteStore`] is the embedded default (one file, WAL, migrations, transactions);
+//! [`postgres::PostgresStore`] is the store several replicas share (one database, the same
+//! schema, advisory locks where two replicas could race). [`open`] picks one from `--db`.
 
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod contract;
 
 use std::collections::BTreeMap;
 
@@ -16,12 +19,24 @@ use crate::survey::{Scale, SurveyKind};
 use crate::themes::recluster::History;
 use crate::themes::{Theme, ThemeModel};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Opens the store `--db` names: a `postgres://` or `postgresql://` URL opens [`PostgresStore`],
+/// anything else is a SQLite file path.
+pub fn open(db: &std::path::Path) -> StoreResult<std::sync::Arc<dyn Store>> {
+    match db.to_str().filter(|s| postgres::is_url(s)) {
+        Some(url) => Ok(std::sync::Arc::new(PostgresStore::open(url)?)),
+        None => Ok(std::sync::Arc::new(SqliteStore::open(db)?)),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("database {path}: {detail}")]
     Open { path: String, detail: String },
     #[error("stored data is corrupt: {0}")]
@@ -279,4 +294,62 @@ pub trait Store: Send + Sync {
 
     /// Every segment with its theme under the active model, in submission order.
     fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>>;
+}
+
+// Row helpers shared by the implementations: both store the same columns the same way.
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn attributes_json(a: &Attributes) -> String {
+    serde_json::to_string(a).expect("a string map serialises")
+}
+
+fn parse_attributes(s: &str) -> StoreResult<Attributes> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("attributes {s:?}: {e}")))
+}
+
+fn parse_survey(s: &str) -> StoreResult<SurveyKind> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("survey {s:?}")))
+}
+
+fn parse_outcome_kind(s: &str) -> StoreResult<OutcomeKind> {
+    OutcomeKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("outcome kind {s:?}")))
+}
+
+/// A segment's sentiment from its three stored probabilities (none stored: it ran without one).
+fn stored_sentiment(negative: Option<f32>, neutral: Option<f32>, positive: Option<f32>) -> Option<Sentiment> {
+    match (negative, neutral, positive) {
+        (Some(a), Some(b), Some(c)) => Some(Sentiment::new([a, b, c])),
+        _ => None,
+    }
+}
+
+/// A model's creation time, stored as seconds since the epoch, as RFC 3339.
+fn rfc3339(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+/// A theme from its stored columns (keywords and quotes as JSON arrays, the centroid as a blob).
+#[allow(clippy::too_many_arguments)]
+fn stored_theme(id: i64, label: String, name: Option<String>, keywords: &str, quotes: &str, centroid: &[u8], size: i64, pinned: bool) -> StoreResult<Theme> {
+    let parse = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| StoreError::Corrupt(format!("theme {id}: {e}")));
+    Ok(Theme { id, label, name, keywords: parse(keywords)?, quotes: parse(quotes)?, centroid: blob_to_embedding(centroid)?, size: size as u64, pinned })
+}
+
+/// Embeddings are stored as little-endian f32 bytes (384 × 4 = 1,536 bytes a segment).
+pub fn embedding_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn blob_to_embedding(b: &[u8]) -> StoreResult<Vec<f32>> {
+    if !b.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt(format!("embedding blob of {} bytes", b.len())));
+    }
+    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }

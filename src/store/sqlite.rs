@@ -190,10 +190,6 @@ impl SqliteStore {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain data serialises")
-}
-
 fn active_version(c: &Connection, workspace: &str) -> StoreResult<Option<i64>> {
     Ok(c.query_row("SELECT active_version FROM theme_state WHERE workspace = ?1", [workspace], |r| r.get(0)).optional()?)
 }
@@ -209,7 +205,7 @@ fn load_active_model(c: &Connection, workspace: &str) -> StoreResult<Option<Them
     let themes = stmt.query_map(params![workspace, version], theme_row)?.map(|t| t?).collect::<StoreResult<Vec<_>>>()?;
     Ok(Some(ThemeModel {
         version,
-        created_at: chrono::DateTime::from_timestamp(created_at, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+        created_at: rfc3339(created_at),
         k: k as usize,
         assign_threshold,
         segments: segments as u64,
@@ -224,38 +220,9 @@ fn load_theme(c: &Connection, workspace: &str, version: i64, theme_id: i64) -> S
     stmt.query_row(params![workspace, version, theme_id], theme_row).optional()?.transpose()
 }
 
-#[allow(clippy::type_complexity)]
 fn theme_row(r: &rusqlite::Row) -> rusqlite::Result<StoreResult<Theme>> {
     let (keywords, quotes, centroid): (String, String, Vec<u8>) = (r.get(3)?, r.get(4)?, r.get(5)?);
-    let (id, label, name, size, pinned): (i64, String, Option<String>, i64, bool) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(6)?, r.get(7)?);
-    Ok((|| {
-        let parse = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| StoreError::Corrupt(format!("theme {id}: {e}")));
-        Ok(Theme { id, label, name, keywords: parse(&keywords)?, quotes: parse(&quotes)?, centroid: blob_to_embedding(&centroid)?, size: size as u64, pinned })
-    })())
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn attributes_json(a: &Attributes) -> String {
-    serde_json::to_string(a).expect("a string map serialises")
-}
-
-fn parse_attributes(s: &str) -> StoreResult<Attributes> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("attributes {s:?}: {e}")))
-}
-
-/// Embeddings are stored as little-endian f32 bytes (384 × 4 = 1,536 bytes a segment).
-pub fn embedding_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub fn blob_to_embedding(b: &[u8]) -> StoreResult<Vec<f32>> {
-    if !b.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt(format!("embedding blob of {} bytes", b.len())));
-    }
-    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Ok(stored_theme(r.get(0)?, r.get(1)?, r.get(2)?, &keywords, &quotes, &centroid, r.get(6)?, r.get(7)?))
 }
 
 impl Store for SqliteStore {
@@ -393,7 +360,7 @@ impl Store for SqliteStore {
             else {
                 return Ok(None);
             };
-            let survey = survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?;
+            let survey = parse_survey(&survey)?;
             let mut stmt = c.prepare_cached(
                 "SELECT idx, text, start_byte, end_byte, tokens, embedding, sentiment_negative, sentiment_neutral,
                  sentiment_positive, theme_id, theme_similarity, theme_version FROM segments WHERE response = ?1 ORDER BY idx",
@@ -408,10 +375,7 @@ impl Store for SqliteStore {
                             end: r.get(3)?,
                             tokens: r.get(4)?,
                             embedding: Vec::new(),
-                            sentiment: match (r.get::<_, Option<f32>>(6)?, r.get::<_, Option<f32>>(7)?, r.get::<_, Option<f32>>(8)?) {
-                                (Some(neg), Some(neu), Some(pos)) => Some(Sentiment::new([neg, neu, pos])),
-                                _ => None,
-                            },
+                            sentiment: stored_sentiment(r.get(6)?, r.get(7)?, r.get(8)?),
                             theme_id: r.get(9)?,
                             theme_similarity: r.get(10)?,
                             theme_version: r.get(11)?,
@@ -475,7 +439,7 @@ impl Store for SqliteStore {
                 input.responses.push(ResponseRecord {
                     response_id: r.get(1)?,
                     account_id: r.get(2)?,
-                    survey: survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?,
+                    survey: parse_survey(&survey)?,
                     scale: Scale { min: r.get(4)?, max: r.get(5)? },
                     score: r.get(6)?,
                     verbatim: String::new(),
@@ -493,10 +457,7 @@ impl Store for SqliteStore {
             let mut rows = stmt.query(params![workspace, since])?;
             while let Some(r) = rows.next()? {
                 let response = position[&r.get::<_, i64>(0)?];
-                let sentiment = match (r.get::<_, Option<f32>>(3)?, r.get::<_, Option<f32>>(4)?, r.get::<_, Option<f32>>(5)?) {
-                    (Some(a), Some(b), Some(p)) => Some(Sentiment::new([a, b, p])),
-                    _ => None,
-                };
+                let sentiment = stored_sentiment(r.get(3)?, r.get(4)?, r.get(5)?);
                 input.segments.push(SegmentTheme { response, theme_id: r.get(1)?, text: r.get(2)?, sentiment });
             }
             let mut stmt = c.prepare("SELECT account_id, arr, churned_at, attributes FROM accounts WHERE workspace = ?1 ORDER BY account_id")?;
@@ -525,7 +486,7 @@ impl Store for SqliteStore {
                 .query_map([workspace], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
                 .map(|row| {
                     let (survey, min, max, score, text) = row?;
-                    let survey = survey.parse().map_err(|_| StoreError::Corrupt(format!("survey {survey:?}")))?;
+                    let survey = parse_survey(&survey)?;
                     Ok(ScoredText { text, survey, scale: Scale { min, max }, score })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -631,8 +592,7 @@ impl Store for SqliteStore {
                 })?
                 .map(|row| {
                     let (account_id, kind, occurred_at, arr_change) = row?;
-                    let kind = OutcomeKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("outcome kind {kind:?}")))?;
-                    Ok(OutcomeRecord { account_id, kind, occurred_at, arr_change })
+                    Ok(OutcomeRecord { account_id, kind: parse_outcome_kind(&kind)?, occurred_at, arr_change })
                 })
                 .collect();
             rows
@@ -801,124 +761,15 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::survey::SurveyKind;
-    use crate::themes::Theme;
+    use crate::store::contract::{response, segment};
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
+    fn open() -> Option<(tempfile::TempDir, SqliteStore)> {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
-        (dir, store)
+        Some((dir, store))
     }
 
-    fn response(id: &str, verbatim: &str) -> ResponseRecord {
-        ResponseRecord {
-            response_id: id.into(),
-            account_id: "acme".into(),
-            survey: SurveyKind::Nps,
-            scale: SurveyKind::Nps.default_scale(),
-            score: 3.0,
-            verbatim: verbatim.into(),
-            submitted_at: 1_700_000_000,
-            attributes: [("plan".to_string(), "pro".to_string())].into(),
-        }
-    }
-
-    fn segment(index: u32, text: &str) -> SegmentRecord {
-        SegmentRecord {
-            index,
-            text: text.into(),
-            start: 0,
-            end: text.len() as u32,
-            tokens: 5,
-            embedding: vec![0.25, -1.5, 3.0],
-            sentiment: Some(Sentiment::new([0.85, 0.1, 0.05])),
-            theme_id: Some(7),
-            theme_similarity: Some(0.6),
-            theme_version: Some(1),
-        }
-    }
-
-    #[test]
-    fn upsert_is_idempotent_and_updates_replace_segments() {
-        let (_dir, store) = store();
-        let r = response("r1", "Slow. Broken.");
-        let segs = [segment(0, "Slow."), segment(1, "Broken.")];
-        assert_eq!(store.upsert_response("w", &r, "h1", false, &segs).unwrap(), WriteOutcome::Inserted);
-        assert_eq!(store.upsert_response("w", &r, "h1", false, &segs).unwrap(), WriteOutcome::Unchanged);
-        assert_eq!(store.count_responses("w").unwrap(), 1);
-        let r2 = response("r1", "Fixed now.");
-        assert_eq!(store.upsert_response("w", &r2, "h2", false, &segs[..1]).unwrap(), WriteOutcome::Updated);
-        let got = store.get_response("w", "r1").unwrap().unwrap();
-        assert_eq!(got.record, r2);
-        assert_eq!(got.segments, vec![segment(0, "Slow.")]);
-        assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (1, 1));
-        assert_eq!(store.response_hash("w", "r1").unwrap().as_deref(), Some("h2"));
-    }
-
-    #[test]
-    fn impact_input_reads_the_window_with_the_active_models_themes() {
-        let (_dir, store) = store();
-        let old = ResponseRecord { submitted_at: 1_000, ..response("old", "Old.") };
-        store.upsert_response("w", &old, "h0", false, &[segment(0, "Old.")]).unwrap();
-        store.upsert_response("w", &response("r1", "Slow. Broken."), "h1", false, &[segment(0, "Slow."), segment(1, "Broken.")]).unwrap();
-        store.upsert_response("other", &response("r9", "Elsewhere."), "h9", false, &[segment(0, "Elsewhere.")]).unwrap();
-        store.upsert_accounts("w", &[AccountRecord { account_id: "acme".into(), arr: 5e4, churned_at: None, attributes: Default::default() }]).unwrap();
-        // Before any model: responses, no themed segments.
-        let before = store.impact_input("w", 1_600_000_000).unwrap();
-        assert_eq!((before.responses.len(), before.segments.len(), before.themes.len()), (1, 0, 0));
-        let theme = Theme { id: 3, label: "slow broken".into(), name: None, keywords: vec![], quotes: vec![], centroid: vec![1.0, 0.0, 0.0], size: 2, pinned: false };
-        let model = ThemeModel { version: 0, created_at: String::new(), k: 1, assign_threshold: 0.2, segments: 2, themes: vec![theme] };
-        let new = NewThemeModel { model: &model, assignments: vec![("r1", 0, 3, 0.9), ("r1", 1, 3, 0.8)], next_theme_id: 4, params: "{}".into() };
-        store.activate_theme_model("w", &new).unwrap();
-        let input = store.impact_input("w", 1_600_000_000).unwrap();
-        assert_eq!(input.responses.len(), 1, "the window leaves the old response out");
-        assert_eq!(input.responses[0].attributes["plan"], "pro");
-        let themed: Vec<(usize, i64, &str)> = input.segments.iter().map(|s| (s.response, s.theme_id, s.text.as_str())).collect();
-        assert_eq!(themed, [(0, 3, "Slow."), (0, 3, "Broken.")]);
-        assert_eq!(input.segments[0].sentiment, Some(Sentiment::new([0.85, 0.1, 0.05])));
-        assert_eq!((input.accounts.len(), input.themes.len()), (1, 1));
-    }
-
-    #[test]
-    fn workspaces_do_not_see_each_other() {
-        let (_dir, store) = store();
-        store.upsert_response("a", &response("r1", "x"), "h", false, &[]).unwrap();
-        assert!(store.get_response("b", "r1").unwrap().is_none());
-        assert_eq!(store.upsert_response("b", &response("r1", "x"), "h", false, &[]).unwrap(), WriteOutcome::Inserted);
-        assert_eq!((store.count_responses("a").unwrap(), store.count_responses("b").unwrap()), (1, 1));
-    }
-
-    #[test]
-    fn a_failed_write_leaves_nothing_behind() {
-        let (_dir, store) = store();
-        let mut bad = response("r1", "x");
-        bad.score = 42.0; // violates the CHECK constraint after the row would be inserted
-        assert!(store.upsert_response("w", &bad, "h", false, &[segment(0, "x")]).is_err());
-        assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (0, 0));
-        // Duplicate segment index: the response insert succeeds, the second segment fails → rollback.
-        let ok = response("r2", "x");
-        assert!(store.upsert_response("w", &ok, "h", false, &[segment(0, "x"), segment(0, "y")]).is_err());
-        assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (0, 0));
-    }
-
-    #[test]
-    fn accounts_and_outcomes() {
-        let (_dir, store) = store();
-        let acme = AccountRecord { account_id: "acme".into(), arr: 1000.0, churned_at: None, attributes: Attributes::new() };
-        assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Inserted]);
-        assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Unchanged]);
-        let churn = OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 2000, arr_change: None };
-        assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
-        assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Unchanged]);
-        let earlier = OutcomeRecord { occurred_at: 1500, arr_change: Some(400.0), ..churn.clone() };
-        store.record_outcomes("w", &[earlier]).unwrap();
-        assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
-        assert_eq!(store.list_outcomes("w").unwrap().len(), 2);
-        // Re-upserting the account without churned_at keeps the churn.
-        let updated = AccountRecord { arr: 1200.0, ..acme };
-        assert_eq!(store.upsert_accounts("w", &[updated]).unwrap(), [WriteOutcome::Updated]);
-        assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
-    }
+    crate::store::contract::tests!(open);
 
     #[test]
     fn reopening_keeps_data_and_schema() {

@@ -1,0 +1,199 @@
+//! What every [`Store`] must do, written once and run against each implementation: SQLite in
+//! `sqlite::tests`, PostgreSQL in `postgres::tests` (where a server is configured). Each check
+//! takes a fresh, empty store.
+
+use super::*;
+use crate::themes::Theme;
+
+/// `#[test]`s running every check below on the stores `$open()` makes (`None`: skip).
+macro_rules! tests {
+    ($open:path) => {
+        $crate::store::contract::tests!(@each $open,
+            upsert_is_idempotent_and_updates_replace_segments,
+            impact_input_reads_the_window_with_the_active_models_themes,
+            workspaces_do_not_see_each_other,
+            a_failed_write_leaves_nothing_behind,
+            accounts_and_outcomes,
+            themes_are_renamed_pinned_merged_and_versioned,
+            single_segment_verbatims_carry_their_score);
+    };
+    (@each $open:path, $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                if let Some((_guard, store)) = $open() {
+                    $crate::store::contract::$name(&store);
+                }
+            }
+        )*
+    };
+}
+pub(crate) use tests;
+
+pub fn response(id: &str, verbatim: &str) -> ResponseRecord {
+    ResponseRecord {
+        response_id: id.into(),
+        account_id: "acme".into(),
+        survey: SurveyKind::Nps,
+        scale: SurveyKind::Nps.default_scale(),
+        score: 3.0,
+        verbatim: verbatim.into(),
+        submitted_at: 1_700_000_000,
+        attributes: [("plan".to_string(), "pro".to_string())].into(),
+    }
+}
+
+pub fn segment(index: u32, text: &str) -> SegmentRecord {
+    SegmentRecord {
+        index,
+        text: text.into(),
+        start: 0,
+        end: text.len() as u32,
+        tokens: 5,
+        embedding: vec![0.25, -1.5, 3.0],
+        sentiment: Some(Sentiment::new([0.85, 0.1, 0.05])),
+        theme_id: Some(7),
+        theme_similarity: Some(0.6),
+        theme_version: Some(1),
+    }
+}
+
+fn theme(id: i64, centroid: [f32; 3], size: u64) -> Theme {
+    Theme { id, label: format!("label {id}"), name: None, keywords: vec![format!("kw{id}")], quotes: vec![format!("quote {id}")], centroid: centroid.to_vec(), size, pinned: false }
+}
+
+fn model(themes: Vec<Theme>) -> ThemeModel {
+    ThemeModel { version: 0, created_at: String::new(), k: themes.len(), assign_threshold: 0.2, segments: themes.iter().map(|t| t.size).sum(), themes }
+}
+
+pub fn upsert_is_idempotent_and_updates_replace_segments(store: &dyn Store) {
+    let r = response("r1", "Slow. Broken.");
+    let segs = [segment(0, "Slow."), segment(1, "Broken.")];
+    assert_eq!(store.upsert_response("w", &r, "h1", false, &segs).unwrap(), WriteOutcome::Inserted);
+    assert_eq!(store.upsert_response("w", &r, "h1", false, &segs).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(store.count_responses("w").unwrap(), 1);
+    let r2 = response("r1", "Fixed now.");
+    assert_eq!(store.upsert_response("w", &r2, "h2", true, &segs[..1]).unwrap(), WriteOutcome::Updated);
+    let got = store.get_response("w", "r1").unwrap().unwrap();
+    assert_eq!(got.record, r2);
+    assert!(got.truncated);
+    assert_eq!(got.segments, vec![segment(0, "Slow.")]);
+    assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (1, 1));
+    assert_eq!(store.response_hash("w", "r1").unwrap().as_deref(), Some("h2"));
+}
+
+pub fn impact_input_reads_the_window_with_the_active_models_themes(store: &dyn Store) {
+    let old = ResponseRecord { submitted_at: 1_000, ..response("old", "Old.") };
+    store.upsert_response("w", &old, "h0", false, &[segment(0, "Old.")]).unwrap();
+    store.upsert_response("w", &response("r1", "Slow. Broken."), "h1", false, &[segment(0, "Slow."), segment(1, "Broken.")]).unwrap();
+    store.upsert_response("other", &response("r9", "Elsewhere."), "h9", false, &[segment(0, "Elsewhere.")]).unwrap();
+    store.upsert_accounts("w", &[AccountRecord { account_id: "acme".into(), arr: 5e4, churned_at: None, attributes: Default::default() }]).unwrap();
+    // Before any model: responses, no themed segments.
+    let before = store.impact_input("w", 1_600_000_000).unwrap();
+    assert_eq!((before.responses.len(), before.segments.len(), before.themes.len()), (1, 0, 0));
+    let model = model(vec![theme(3, [1.0, 0.0, 0.0], 2)]);
+    let new = NewThemeModel { model: &model, assignments: vec![("r1", 0, 3, 0.9), ("r1", 1, 3, 0.8)], next_theme_id: 4, params: "{}".into() };
+    store.activate_theme_model("w", &new).unwrap();
+    let input = store.impact_input("w", 1_600_000_000).unwrap();
+    assert_eq!(input.responses.len(), 1, "the window leaves the old response out");
+    assert_eq!(input.responses[0].attributes["plan"], "pro");
+    let themed: Vec<(usize, i64, &str)> = input.segments.iter().map(|s| (s.response, s.theme_id, s.text.as_str())).collect();
+    assert_eq!(themed, [(0, 3, "Slow."), (0, 3, "Broken.")]);
+    assert_eq!(input.segments[0].sentiment, Some(Sentiment::new([0.85, 0.1, 0.05])));
+    assert_eq!((input.accounts.len(), input.themes.len()), (1, 1));
+}
+
+pub fn workspaces_do_not_see_each_other(store: &dyn Store) {
+    store.upsert_response("a", &response("r1", "x"), "h", false, &[]).unwrap();
+    assert!(store.get_response("b", "r1").unwrap().is_none());
+    assert_eq!(store.upsert_response("b", &response("r1", "x"), "h", false, &[]).unwrap(), WriteOutcome::Inserted);
+    assert_eq!((store.count_responses("a").unwrap(), store.count_responses("b").unwrap()), (1, 1));
+}
+
+pub fn a_failed_write_leaves_nothing_behind(store: &dyn Store) {
+    let mut bad = response("r1", "x");
+    bad.score = 42.0; // violates the CHECK constraint after the row would be inserted
+    assert!(store.upsert_response("w", &bad, "h", false, &[segment(0, "x")]).is_err());
+    assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (0, 0));
+    // Duplicate segment index: the response insert succeeds, the second segment fails → rollback.
+    let ok = response("r2", "x");
+    assert!(store.upsert_response("w", &ok, "h", false, &[segment(0, "x"), segment(0, "y")]).is_err());
+    assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (0, 0));
+    // A batch of accounts with one bad ARR writes none of them.
+    let good = AccountRecord { account_id: "a".into(), arr: 10.0, churned_at: None, attributes: Attributes::new() };
+    let negative = AccountRecord { account_id: "b".into(), arr: -1.0, ..good.clone() };
+    assert!(store.upsert_accounts("w", &[good, negative]).is_err());
+    assert!(store.get_account("w", "a").unwrap().is_none());
+    // The store still works after the failures.
+    assert_eq!(store.upsert_response("w", &ok, "h", false, &[segment(0, "x")]).unwrap(), WriteOutcome::Inserted);
+}
+
+pub fn accounts_and_outcomes(store: &dyn Store) {
+    let acme = AccountRecord { account_id: "acme".into(), arr: 1000.0, churned_at: None, attributes: Attributes::new() };
+    assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Inserted]);
+    assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Unchanged]);
+    let churn = OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 2000, arr_change: None };
+    assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
+    assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Unchanged]);
+    let partial = OutcomeRecord { arr_change: Some(250.0), ..churn.clone() };
+    assert_eq!(store.record_outcomes("w", std::slice::from_ref(&partial)).unwrap(), [WriteOutcome::Updated]);
+    let earlier = OutcomeRecord { occurred_at: 1500, arr_change: Some(400.0), ..churn.clone() };
+    store.record_outcomes("w", &[earlier]).unwrap();
+    assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
+    let listed = store.list_outcomes("w").unwrap();
+    assert_eq!(listed.iter().map(|o| (o.occurred_at, o.arr_change)).collect::<Vec<_>>(), [(1500, Some(400.0)), (2000, Some(250.0))]);
+    // Re-upserting the account without churned_at keeps the churn.
+    let updated = AccountRecord { arr: 1200.0, ..acme };
+    assert_eq!(store.upsert_accounts("w", &[updated]).unwrap(), [WriteOutcome::Updated]);
+    assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
+}
+
+pub fn themes_are_renamed_pinned_merged_and_versioned(store: &dyn Store) {
+    let segs = [segment(0, "Slow support."), segment(1, "Billing is wrong.")];
+    store.upsert_response("w", &response("r1", "Slow support. Billing is wrong."), "h1", false, &segs).unwrap();
+    assert_eq!(store.active_theme_version("w").unwrap(), None);
+    let first = model(vec![theme(1, [1.0, 0.0, 0.0], 1), theme(2, [0.0, 1.0, 0.0], 1)]);
+    let new = NewThemeModel { model: &first, assignments: vec![("r1", 0, 1, 0.9), ("r1", 1, 2, 0.7)], next_theme_id: 3, params: "{}".into() };
+    assert_eq!(store.activate_theme_model("w", &new).unwrap(), 1);
+    let prior: Vec<Option<i64>> = store.theme_segments("w", None).unwrap().iter().map(|s| s.theme_id).collect();
+    assert_eq!(prior, [Some(1), Some(2)]);
+
+    assert_eq!(store.rename_theme("w", 1, Some("  Support speed ")).unwrap().unwrap().name.as_deref(), Some("Support speed"));
+    assert!(store.pin_theme("w", 2, true).unwrap().unwrap().pinned);
+    assert!(store.rename_theme("w", 99, Some("nothing")).unwrap().is_none());
+    let labels: Vec<Option<String>> = store.theme_assignments("w").unwrap().into_iter().map(|a| a.theme_label).collect();
+    assert_eq!(labels, [Some("Support speed".to_string()), Some("label 2".to_string())]);
+
+    let merged = store.merge_themes("w", 2, 1).unwrap().unwrap();
+    assert_eq!((merged.id, merged.size), (1, 2));
+    assert!((merged.centroid[0] - merged.centroid[1]).abs() < 1e-6, "the size-weighted mean direction");
+    let history = store.theme_history("w").unwrap();
+    assert_eq!(history.next_id, 3);
+    assert_eq!(history.merged, [(vec![0.0, 1.0, 0.0], 1)]);
+    let active = history.active.unwrap();
+    assert_eq!(active.themes.iter().map(|t| t.id).collect::<Vec<_>>(), [1]);
+    assert_eq!(store.theme_assignments("w").unwrap().iter().map(|a| a.theme_id).collect::<Vec<_>>(), [Some(1), Some(1)]);
+    assert!(store.merge_themes("w", 2, 1).unwrap().is_none(), "a theme merged away is gone");
+
+    // The next model gets the next version; segments it did not assign lose their theme.
+    let second = model(vec![theme(3, [0.0, 0.0, 1.0], 1)]);
+    let new = NewThemeModel { model: &second, assignments: vec![("r1", 1, 3, 0.8)], next_theme_id: 4, params: "{}".into() };
+    assert_eq!(store.activate_theme_model("w", &new).unwrap(), 2);
+    assert_eq!(store.active_theme_version("w").unwrap(), Some(2));
+    let model = store.active_theme_model("w").unwrap().unwrap();
+    assert_eq!((model.version, model.k, model.segments, model.assign_threshold), (2, 1, 1, 0.2));
+    assert!(!model.created_at.is_empty());
+    let prior: Vec<Option<i64>> = store.theme_segments("w", None).unwrap().iter().map(|s| s.theme_id).collect();
+    assert_eq!(prior, [None, Some(3)]);
+    assert!(store.theme_segments("w", Some(1_800_000_000)).unwrap().is_empty(), "the window leaves older responses out");
+    assert_eq!(store.theme_history("other").unwrap().next_id, 1);
+}
+
+pub fn single_segment_verbatims_carry_their_score(store: &dyn Store) {
+    let csat = ResponseRecord { survey: SurveyKind::Csat, scale: SurveyKind::Csat.default_scale(), score: 5.0, ..response("c1", "Great.") };
+    store.upsert_response("w", &csat, "h1", false, &[segment(0, "Great.")]).unwrap();
+    store.upsert_response("w", &response("r2", "Slow. Broken."), "h2", false, &[segment(0, "Slow."), segment(1, "Broken.")]).unwrap();
+    let texts = store.single_segment_verbatims("w").unwrap();
+    assert_eq!(texts.len(), 1, "two-segment verbatims are left out");
+    assert_eq!((texts[0].text.as_str(), texts[0].survey, texts[0].scale, texts[0].score), ("Great.", SurveyKind::Csat, SurveyKind::Csat.default_scale(), 5.0));
+}

@@ -1,0 +1,899 @@
+//! The scale-out store: one PostgreSQL database that several Verbatim replicas share. Same tables
+//! and columns as the SQLite store; one transaction per write, so a failure leaves nothing
+//! half-written. Where two replicas could race (the same response submitted to both, two
+//! reclusters of one workspace, two account imports), the writer takes a transaction-scoped
+//! advisory lock on what it writes, so the second waits for the first instead of failing.
+//!
+//! Connections are plain TCP (no TLS): run it on a private network or a loopback tunnel.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ::postgres::types::ToSql;
+use ::postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
+
+use super::*;
+
+/// Schema versions, applied in order; `verbatim_schema.version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE responses (
+    id            BIGSERIAL PRIMARY KEY,
+    workspace     TEXT    NOT NULL,
+    response_id   TEXT    NOT NULL,
+    account_id    TEXT    NOT NULL,
+    survey        TEXT    NOT NULL CHECK (survey IN ('NPS', 'CSAT', 'CES')),
+    scale_min     INTEGER NOT NULL,
+    scale_max     INTEGER NOT NULL CHECK (scale_max > scale_min),
+    score         DOUBLE PRECISION NOT NULL CHECK (score BETWEEN scale_min AND scale_max),
+    verbatim      TEXT    NOT NULL,
+    submitted_at  BIGINT  NOT NULL,
+    attributes    TEXT    NOT NULL DEFAULT '{}',
+    content_hash  TEXT    NOT NULL,
+    truncated     BOOLEAN NOT NULL DEFAULT FALSE,
+    received_at   BIGINT  NOT NULL,
+    updated_at    BIGINT  NOT NULL,
+    UNIQUE (workspace, response_id)
+);
+CREATE INDEX responses_by_time ON responses (workspace, submitted_at);
+CREATE INDEX responses_by_account ON responses (workspace, account_id);
+
+CREATE TABLE segments (
+    response            BIGINT  NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+    idx                 INTEGER NOT NULL,
+    text                TEXT    NOT NULL,
+    start_byte          INTEGER NOT NULL,
+    end_byte            INTEGER NOT NULL,
+    tokens              INTEGER NOT NULL,
+    embedding           BYTEA   NOT NULL,
+    sentiment_label     TEXT,
+    sentiment_score     REAL,
+    sentiment_negative  REAL,
+    sentiment_neutral   REAL,
+    sentiment_positive  REAL,
+    theme_id            BIGINT,
+    theme_similarity    REAL,
+    theme_version       BIGINT,
+    PRIMARY KEY (response, idx)
+);
+
+CREATE TABLE accounts (
+    workspace   TEXT    NOT NULL,
+    account_id  TEXT    NOT NULL,
+    arr         DOUBLE PRECISION NOT NULL CHECK (arr >= 0),
+    churned_at  BIGINT,
+    attributes  TEXT    NOT NULL DEFAULT '{}',
+    updated_at  BIGINT  NOT NULL,
+    PRIMARY KEY (workspace, account_id)
+);
+
+CREATE TABLE outcomes (
+    workspace    TEXT    NOT NULL,
+    account_id   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL CHECK (kind IN ('churn', 'contraction', 'expansion')),
+    occurred_at  BIGINT  NOT NULL,
+    arr_change   DOUBLE PRECISION,
+    recorded_at  BIGINT  NOT NULL,
+    PRIMARY KEY (workspace, account_id, kind, occurred_at)
+);
+
+-- One row per recluster that succeeded; `theme_state.active_version` points at the live one.
+CREATE TABLE theme_models (
+    workspace         TEXT    NOT NULL,
+    version           BIGINT  NOT NULL,
+    created_at        BIGINT  NOT NULL,
+    k                 BIGINT  NOT NULL,
+    assign_threshold  REAL    NOT NULL,
+    segments          BIGINT  NOT NULL,
+    params            TEXT    NOT NULL DEFAULT '{}',
+    PRIMARY KEY (workspace, version)
+);
+
+CREATE TABLE themes (
+    workspace  TEXT    NOT NULL,
+    version    BIGINT  NOT NULL,
+    theme_id   BIGINT  NOT NULL,
+    label      TEXT    NOT NULL,
+    name       TEXT,
+    keywords   TEXT    NOT NULL,
+    quotes     TEXT    NOT NULL,
+    centroid   BYTEA   NOT NULL,
+    size       BIGINT  NOT NULL,
+    pinned     BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (workspace, version, theme_id),
+    FOREIGN KEY (workspace, version) REFERENCES theme_models (workspace, version)
+);
+
+CREATE TABLE theme_state (
+    workspace       TEXT    PRIMARY KEY,
+    active_version  BIGINT  NOT NULL,
+    next_theme_id   BIGINT  NOT NULL
+);
+
+-- Themes a person merged away: later reclusters fold a cluster that matches `centroid` into
+-- `target_id` again.
+CREATE TABLE theme_merges (
+    workspace  TEXT    NOT NULL,
+    source_id  BIGINT  NOT NULL,
+    target_id  BIGINT  NOT NULL,
+    centroid   BYTEA   NOT NULL,
+    merged_at  BIGINT  NOT NULL,
+    PRIMARY KEY (workspace, source_id)
+);
+"#];
+
+/// Idle connections kept for reuse; more are opened while calls overlap and closed after.
+const MAX_IDLE: usize = 8;
+
+/// Whether `--db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// A PostgreSQL database shared by every workspace and every replica.
+pub struct PostgresStore {
+    config: Config,
+    /// Where errors say they come from: the URL without its password.
+    name: String,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`) and brings its
+    /// schema up to date.
+    pub fn open(url: &str) -> StoreResult<Self> {
+        let name = redacted(url);
+        let config = url.parse::<Config>().map_err(|e| StoreError::Open { path: name.clone(), detail: e.to_string() })?;
+        Self::with_config(config, name)
+    }
+
+    /// As [`open`](Self::open), from a parsed configuration (e.g. with `options` setting a
+    /// `search_path`); `name` is what errors call it.
+    pub fn with_config(mut config: Config, name: String) -> StoreResult<Self> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let store = Self { config, name, idle: Mutex::new(Vec::new()) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn connection(&self) -> StoreResult<Pooled<'_>> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let client = match idle.filter(|c| !c.is_closed()) {
+            Some(client) => client,
+            None => self
+                .config
+                .connect(NoTls)
+                .map_err(|e| StoreError::Open { path: self.name.clone(), detail: e.to_string() })?,
+        };
+        Ok(Pooled { store: self, client: Some(client) })
+    }
+
+    /// Brings the schema up to date under an advisory lock, so replicas starting together
+    /// migrate once.
+    fn migrate(&self) -> StoreResult<()> {
+        self.with_tx(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('verbatim/schema', 0))", &[])?;
+            tx.batch_execute("CREATE TABLE IF NOT EXISTS verbatim_schema (version INTEGER NOT NULL)")?;
+            let version = match tx.query_opt("SELECT version FROM verbatim_schema", &[])? {
+                Some(row) => row.get::<_, i32>(0) as usize,
+                None => {
+                    tx.execute("INSERT INTO verbatim_schema (version) VALUES (0)", &[])?;
+                    0
+                }
+            };
+            if version > MIGRATIONS.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {version} is newer than this Verbatim ({}); upgrade Verbatim",
+                    MIGRATIONS.len()
+                )));
+            }
+            for sql in &MIGRATIONS[version..] {
+                tx.batch_execute(sql)?;
+            }
+            if version < MIGRATIONS.len() {
+                tx.execute("UPDATE verbatim_schema SET version = $1", &[&(MIGRATIONS.len() as i32)])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn with_tx<T>(&self, f: impl FnOnce(&mut Transaction) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.connection()?;
+        let mut tx = conn.transaction()?;
+        let out = f(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Several reads that must agree with each other: one read-only snapshot.
+    fn with_snapshot<T>(&self, f: impl FnOnce(&mut Transaction) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.connection()?;
+        let mut tx = conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+        let out = f(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Client) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.connection()?;
+        f(&mut conn)
+    }
+
+    /// Sets one curation column of a theme in the active model; the theme as it is now, if any.
+    fn set_active_theme_column(&self, workspace: &str, theme_id: i64, column: &str, value: &(dyn ToSql + Sync)) -> StoreResult<Option<Theme>> {
+        self.with_tx(|tx| {
+            lock(tx, "themes", workspace)?;
+            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
+            tx.execute(
+                &format!("UPDATE themes SET {column} = $4 WHERE workspace = $1 AND version = $2 AND theme_id = $3"),
+                &[&workspace, &version, &theme_id, value],
+            )?;
+            load_theme(tx, workspace, version, theme_id)
+        })
+    }
+}
+
+/// A connection lent by the store; back to the idle list when dropped, unless it broke.
+struct Pooled<'a> {
+    store: &'a PostgresStore,
+    client: Option<Client>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take().filter(|c| !c.is_closed()) else { return };
+        let mut idle = self.store.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(client);
+        }
+    }
+}
+
+/// The URL with its password replaced, for messages and logs.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Takes a transaction-scoped advisory lock on `scope`/`key`: a second writer of the same thing,
+/// on any replica, waits until this transaction ends.
+fn lock(tx: &mut Transaction, scope: &str, key: &str) -> StoreResult<()> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&format!("verbatim/{scope}/{key}")])?;
+    Ok(())
+}
+
+fn active_version(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Option<i64>> {
+    Ok(c.query_opt("SELECT active_version FROM theme_state WHERE workspace = $1", &[&workspace])?.map(|r| r.get(0)))
+}
+
+fn load_active_model(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Option<ThemeModel>> {
+    let Some(version) = active_version(c, workspace)? else { return Ok(None) };
+    let m = c.query_one(
+        "SELECT created_at, k, assign_threshold, segments FROM theme_models WHERE workspace = $1 AND version = $2",
+        &[&workspace, &version],
+    )?;
+    let themes = c
+        .query(&format!("{THEME_COLUMNS} WHERE workspace = $1 AND version = $2 ORDER BY size DESC, theme_id"), &[&workspace, &version])?
+        .iter()
+        .map(theme_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(ThemeModel {
+        version,
+        created_at: rfc3339(m.get(0)),
+        k: m.get::<_, i64>(1) as usize,
+        assign_threshold: m.get(2),
+        segments: m.get::<_, i64>(3) as u64,
+        themes,
+    }))
+}
+
+const THEME_COLUMNS: &str = "SELECT theme_id, label, name, keywords, quotes, centroid, size, pinned FROM themes";
+
+fn load_theme(c: &mut impl GenericClient, workspace: &str, version: i64, theme_id: i64) -> StoreResult<Option<Theme>> {
+    c.query_opt(&format!("{THEME_COLUMNS} WHERE workspace = $1 AND version = $2 AND theme_id = $3"), &[&workspace, &version, &theme_id])?
+        .map(|r| theme_row(&r))
+        .transpose()
+}
+
+fn theme_row(r: &Row) -> StoreResult<Theme> {
+    stored_theme(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7))
+}
+
+/// Segment positions and sizes are stored as INTEGER: a verbatim is far below 2 GiB.
+fn int(v: u32) -> i32 {
+    i32::try_from(v).expect("segment offsets and counts fit in INTEGER")
+}
+
+impl Store for PostgresStore {
+    fn response_hash(&self, workspace: &str, response_id: &str) -> StoreResult<Option<String>> {
+        self.with_conn(|c| {
+            Ok(c.query_opt("SELECT content_hash FROM responses WHERE workspace = $1 AND response_id = $2", &[&workspace, &response_id])?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn upsert_response(
+        &self,
+        workspace: &str,
+        record: &ResponseRecord,
+        content_hash: &str,
+        truncated: bool,
+        segments: &[SegmentRecord],
+    ) -> StoreResult<WriteOutcome> {
+        self.with_tx(|tx| {
+            lock(tx, "response", &format!("{workspace}\u{1f}{}", record.response_id))?;
+            let existing = tx.query_opt(
+                "SELECT id, content_hash FROM responses WHERE workspace = $1 AND response_id = $2",
+                &[&workspace, &record.response_id],
+            )?;
+            let now = now();
+            let attributes = attributes_json(&record.attributes);
+            let fields: [&(dyn ToSql + Sync); 11] = [
+                &record.account_id,
+                &record.survey.as_str(),
+                &record.scale.min,
+                &record.scale.max,
+                &record.score,
+                &record.verbatim,
+                &record.submitted_at,
+                &attributes,
+                &content_hash,
+                &truncated,
+                &now,
+            ];
+            let (id, outcome): (i64, _) = match existing {
+                Some(row) if row.get::<_, &str>(1) == content_hash => return Ok(WriteOutcome::Unchanged),
+                Some(row) => {
+                    let id: i64 = row.get(0);
+                    tx.execute(
+                        "UPDATE responses SET account_id = $1, survey = $2, scale_min = $3, scale_max = $4, score = $5,
+                         verbatim = $6, submitted_at = $7, attributes = $8, content_hash = $9, truncated = $10,
+                         updated_at = $11 WHERE id = $12",
+                        &[&fields[..], &[&id as &(dyn ToSql + Sync)]].concat(),
+                    )?;
+                    tx.execute("DELETE FROM segments WHERE response = $1", &[&id])?;
+                    (id, WriteOutcome::Updated)
+                }
+                None => {
+                    let row = tx.query_one(
+                        "INSERT INTO responses (account_id, survey, scale_min, scale_max, score, verbatim, submitted_at,
+                         attributes, content_hash, truncated, received_at, updated_at, workspace, response_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id",
+                        &[&fields[..], &[&workspace as &(dyn ToSql + Sync), &record.response_id]].concat(),
+                    )?;
+                    (row.get(0), WriteOutcome::Inserted)
+                }
+            };
+            let insert = tx.prepare(
+                "INSERT INTO segments (response, idx, text, start_byte, end_byte, tokens, embedding, sentiment_label,
+                 sentiment_score, theme_id, theme_similarity, theme_version, sentiment_negative, sentiment_neutral,
+                 sentiment_positive)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )?;
+            for s in segments {
+                let sentiment = s.sentiment;
+                tx.execute(
+                    &insert,
+                    &[
+                        &id,
+                        &int(s.index),
+                        &s.text,
+                        &int(s.start),
+                        &int(s.end),
+                        &int(s.tokens),
+                        &embedding_to_blob(&s.embedding),
+                        &sentiment.map(|x| x.label().as_str()),
+                        &sentiment.map(|x| x.score()),
+                        &s.theme_id,
+                        &s.theme_similarity,
+                        &s.theme_version,
+                        &sentiment.map(|x| x.probabilities[0]),
+                        &sentiment.map(|x| x.probabilities[1]),
+                        &sentiment.map(|x| x.probabilities[2]),
+                    ],
+                )?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn get_response(&self, workspace: &str, response_id: &str) -> StoreResult<Option<StoredResponse>> {
+        self.with_snapshot(|tx| {
+            let Some(r) = tx.query_opt(
+                "SELECT id, account_id, survey, scale_min, scale_max, score, verbatim, submitted_at, attributes,
+                 content_hash, truncated, received_at, updated_at FROM responses WHERE workspace = $1 AND response_id = $2",
+                &[&workspace, &response_id],
+            )?
+            else {
+                return Ok(None);
+            };
+            let id: i64 = r.get(0);
+            let segments = tx
+                .query(
+                    "SELECT idx, text, start_byte, end_byte, tokens, embedding, sentiment_negative, sentiment_neutral,
+                     sentiment_positive, theme_id, theme_similarity, theme_version FROM segments WHERE response = $1 ORDER BY idx",
+                    &[&id],
+                )?
+                .iter()
+                .map(|s| {
+                    Ok(SegmentRecord {
+                        index: s.get::<_, i32>(0) as u32,
+                        text: s.get(1),
+                        start: s.get::<_, i32>(2) as u32,
+                        end: s.get::<_, i32>(3) as u32,
+                        tokens: s.get::<_, i32>(4) as u32,
+                        embedding: blob_to_embedding(s.get(5))?,
+                        sentiment: stored_sentiment(s.get(6), s.get(7), s.get(8)),
+                        theme_id: s.get(9),
+                        theme_similarity: s.get(10),
+                        theme_version: s.get(11),
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Some(StoredResponse {
+                record: ResponseRecord {
+                    response_id: response_id.to_string(),
+                    account_id: r.get(1),
+                    survey: parse_survey(r.get(2))?,
+                    scale: Scale { min: r.get(3), max: r.get(4) },
+                    score: r.get(5),
+                    verbatim: r.get(6),
+                    submitted_at: r.get(7),
+                    attributes: parse_attributes(r.get(8))?,
+                },
+                content_hash: r.get(9),
+                truncated: r.get(10),
+                segments,
+                received_at: r.get(11),
+                updated_at: r.get(12),
+            }))
+        })
+    }
+
+    fn count_responses(&self, workspace: &str) -> StoreResult<u64> {
+        self.with_conn(|c| Ok(c.query_one("SELECT COUNT(*) FROM responses WHERE workspace = $1", &[&workspace])?.get::<_, i64>(0) as u64))
+    }
+
+    fn count_segments(&self, workspace: &str) -> StoreResult<u64> {
+        self.with_conn(|c| {
+            let row = c.query_one(
+                "SELECT COUNT(*) FROM segments JOIN responses ON responses.id = segments.response WHERE workspace = $1",
+                &[&workspace],
+            )?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn impact_input(&self, workspace: &str, since: i64) -> StoreResult<ImpactInput> {
+        self.with_snapshot(|tx| {
+            let mut input = ImpactInput::default();
+            input.themes = load_active_model(tx, workspace)?.map(|m| m.themes).unwrap_or_default();
+            input.outcomes = outcomes(tx, workspace)?;
+            let mut position = HashMap::new();
+            for r in tx.query(
+                "SELECT id, response_id, account_id, survey, scale_min, scale_max, score, submitted_at, attributes
+                 FROM responses WHERE workspace = $1 AND submitted_at >= $2 ORDER BY id",
+                &[&workspace, &since],
+            )? {
+                position.insert(r.get::<_, i64>(0), input.responses.len());
+                input.responses.push(ResponseRecord {
+                    response_id: r.get(1),
+                    account_id: r.get(2),
+                    survey: parse_survey(r.get(3))?,
+                    scale: Scale { min: r.get(4), max: r.get(5) },
+                    score: r.get(6),
+                    verbatim: String::new(),
+                    submitted_at: r.get(7),
+                    attributes: parse_attributes(r.get(8))?,
+                });
+            }
+            for r in tx.query(
+                "SELECT s.response, s.theme_id, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive
+                 FROM segments s JOIN responses r ON r.id = s.response
+                 WHERE r.workspace = $1 AND r.submitted_at >= $2 AND s.theme_id IS NOT NULL
+                   AND s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = $1)
+                 ORDER BY s.response, s.idx",
+                &[&workspace, &since],
+            )? {
+                input.segments.push(SegmentTheme {
+                    response: position[&r.get::<_, i64>(0)],
+                    theme_id: r.get(1),
+                    text: r.get(2),
+                    sentiment: stored_sentiment(r.get(3), r.get(4), r.get(5)),
+                });
+            }
+            for r in tx.query("SELECT account_id, arr, churned_at, attributes FROM accounts WHERE workspace = $1 ORDER BY account_id", &[&workspace])? {
+                input.accounts.push(AccountRecord { account_id: r.get(0), arr: r.get(1), churned_at: r.get(2), attributes: parse_attributes(r.get(3))? });
+            }
+            Ok(input)
+        })
+    }
+
+    fn single_segment_verbatims(&self, workspace: &str) -> StoreResult<Vec<ScoredText>> {
+        self.with_conn(|c| {
+            c.query(
+                "SELECT r.survey, r.scale_min, r.scale_max, r.score, MIN(s.text) FROM responses r
+                 JOIN segments s ON s.response = r.id WHERE r.workspace = $1
+                 GROUP BY r.id HAVING COUNT(*) = 1 ORDER BY r.id",
+                &[&workspace],
+            )?
+            .iter()
+            .map(|r| Ok(ScoredText { text: r.get(4), survey: parse_survey(r.get(0))?, scale: Scale { min: r.get(1), max: r.get(2) }, score: r.get(3) }))
+            .collect()
+        })
+    }
+
+    fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>> {
+        self.with_tx(|tx| {
+            lock(tx, "accounts", workspace)?;
+            let now = now();
+            let select = tx.prepare("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2")?;
+            let upsert = tx.prepare(
+                "INSERT INTO accounts (workspace, account_id, arr, churned_at, attributes, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (workspace, account_id) DO UPDATE SET arr = excluded.arr,
+                 churned_at = COALESCE(excluded.churned_at, accounts.churned_at),
+                 attributes = excluded.attributes, updated_at = excluded.updated_at",
+            )?;
+            let mut outcomes = Vec::with_capacity(accounts.len());
+            for a in accounts {
+                let attrs = attributes_json(&a.attributes);
+                let outcome = match tx.query_opt(&select, &[&workspace, &a.account_id])? {
+                    None => WriteOutcome::Inserted,
+                    Some(r)
+                        if r.get::<_, f64>(0) == a.arr
+                            && r.get::<_, &str>(2) == attrs
+                            && (a.churned_at.is_none() || r.get::<_, Option<i64>>(1) == a.churned_at) =>
+                    {
+                        outcomes.push(WriteOutcome::Unchanged);
+                        continue;
+                    }
+                    Some(_) => WriteOutcome::Updated,
+                };
+                tx.execute(&upsert, &[&workspace, &a.account_id, &a.arr, &a.churned_at, &attrs, &now])?;
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        })
+    }
+
+    fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
+        self.with_conn(|c| {
+            c.query_opt("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2", &[&workspace, &account_id])?
+                .map(|r| Ok(AccountRecord { account_id: account_id.to_string(), arr: r.get(0), churned_at: r.get(1), attributes: parse_attributes(r.get(2))? }))
+                .transpose()
+        })
+    }
+
+    fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
+        self.with_tx(|tx| {
+            lock(tx, "accounts", workspace)?;
+            let now = now();
+            // `xmax = 0` tells a fresh row from an updated one; no row back means nothing changed.
+            let insert = tx.prepare(
+                "INSERT INTO outcomes (workspace, account_id, kind, occurred_at, arr_change, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (workspace, account_id, kind, occurred_at) DO UPDATE SET arr_change = excluded.arr_change
+                 WHERE outcomes.arr_change IS DISTINCT FROM excluded.arr_change
+                 RETURNING xmax = 0",
+            )?;
+            let mark_churned = tx.prepare(
+                "UPDATE accounts SET churned_at = LEAST(COALESCE(churned_at, $3), $3), updated_at = $4
+                 WHERE workspace = $1 AND account_id = $2",
+            )?;
+            let mut written = Vec::with_capacity(outcomes.len());
+            for o in outcomes {
+                let row = tx.query_opt(&insert, &[&workspace, &o.account_id, &o.kind.as_str(), &o.occurred_at, &o.arr_change, &now])?;
+                if o.kind == OutcomeKind::Churn {
+                    tx.execute(&mark_churned, &[&workspace, &o.account_id, &o.occurred_at, &now])?;
+                }
+                written.push(match row.map(|r| r.get::<_, bool>(0)) {
+                    None => WriteOutcome::Unchanged,
+                    Some(true) => WriteOutcome::Inserted,
+                    Some(false) => WriteOutcome::Updated,
+                });
+            }
+            Ok(written)
+        })
+    }
+
+    fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
+        self.with_conn(|c| outcomes(c, workspace))
+    }
+
+    fn theme_segments(&self, workspace: &str, since: Option<i64>) -> StoreResult<Vec<ThemeSegment>> {
+        self.with_conn(|c| {
+            c.query(
+                "SELECT r.response_id, s.idx, s.text, s.embedding,
+                 CASE WHEN s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = $1) THEN s.theme_id END
+                 FROM segments s JOIN responses r ON r.id = s.response
+                 WHERE r.workspace = $1 AND r.submitted_at >= $2 ORDER BY r.submitted_at, r.id, s.idx",
+                &[&workspace, &since.unwrap_or(i64::MIN)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(ThemeSegment { response_id: r.get(0), index: r.get::<_, i32>(1) as u32, text: r.get(2), embedding: blob_to_embedding(r.get(3))?, theme_id: r.get(4) })
+            })
+            .collect()
+        })
+    }
+
+    fn theme_history(&self, workspace: &str) -> StoreResult<History> {
+        self.with_snapshot(|tx| {
+            let next_id = tx.query_opt("SELECT next_theme_id FROM theme_state WHERE workspace = $1", &[&workspace])?.map(|r| r.get(0));
+            let merged = tx
+                .query("SELECT centroid, target_id FROM theme_merges WHERE workspace = $1 ORDER BY source_id", &[&workspace])?
+                .iter()
+                .map(|r| Ok((blob_to_embedding(r.get(0))?, r.get(1))))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(History { active: load_active_model(tx, workspace)?, merged, next_id: next_id.unwrap_or(1), prior: Vec::new() })
+        })
+    }
+
+    fn active_theme_version(&self, workspace: &str) -> StoreResult<Option<i64>> {
+        self.with_conn(|c| active_version(c, workspace))
+    }
+
+    fn active_theme_model(&self, workspace: &str) -> StoreResult<Option<ThemeModel>> {
+        self.with_snapshot(|tx| load_active_model(tx, workspace))
+    }
+
+    fn activate_theme_model(&self, workspace: &str, new: &NewThemeModel) -> StoreResult<i64> {
+        self.with_tx(|tx| {
+            lock(tx, "themes", workspace)?;
+            let version: i64 =
+                tx.query_one("SELECT COALESCE(MAX(version), 0) + 1 FROM theme_models WHERE workspace = $1", &[&workspace])?.get(0);
+            let m = new.model;
+            tx.execute(
+                "INSERT INTO theme_models (workspace, version, created_at, k, assign_threshold, segments, params)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&workspace, &version, &now(), &(m.k as i64), &m.assign_threshold, &(m.segments as i64), &new.params],
+            )?;
+            let insert = tx.prepare(
+                "INSERT INTO themes (workspace, version, theme_id, label, name, keywords, quotes, centroid, size, pinned)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )?;
+            for t in &m.themes {
+                tx.execute(
+                    &insert,
+                    &[&workspace, &version, &t.id, &t.label, &t.name, &json(&t.keywords), &json(&t.quotes), &embedding_to_blob(&t.centroid), &(t.size as i64), &t.pinned],
+                )?;
+            }
+            // The assignments go as arrays, one statement per half (not one round trip each);
+            // the fault point between the halves tests that a crash leaves the old model active.
+            let (first, second) = new.assignments.split_at(new.assignments.len() / 2);
+            for (i, half) in [first, second].into_iter().enumerate() {
+                if i == 1 {
+                    crate::fault::point("recluster.activate");
+                }
+                let ids: Vec<&str> = half.iter().map(|a| a.0).collect();
+                let indexes: Vec<i32> = half.iter().map(|a| int(a.1)).collect();
+                let themes: Vec<i64> = half.iter().map(|a| a.2).collect();
+                let similarities: Vec<f32> = half.iter().map(|a| a.3).collect();
+                tx.execute(
+                    "UPDATE segments s SET theme_id = a.theme, theme_similarity = a.similarity, theme_version = $6
+                     FROM UNNEST($2::text[], $3::int[], $4::bigint[], $5::real[]) AS a (response_id, idx, theme, similarity),
+                          responses r
+                     WHERE r.workspace = $1 AND r.response_id = a.response_id AND s.response = r.id AND s.idx = a.idx",
+                    &[&workspace, &ids, &indexes, &themes, &similarities, &version],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO theme_state (workspace, active_version, next_theme_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (workspace) DO UPDATE SET active_version = excluded.active_version,
+                 next_theme_id = GREATEST(theme_state.next_theme_id, excluded.next_theme_id)",
+                &[&workspace, &version, &new.next_theme_id],
+            )?;
+            Ok(version)
+        })
+    }
+
+    fn rename_theme(&self, workspace: &str, theme_id: i64, name: Option<&str>) -> StoreResult<Option<Theme>> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        self.set_active_theme_column(workspace, theme_id, "name", &name)
+    }
+
+    fn pin_theme(&self, workspace: &str, theme_id: i64, pinned: bool) -> StoreResult<Option<Theme>> {
+        self.set_active_theme_column(workspace, theme_id, "pinned", &pinned)
+    }
+
+    fn merge_themes(&self, workspace: &str, source: i64, target: i64) -> StoreResult<Option<Theme>> {
+        self.with_tx(|tx| {
+            lock(tx, "themes", workspace)?;
+            let Some(version) = active_version(tx, workspace)? else { return Ok(None) };
+            let (Some(from), Some(into)) = (load_theme(tx, workspace, version, source)?, load_theme(tx, workspace, version, target)?) else {
+                return Ok(None);
+            };
+            // The merged centroid is the size-weighted mean direction of the two.
+            let centroid = crate::themes::cluster::normalized(
+                into.centroid.iter().zip(&from.centroid).map(|(a, b)| a * into.size as f32 + b * from.size as f32).collect(),
+            );
+            tx.execute(
+                "UPDATE segments SET theme_id = $4 WHERE theme_id = $3 AND theme_version = $2
+                 AND response IN (SELECT id FROM responses WHERE workspace = $1)",
+                &[&workspace, &version, &source, &target],
+            )?;
+            tx.execute(
+                "UPDATE themes SET centroid = $4, size = size + $5 WHERE workspace = $1 AND version = $2 AND theme_id = $3",
+                &[&workspace, &version, &target, &embedding_to_blob(&centroid), &(from.size as i64)],
+            )?;
+            tx.execute("DELETE FROM themes WHERE workspace = $1 AND version = $2 AND theme_id = $3", &[&workspace, &version, &source])?;
+            tx.execute("UPDATE theme_merges SET target_id = $3 WHERE workspace = $1 AND target_id = $2", &[&workspace, &source, &target])?;
+            tx.execute(
+                "INSERT INTO theme_merges (workspace, source_id, target_id, centroid, merged_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (workspace, source_id) DO UPDATE SET target_id = excluded.target_id,
+                 centroid = excluded.centroid, merged_at = excluded.merged_at",
+                &[&workspace, &source, &target, &embedding_to_blob(&from.centroid), &now()],
+            )?;
+            load_theme(tx, workspace, version, target)
+        })
+    }
+
+    fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>> {
+        self.with_snapshot(|tx| {
+            let version = active_version(tx, workspace)?.unwrap_or(-1);
+            Ok(tx
+                .query(
+                    "SELECT r.response_id, s.idx, s.text, t.theme_id, COALESCE(t.name, t.label)
+                     FROM segments s JOIN responses r ON r.id = s.response
+                     LEFT JOIN themes t ON t.workspace = r.workspace AND t.version = $2 AND t.theme_id = s.theme_id
+                          AND s.theme_version = $2
+                     WHERE r.workspace = $1 ORDER BY r.submitted_at, r.id, s.idx",
+                    &[&workspace, &version],
+                )?
+                .iter()
+                .map(|r| AssignmentRow {
+                    response_id: r.get(0),
+                    segment_index: r.get::<_, i32>(1) as u32,
+                    segment_text: r.get(2),
+                    theme_id: r.get(3),
+                    theme_label: r.get(4),
+                })
+                .collect())
+        })
+    }
+}
+
+fn outcomes(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
+    c.query("SELECT account_id, kind, occurred_at, arr_change FROM outcomes WHERE workspace = $1 ORDER BY occurred_at, account_id", &[&workspace])?
+        .iter()
+        .map(|r| Ok(OutcomeRecord { account_id: r.get(0), kind: parse_outcome_kind(r.get(1))?, occurred_at: r.get(2), arr_change: r.get(3) }))
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::contract::{response, segment};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A schema of its own on the server `VERBATIM_TEST_POSTGRES` names, dropped afterwards.
+    pub struct Schema {
+        admin: Client,
+        url: String,
+        name: String,
+    }
+
+    impl Schema {
+        /// A fresh schema, or `None` (the test is skipped, saying why) when no server is
+        /// configured; with `VERBATIM_REQUIRE_POSTGRES=1` (CI) a missing server fails instead.
+        pub fn create() -> Option<Self> {
+            let Ok(url) = std::env::var("VERBATIM_TEST_POSTGRES") else {
+                assert!(
+                    std::env::var("VERBATIM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "VERBATIM_REQUIRE_POSTGRES=1 but VERBATIM_TEST_POSTGRES names no server"
+                );
+                eprintln!("skipped: set VERBATIM_TEST_POSTGRES=postgres://… to run the PostgreSQL store tests");
+                return None;
+            };
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+            let name = format!("verbatim_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+            let mut admin = url.parse::<Config>().unwrap().connect(NoTls).expect("VERBATIM_TEST_POSTGRES accepts connections");
+            admin.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
+            Some(Self { admin, url, name })
+        }
+
+        /// A store (a replica) on this schema.
+        pub fn open(&self) -> StoreResult<PostgresStore> {
+            let mut config = self.url.parse::<Config>().unwrap();
+            config.options(&format!("-c search_path={}", self.name));
+            PostgresStore::with_config(config, redacted(&self.url))
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let _ = self.admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+        }
+    }
+
+    fn open() -> Option<(Schema, PostgresStore)> {
+        let schema = Schema::create()?;
+        let store = schema.open().unwrap();
+        Some((schema, store))
+    }
+
+    crate::store::contract::tests!(open);
+
+    #[test]
+    fn replicas_racing_on_one_response_store_it_once() {
+        let Some(schema) = Schema::create() else { return };
+        let replicas = [schema.open().unwrap(), schema.open().unwrap()];
+        let r = response("r1", "Slow. Broken.");
+        let segs = [segment(0, "Slow."), segment(1, "Broken.")];
+        let outcomes: Vec<WriteOutcome> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..8).map(|i| s.spawn({
+                let (store, r, segs) = (&replicas[i % 2], &r, &segs);
+                move || store.upsert_response("w", r, "h1", false, segs).unwrap()
+            })).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert_eq!(outcomes.iter().filter(|o| **o == WriteOutcome::Inserted).count(), 1, "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == WriteOutcome::Unchanged).count(), 7, "{outcomes:?}");
+        for store in &replicas {
+            assert_eq!((store.count_responses("w").unwrap(), store.count_segments("w").unwrap()), (1, 2));
+        }
+    }
+
+    #[test]
+    fn two_reclusters_at_once_get_versions_one_after_the_other() {
+        let Some(schema) = Schema::create() else { return };
+        let replicas = [schema.open().unwrap(), schema.open().unwrap()];
+        replicas[0].upsert_response("w", &response("r1", "Slow."), "h1", false, &[segment(0, "Slow.")]).unwrap();
+        let theme = Theme { id: 1, label: "slow".into(), name: None, keywords: vec![], quotes: vec![], centroid: vec![1.0, 0.0, 0.0], size: 1, pinned: false };
+        let model = ThemeModel { version: 0, created_at: String::new(), k: 1, assign_threshold: 0.2, segments: 1, themes: vec![theme] };
+        let mut versions: Vec<i64> = std::thread::scope(|s| {
+            let calls: Vec<_> = replicas.iter().map(|store| s.spawn(|| {
+                let new = NewThemeModel { model: &model, assignments: vec![("r1", 0, 1, 0.9)], next_theme_id: 2, params: "{}".into() };
+                store.activate_theme_model("w", &new).unwrap()
+            })).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        versions.sort();
+        assert_eq!(versions, [1, 2]);
+        assert_eq!(replicas[1].active_theme_version("w").unwrap(), Some(2), "the later one is active");
+    }
+
+    #[test]
+    fn a_schema_from_a_newer_verbatim_is_refused() {
+        let Some(schema) = Schema::create() else { return };
+        schema.open().unwrap().upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
+        let reopened = schema.open().unwrap();
+        assert_eq!(reopened.get_response("w", "r1").unwrap().unwrap().segments.len(), 1, "reopening keeps data and schema");
+        let mut admin = schema.url.parse::<Config>().unwrap().connect(NoTls).unwrap();
+        admin.execute(&format!("UPDATE {}.verbatim_schema SET version = 99", schema.name), &[]).unwrap();
+        let err = schema.open().err().expect("a newer schema is refused");
+        assert!(err.to_string().contains("newer than this Verbatim"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_told_from_files_and_passwords_never_shown() {
+        assert!(is_url("postgres://v@db/verbatim") && is_url("postgresql://v@db/verbatim"));
+        assert!(!is_url("verbatim.db") && !is_url("/var/lib/verbatim/postgres.db"));
+        assert_eq!(redacted("postgres://verbatim:s3cret@db.internal:5432/verbatim"), "postgres://verbatim:***@db.internal:5432/verbatim");
+        assert_eq!(redacted("postgres://verbatim@db/verbatim"), "postgres://verbatim@db/verbatim");
+        // A refused connection names the database but not the password.
+        let err = PostgresStore::open("postgres://verbatim:s3cret@127.0.0.1:1/verbatim").err().expect("nothing listens on port 1");
+        let message = err.to_string();
+        assert!(message.contains("127.0.0.1:1") && !message.contains("s3cret"), "{message}");
+    }
+}
