@@ -9,7 +9,8 @@
 //! - [`infer`]: the queue in front of the encoder: dynamic micro-batches and backpressure.
 //! - [`analyze`]: segments + embeddings for a batch of texts, shared by every front end.
 //! - [`ingest`]: validating, analysing and idempotently storing survey responses.
-//! - [`store`]: the `Store` trait and its SQLite implementation (workspace-scoped).
+//! - [`store`]: the `Store` trait, its SQLite (embedded default) and PostgreSQL (shared by
+//!   replicas) implementations, workspace-scoped.
 //! - [`import`]: bulk CSV import of responses and accounts, with column mapping.
 //! - [`themes`]: the recluster itself: spectral k-means (linfa), labels and quotes, stable ids.
 //! - [`recluster`]: the recluster as a job: store → themes → atomic activation.

@@ -342,6 +342,11 @@ fn stored_theme(id: i64, label: String, name: Option<String>, keywords: &str, qu
     Ok(Theme { id, label, name, keywords: parse(keywords)?, quotes: parse(quotes)?, centroid: blob_to_embedding(centroid)?, size: size as u64, pinned })
 }
 
+/// The centroid of `from` merged into `into`: the size-weighted mean direction of the two.
+fn merged_centroid(into: &Theme, from: &Theme) -> Vec<f32> {
+    crate::themes::cluster::normalized(into.centroid.iter().zip(&from.centroid).map(|(a, b)| a * into.size as f32 + b * from.size as f32).collect())
+}
+
 /// Embeddings are stored as little-endian f32 bytes (384 × 4 = 1,536 bytes a segment).
 pub fn embedding_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()

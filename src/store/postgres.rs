@@ -234,6 +234,18 @@ impl PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    /// A blocking client closes its connection by blocking on its own runtime, which panics on a
+    /// thread that drives async tasks (a server's store is dropped there at shutdown): close the
+    /// idle connections on a thread of their own then.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 /// A connection lent by the store; back to the idle list when dropped, unless it broke.
 struct Pooled<'a> {
     store: &'a PostgresStore,
@@ -484,9 +496,11 @@ impl Store for PostgresStore {
 
     fn impact_input(&self, workspace: &str, since: i64) -> StoreResult<ImpactInput> {
         self.with_snapshot(|tx| {
-            let mut input = ImpactInput::default();
-            input.themes = load_active_model(tx, workspace)?.map(|m| m.themes).unwrap_or_default();
-            input.outcomes = outcomes(tx, workspace)?;
+            let mut input = ImpactInput {
+                themes: load_active_model(tx, workspace)?.map(|m| m.themes).unwrap_or_default(),
+                outcomes: outcomes(tx, workspace)?,
+                ..ImpactInput::default()
+            };
             let mut position = HashMap::new();
             for r in tx.query(
                 "SELECT id, response_id, account_id, survey, scale_min, scale_max, score, submitted_at, attributes
@@ -722,10 +736,7 @@ impl Store for PostgresStore {
             let (Some(from), Some(into)) = (load_theme(tx, workspace, version, source)?, load_theme(tx, workspace, version, target)?) else {
                 return Ok(None);
             };
-            // The merged centroid is the size-weighted mean direction of the two.
-            let centroid = crate::themes::cluster::normalized(
-                into.centroid.iter().zip(&from.centroid).map(|(a, b)| a * into.size as f32 + b * from.size as f32).collect(),
-            );
+            let centroid = merged_centroid(&into, &from);
             tx.execute(
                 "UPDATE segments SET theme_id = $4 WHERE theme_id = $3 AND theme_version = $2
                  AND response IN (SELECT id FROM responses WHERE workspace = $1)",

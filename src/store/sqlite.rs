@@ -708,10 +708,7 @@ impl Store for SqliteStore {
             let (Some(from), Some(into)) = (load_theme(tx, workspace, version, source)?, load_theme(tx, workspace, version, target)?) else {
                 return Ok(None);
             };
-            // The merged centroid is the size-weighted mean direction of the two.
-            let centroid = crate::themes::cluster::normalized(
-                into.centroid.iter().zip(&from.centroid).map(|(a, b)| a * into.size as f32 + b * from.size as f32).collect(),
-            );
+            let centroid = merged_centroid(&into, &from);
             tx.execute(
                 "UPDATE segments SET theme_id = ?4 WHERE theme_id = ?3 AND theme_version = ?2
                  AND response IN (SELECT id FROM responses WHERE workspace = ?1)",

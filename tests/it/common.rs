@@ -48,7 +48,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (na * nb)
 }
 
-/// A server on 127.0.0.1:0 with the real model and a real SQLite file; dropped → graceful shutdown.
+/// A server on 127.0.0.1:0 with the real model and a real store (a SQLite file unless given one); dropped → graceful shutdown.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub infer: Infer,
@@ -70,8 +70,12 @@ impl TestServer {
 
     /// A server on an existing (or new) database file, e.g. to restart on the same data.
     pub async fn start_with_db(db: &Path, queue_capacity: usize) -> Self {
+        Self::start_with_store(Arc::new(SqliteStore::open(db).unwrap()), queue_capacity).await
+    }
+
+    /// A server on any store, e.g. one of several replicas sharing a PostgreSQL database.
+    pub async fn start_with_store(store: Arc<dyn Store>, queue_capacity: usize) -> Self {
         let infer = Infer::start(encoder(), queue_capacity);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

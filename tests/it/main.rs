@@ -9,3 +9,4 @@ mod cli;
 mod themes;
 mod sentiment;
 mod report;
+mod postgres;

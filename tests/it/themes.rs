@@ -19,7 +19,7 @@ use verbatim::themes::{self, NO_CONTENT};
 
 use crate::common::{encoder, model_dir, shared_dir, TestServer};
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
@@ -30,7 +30,7 @@ fn verbatim_cmd(db: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn run_ok(db: &Path, args: &[&str]) -> String {
+pub(crate) fn run_ok(db: &Path, args: &[&str]) -> String {
     let out: Output = verbatim_cmd(db, args).output().unwrap();
     assert!(out.status.success(), "verbatim {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
