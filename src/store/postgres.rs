@@ -394,35 +394,33 @@ impl Store for PostgresStore {
                     (row.get(0), WriteOutcome::Inserted)
                 }
             };
-            let insert = tx.prepare(
+            // All segments in one statement, as columns (one round trip, not one per segment).
+            let column = |f: &dyn Fn(&SegmentRecord) -> u32| segments.iter().map(|s| int(f(s))).collect::<Vec<i32>>();
+            let sentiment = |f: &dyn Fn(&Sentiment) -> f32| segments.iter().map(|s| s.sentiment.as_ref().map(f)).collect::<Vec<_>>();
+            tx.execute(
                 "INSERT INTO segments (response, idx, text, start_byte, end_byte, tokens, embedding, sentiment_label,
                  sentiment_score, theme_id, theme_similarity, theme_version, sentiment_negative, sentiment_neutral,
                  sentiment_positive)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bytea[], $8::text[],
+                 $9::real[], $10::bigint[], $11::real[], $12::bigint[], $13::real[], $14::real[], $15::real[])",
+                &[
+                    &id,
+                    &column(&|s| s.index),
+                    &segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+                    &column(&|s| s.start),
+                    &column(&|s| s.end),
+                    &column(&|s| s.tokens),
+                    &segments.iter().map(|s| embedding_to_blob(&s.embedding)).collect::<Vec<_>>(),
+                    &segments.iter().map(|s| s.sentiment.map(|x| x.label().as_str())).collect::<Vec<_>>(),
+                    &sentiment(&|x| x.score()),
+                    &segments.iter().map(|s| s.theme_id).collect::<Vec<_>>(),
+                    &segments.iter().map(|s| s.theme_similarity).collect::<Vec<_>>(),
+                    &segments.iter().map(|s| s.theme_version).collect::<Vec<_>>(),
+                    &sentiment(&|x| x.probabilities[0]),
+                    &sentiment(&|x| x.probabilities[1]),
+                    &sentiment(&|x| x.probabilities[2]),
+                ],
             )?;
-            for s in segments {
-                let sentiment = s.sentiment;
-                tx.execute(
-                    &insert,
-                    &[
-                        &id,
-                        &int(s.index),
-                        &s.text,
-                        &int(s.start),
-                        &int(s.end),
-                        &int(s.tokens),
-                        &embedding_to_blob(&s.embedding),
-                        &sentiment.map(|x| x.label().as_str()),
-                        &sentiment.map(|x| x.score()),
-                        &s.theme_id,
-                        &s.theme_similarity,
-                        &s.theme_version,
-                        &sentiment.map(|x| x.probabilities[0]),
-                        &sentiment.map(|x| x.probabilities[1]),
-                        &sentiment.map(|x| x.probabilities[2]),
-                    ],
-                )?;
-            }
             Ok(outcome)
         })
     }
@@ -790,65 +788,90 @@ fn outcomes(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Vec<Outc
         .collect()
 }
 
+/// A throwaway database on a PostgreSQL server, for tests and benches: created under a unique
+/// name, dropped with its connections when this is dropped. The admin work runs on a thread of its
+/// own, so it may be created and dropped on an async runtime.
+pub struct ScratchDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    /// On the server `VERBATIM_TEST_POSTGRES` names; `None` (saying how to set it) when unset, but
+    /// with `VERBATIM_REQUIRE_POSTGRES=1` (as in CI) an unset server panics instead of skipping.
+    pub fn from_env() -> Option<Self> {
+        let Ok(server) = std::env::var("VERBATIM_TEST_POSTGRES") else {
+            assert!(
+                std::env::var("VERBATIM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "VERBATIM_REQUIRE_POSTGRES=1 but VERBATIM_TEST_POSTGRES names no server (eval \"$(.ci/postgres.sh)\")"
+            );
+            eprintln!("skipped: no PostgreSQL server (eval \"$(.ci/postgres.sh)\" sets VERBATIM_TEST_POSTGRES)");
+            return None;
+        };
+        Some(Self::create(&server).expect("VERBATIM_TEST_POSTGRES accepts connections and may create databases"))
+    }
+
+    /// A new database on `server` (a `postgres://` URL whose role may create databases).
+    pub fn create(server: &str) -> StoreResult<Self> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let name = format!("verbatim_scratch_{}_{n}_{nanos}", std::process::id());
+        let (base, rest) = server.rsplit_once('/').ok_or_else(|| StoreError::Open { path: redacted(server), detail: "no database in the URL".into() })?;
+        let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+        let db = Self { server: server.to_string(), url: format!("{base}/{name}{query}"), name };
+        db.admin(&format!("CREATE DATABASE {}", db.name))?;
+        Ok(db)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A store (a replica) on this database.
+    pub fn open(&self) -> StoreResult<PostgresStore> {
+        PostgresStore::open(&self.url)
+    }
+
+    fn admin(&self, sql: &str) -> StoreResult<()> {
+        let (server, sql) = (self.server.clone(), sql.to_string());
+        let name = redacted(&server);
+        std::thread::spawn(move || -> StoreResult<()> {
+            let config = server.parse::<Config>()?;
+            let mut client = config.connect(NoTls).map_err(|e| StoreError::Open { path: name, detail: e.to_string() })?;
+            Ok(client.batch_execute(&sql)?)
+        })
+        .join()
+        .expect("the admin thread does not panic")
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = self.admin(&format!("DROP DATABASE {} WITH (FORCE)", self.name)) {
+            eprintln!("scratch database {} left behind: {e}", self.name);
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::store::contract::{response, segment};
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A schema of its own on the server `VERBATIM_TEST_POSTGRES` names, dropped afterwards.
-    pub struct Schema {
-        admin: Client,
-        url: String,
-        name: String,
-    }
-
-    impl Schema {
-        /// A fresh schema, or `None` (the test is skipped, saying why) when no server is
-        /// configured; with `VERBATIM_REQUIRE_POSTGRES=1` (CI) a missing server fails instead.
-        pub fn create() -> Option<Self> {
-            let Ok(url) = std::env::var("VERBATIM_TEST_POSTGRES") else {
-                assert!(
-                    std::env::var("VERBATIM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                    "VERBATIM_REQUIRE_POSTGRES=1 but VERBATIM_TEST_POSTGRES names no server"
-                );
-                eprintln!("skipped: set VERBATIM_TEST_POSTGRES=postgres://… to run the PostgreSQL store tests");
-                return None;
-            };
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-            let name = format!("verbatim_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-            let mut admin = url.parse::<Config>().unwrap().connect(NoTls).expect("VERBATIM_TEST_POSTGRES accepts connections");
-            admin.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
-            Some(Self { admin, url, name })
-        }
-
-        /// A store (a replica) on this schema.
-        pub fn open(&self) -> StoreResult<PostgresStore> {
-            let mut config = self.url.parse::<Config>().unwrap();
-            config.options(&format!("-c search_path={}", self.name));
-            PostgresStore::with_config(config, redacted(&self.url))
-        }
-    }
-
-    impl Drop for Schema {
-        fn drop(&mut self) {
-            let _ = self.admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
-        }
-    }
-
-    fn open() -> Option<(Schema, PostgresStore)> {
-        let schema = Schema::create()?;
-        let store = schema.open().unwrap();
-        Some((schema, store))
+    fn open() -> Option<(ScratchDatabase, PostgresStore)> {
+        let db = ScratchDatabase::from_env()?;
+        let store = db.open().unwrap();
+        Some((db, store))
     }
 
     crate::store::contract::tests!(open);
 
     #[test]
     fn replicas_racing_on_one_response_store_it_once() {
-        let Some(schema) = Schema::create() else { return };
-        let replicas = [schema.open().unwrap(), schema.open().unwrap()];
+        let Some(db) = ScratchDatabase::from_env() else { return };
+        let replicas = [db.open().unwrap(), db.open().unwrap()];
         let r = response("r1", "Slow. Broken.");
         let segs = [segment(0, "Slow."), segment(1, "Broken.")];
         let outcomes: Vec<WriteOutcome> = std::thread::scope(|s| {
@@ -867,8 +890,8 @@ pub(crate) mod tests {
 
     #[test]
     fn two_reclusters_at_once_get_versions_one_after_the_other() {
-        let Some(schema) = Schema::create() else { return };
-        let replicas = [schema.open().unwrap(), schema.open().unwrap()];
+        let Some(db) = ScratchDatabase::from_env() else { return };
+        let replicas = [db.open().unwrap(), db.open().unwrap()];
         replicas[0].upsert_response("w", &response("r1", "Slow."), "h1", false, &[segment(0, "Slow.")]).unwrap();
         let theme = Theme { id: 1, label: "slow".into(), name: None, keywords: vec![], quotes: vec![], centroid: vec![1.0, 0.0, 0.0], size: 1, pinned: false };
         let model = ThemeModel { version: 0, created_at: String::new(), k: 1, assign_threshold: 0.2, segments: 1, themes: vec![theme] };
@@ -886,13 +909,13 @@ pub(crate) mod tests {
 
     #[test]
     fn a_schema_from_a_newer_verbatim_is_refused() {
-        let Some(schema) = Schema::create() else { return };
-        schema.open().unwrap().upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
-        let reopened = schema.open().unwrap();
+        let Some(db) = ScratchDatabase::from_env() else { return };
+        db.open().unwrap().upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
+        let reopened = db.open().unwrap();
         assert_eq!(reopened.get_response("w", "r1").unwrap().unwrap().segments.len(), 1, "reopening keeps data and schema");
-        let mut admin = schema.url.parse::<Config>().unwrap().connect(NoTls).unwrap();
-        admin.execute(&format!("UPDATE {}.verbatim_schema SET version = 99", schema.name), &[]).unwrap();
-        let err = schema.open().err().expect("a newer schema is refused");
+        let mut client = db.url().parse::<Config>().unwrap().connect(NoTls).unwrap();
+        client.batch_execute("UPDATE verbatim_schema SET version = 99").unwrap();
+        let err = db.open().err().expect("a newer schema is refused");
         assert!(err.to_string().contains("newer than this Verbatim"), "{err}");
     }
 

@@ -5,55 +5,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use postgres::{Config, NoTls};
 use verbatim::grpc::pb::verbatim_client::VerbatimClient;
 use verbatim::grpc::pb::{self, ListThemesRequest, ReclusterRequest, ThemeReportRequest, WriteResult};
+use verbatim::store::postgres::ScratchDatabase;
 use verbatim::store::{PostgresStore, Store};
 
 use crate::common::TestServer;
 use crate::themes::{fixture, run_ok};
 
-/// A database of its own on the configured server, dropped afterwards.
-struct Database {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Option<Self> {
-        let Ok(server) = std::env::var("VERBATIM_TEST_POSTGRES") else {
-            assert!(std::env::var("VERBATIM_REQUIRE_POSTGRES").as_deref() != Ok("1"), "VERBATIM_REQUIRE_POSTGRES=1 but VERBATIM_TEST_POSTGRES names no server");
-            eprintln!("skipped: set VERBATIM_TEST_POSTGRES=postgres://… to run the replica tests");
-            return None;
-        };
-        let name = format!("verbatim_it_{}", std::process::id());
-        admin(&server, vec![format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")]);
-        let (base, _) = server.rsplit_once('/').expect("a postgres:// URL names a database");
-        Some(Self { url: format!("{base}/{name}"), server, name })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        admin(&self.server, vec![format!("DROP DATABASE {} WITH (FORCE)", self.name)]);
-    }
-}
-
-/// Runs each statement on the server, on a thread of its own: the blocking client must not run
-/// on (or be dropped by) the test's async runtime.
-fn admin(server: &str, statements: Vec<String>) {
-    let config = server.parse::<Config>().unwrap();
-    std::thread::spawn(move || {
-        let mut client = config.connect(NoTls).expect("VERBATIM_TEST_POSTGRES accepts connections");
-        statements.iter().for_each(|sql| client.batch_execute(sql).unwrap());
-    })
-    .join()
-    .unwrap();
-}
-
-async fn replica(db: &Database) -> TestServer {
-    let url = db.url.clone();
+async fn replica(db: &ScratchDatabase) -> TestServer {
+    let url = db.url().to_string();
     let store: Arc<dyn Store> = Arc::new(tokio::task::spawn_blocking(move || PostgresStore::open(&url)).await.unwrap().unwrap());
     TestServer::start_with_store(store, 256).await
 }
@@ -79,8 +40,8 @@ fn complaint(id: &str) -> pb::SurveyResponse {
 /// assigns and reports with it.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_share_one_postgres_database() {
-    let Some(db) = Database::create() else { return };
-    let url = Path::new(&db.url);
+    let Some(db) = ScratchDatabase::from_env() else { return };
+    let url = Path::new(db.url());
     let imported = run_ok(url, &["import", fixture("themes.csv").to_str().unwrap()]);
     assert!(imported.contains(" imported, 0 updated"), "{imported}");
     let (a, b) = (replica(&db).await, replica(&db).await);
