@@ -43,6 +43,24 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// The database cannot be reached or dropped the connection (a restart, a failover): the call
+    /// may succeed if retried, and nothing is wrong with it. Not a constraint or data error.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Open { .. } => true,
+            StoreError::Postgres(e) => {
+                // SQLSTATE classes 08 (connection exception) and 57 (operator intervention:
+                // admin_shutdown, cannot_connect_now …).
+                e.is_closed()
+                    || e.code().is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"))
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            }
+            StoreError::Sqlite(_) | StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Free-form attributes (plan, channel, region, device …), sorted for stable hashing and output.

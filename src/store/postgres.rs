@@ -199,25 +199,36 @@ impl PostgresStore {
     }
 
     fn with_tx<T>(&self, f: impl FnOnce(&mut Transaction) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.connection()?;
-        let mut tx = conn.transaction()?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.with_conn(|c| {
+            let mut tx = c.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
     /// Several reads that must agree with each other: one read-only snapshot.
     fn with_snapshot<T>(&self, f: impl FnOnce(&mut Transaction) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.connection()?;
-        let mut tx = conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.with_conn(|c| {
+            let mut tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
+    /// Runs `f` on a pooled connection. When it fails as unavailable (the server restarted, a
+    /// failover, an idle timeout), that connection and the idle ones, which are most likely gone
+    /// too, are closed, so the next call reconnects instead of failing again on a stale one.
     fn with_conn<T>(&self, f: impl FnOnce(&mut Client) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.connection()?;
-        f(&mut conn)
+        let out = f(&mut conn);
+        if out.as_ref().is_err_and(StoreError::is_unavailable) {
+            conn.client = None;
+            let stale = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(stale);
+        }
+        out
     }
 
     /// Sets one curation column of a theme in the active model; the theme as it is now, if any.
@@ -905,6 +916,29 @@ pub(crate) mod tests {
         versions.sort();
         assert_eq!(versions, [1, 2]);
         assert_eq!(replicas[1].active_theme_version("w").unwrap(), Some(2), "the later one is active");
+    }
+
+    #[test]
+    fn a_dropped_connection_fails_one_call_as_unavailable_and_the_next_reconnects() {
+        let Some(db) = ScratchDatabase::from_env() else { return };
+        let store = db.open().unwrap();
+        // Two connections in the pool: two calls at once.
+        std::thread::scope(|s| {
+            let calls = [s.spawn(|| store.theme_history("w")), s.spawn(|| store.theme_history("w"))];
+            calls.map(|c| c.join().unwrap().unwrap());
+        });
+        // The server ends every session on the database (as a restart or failover would), and
+        // the pooled connection has not noticed yet.
+        let mut admin = db.url().parse::<Config>().unwrap().connect(NoTls).unwrap();
+        let sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", &[]).unwrap();
+        while admin.query_one(sessions, &[]).unwrap().get::<_, i64>(0) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let err = store.count_responses("w").expect_err("the pooled connection is gone");
+        assert!(err.is_unavailable(), "{err}");
+        assert_eq!(store.count_responses("w").unwrap(), 0, "the next call reconnects");
+        store.upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
     }
 
     #[test]
