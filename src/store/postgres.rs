@@ -925,7 +925,9 @@ pub(crate) mod tests {
         // Two connections in the pool: two calls at once.
         std::thread::scope(|s| {
             let calls = [s.spawn(|| store.theme_history("w")), s.spawn(|| store.theme_history("w"))];
-            calls.map(|c| c.join().unwrap().unwrap());
+            for call in calls {
+                call.join().unwrap().unwrap();
+            }
         });
         // The server ends every session on the database (as a restart or failover would), and
         // the pooled connection has not noticed yet.
