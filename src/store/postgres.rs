@@ -142,13 +142,7 @@ impl PostgresStore {
     /// schema up to date.
     pub fn open(url: &str) -> StoreResult<Self> {
         let name = redacted(url);
-        let config = url.parse::<Config>().map_err(|e| StoreError::Open { path: name.clone(), detail: e.to_string() })?;
-        Self::with_config(config, name)
-    }
-
-    /// As [`open`](Self::open), from a parsed configuration (e.g. with `options` setting a
-    /// `search_path`); `name` is what errors call it.
-    pub fn with_config(mut config: Config, name: String) -> StoreResult<Self> {
+        let mut config = url.parse::<Config>().map_err(|e| StoreError::Open { path: name.clone(), detail: e.to_string() })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
