@@ -12,6 +12,12 @@ pub enum Error {
     /// Something the caller named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The call carries no valid API token; the message names the header.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The call's token may not do this (another workspace, a missing scope).
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error(transparent)]
     Infer(#[from] InferError),
     #[error(transparent)]

@@ -22,9 +22,11 @@
 //! - [`simulate`]: a synthetic workspace with planted themes and churn, for demos and tests.
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
+//! - [`auth`]: API tokens (workspace, scopes) and the decision whether a call may run.
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
 
 pub mod analyze;
+pub mod auth;
 pub mod error;
 pub mod fault;
 pub mod grpc;

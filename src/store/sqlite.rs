@@ -117,6 +117,19 @@ CREATE TABLE theme_merges (
 ALTER TABLE segments ADD COLUMN sentiment_negative REAL;
 ALTER TABLE segments ADD COLUMN sentiment_neutral  REAL;
 ALTER TABLE segments ADD COLUMN sentiment_positive REAL;
+"#, r#"
+-- API tokens: only the SHA-256 of each secret. A name is unique among a workspace's active
+-- tokens, and free again once revoked (revoked rows stay, as a record).
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    workspace   TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    scopes      TEXT    NOT NULL,
+    token_hash  TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (workspace, name) WHERE revoked_at IS NULL;
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -753,6 +766,62 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
+
+    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        let created_at = now();
+        self.with_tx(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO api_tokens (workspace, name, scopes, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![workspace, name, scopes_column(scopes), token_hash, created_at],
+            )?;
+            Ok((inserted == 1).then(|| ApiToken { workspace: workspace.into(), name: name.into(), scopes: scopes.to_vec(), created_at, revoked_at: None }))
+        })
+    }
+
+    fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+                [token_hash],
+                api_token_row,
+            )
+            .optional()?
+            .map(|(token, scopes)| Ok(ApiToken { scopes: parse_scopes(&scopes)?, ..token }))
+            .transpose()
+        })
+    }
+
+    fn has_api_tokens(&self) -> StoreResult<bool> {
+        self.with_conn(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)", [], |r| r.get(0))?))
+    }
+
+    fn list_api_tokens(&self, workspace: &str) -> StoreResult<Vec<ApiToken>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE workspace = ?1 ORDER BY id")?;
+            let rows = stmt.query_map([workspace], api_token_row)?;
+            rows.map(|row| {
+                let (token, scopes) = row?;
+                Ok(ApiToken { scopes: parse_scopes(&scopes)?, ..token })
+            })
+            .collect()
+        })
+    }
+
+    fn revoke_api_token(&self, workspace: &str, name: &str) -> StoreResult<bool> {
+        self.with_tx(|tx| {
+            let n = tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?1 WHERE workspace = ?2 AND name = ?3 AND revoked_at IS NULL",
+                params![now(), workspace, name],
+            )?;
+            Ok(n > 0)
+        })
+    }
+}
+
+/// A token row with its scopes still as stored (parsed by the caller: rusqlite's row closure
+/// cannot return a store error).
+fn api_token_row(r: &rusqlite::Row) -> rusqlite::Result<(ApiToken, String)> {
+    Ok((ApiToken { workspace: r.get(0)?, name: r.get(1)?, scopes: Vec::new(), created_at: r.get(3)?, revoked_at: r.get(4)? }, r.get(2)?))
 }
 
 #[cfg(test)]

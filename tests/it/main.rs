@@ -10,3 +10,4 @@ mod themes;
 mod sentiment;
 mod report;
 mod postgres;
+mod auth;
