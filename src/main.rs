@@ -316,6 +316,11 @@ enum TrainCommand {
         /// $VERBATIM_SENTENCES_DIR (default models/labelled-sentences) the first time
         #[arg(long, default_value_t = 0, value_name = "N")]
         labelled_sentences: usize,
+        /// Also train on the third hand-written set (src/sentiment/feedback_plain.tsv: good
+        /// outcomes told plainly, neutral facts and quiet complaints across more kinds of business),
+        /// repeated N times, last of all
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        plain_repeats: usize,
         /// Instead of training, average the weights of these trained branches (repeat the
         /// option; same layers) into --out, then calibrate and score the mean as training does;
         /// metrics.json lists each branch's own metrics, so a retrain can repeat them.
@@ -509,7 +514,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, average_epochs, init, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, average_epochs, init, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences, plain_repeats, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -523,7 +528,7 @@ fn main() -> anyhow::Result<()> {
             let layers = layers.or(shape.map(|s| s.0)).unwrap_or(TrainOptions::default().layers);
             let max_tokens = max_tokens.or(shape.map(|s| s.1)).unwrap_or(TrainOptions::default().max_tokens);
             let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, average_epochs, init, ..Default::default() };
-            let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences };
+            let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences, plain_repeats };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, mix, &out, &opts, limit, &mut progress)?;
             progress.0.finish_and_clear();

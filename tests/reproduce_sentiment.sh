@@ -42,7 +42,8 @@ def rebuild(m, into):
             "--negative-review-repeats", str(m.get("negative_review_repeats", 0)),
             "--neutral-review-repeats", str(m.get("neutral_review_repeats", 0)),
             "--sst2-repeats", str(m.get("sst2_repeats", 0)),
-            "--labelled-sentences", str(m.get("labelled_sentences", 0))]
+            "--labelled-sentences", str(m.get("labelled_sentences", 0)),
+            "--plain-repeats", str(m.get("plain_repeats", 0))]
     if not m.get("customer_data"):
         args.append("--without-customer-data")
     if m.get("review_titles"):

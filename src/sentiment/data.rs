@@ -113,12 +113,15 @@ pub struct DataMix {
     /// plainly by real customers ("Will be back again!", "never a wait").
     #[serde(default)]
     pub labelled_sentences: usize,
+    /// The third hand-written set ([`super::feedback::plain`]) this many times over, last of all.
+    #[serde(default)]
+    pub plain_repeats: usize,
 }
 
 impl DataMix {
     /// What `verbatim train sentiment` takes unless told otherwise.
     pub const TRAINING: DataMix =
-        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false, sst2_repeats: 0, labelled_sentences: 0 };
+        DataMix { customer_data: true, written_repeats: 0, outcome_repeats: 0, negative_review_repeats: 0, neutral_review_repeats: 0, review_titles: false, sst2_repeats: 0, labelled_sentences: 0, plain_repeats: 0 };
 
     /// The smallest mix holding each of `mixes` (what a mean of branches trained on them replays).
     pub fn widest(mixes: impl IntoIterator<Item = DataMix>) -> DataMix {
@@ -131,6 +134,7 @@ impl DataMix {
             review_titles: a.review_titles || b.review_titles,
             sst2_repeats: a.sst2_repeats.max(b.sst2_repeats),
             labelled_sentences: a.labelled_sentences.max(b.labelled_sentences),
+            plain_repeats: a.plain_repeats.max(b.plain_repeats),
         })
     }
 }
@@ -153,6 +157,9 @@ impl std::fmt::Display for DataMix {
         }
         if self.labelled_sentences > 0 {
             write!(f, ", Amazon and Yelp sentences ×{}", self.labelled_sentences)?;
+        }
+        if self.plain_repeats > 0 {
+            write!(f, ", third set ×{}", self.plain_repeats)?;
         }
         Ok(())
     }
@@ -188,6 +195,7 @@ pub fn load_with(data_dir: &Path, mix: DataMix) -> Result<SentimentData> {
     if mix.labelled_sentences > 0 {
         train.extend(repeated(super::sentences::load(&super::sentences::dir())?, mix.labelled_sentences));
     }
+    train.extend(repeated(super::feedback::plain(), mix.plain_repeats));
     Ok(SentimentData { train, sst2_dev: sst2(&data_dir.join("sst2/dev.tsv"))?, reviews_dev: reviews.dev, reviews_calibration: reviews.calibration })
 }
 
@@ -361,11 +369,11 @@ mod tests {
     #[test]
     fn the_widest_mix_holds_each_one() {
         assert_eq!(DataMix::widest([]), DataMix::default());
-        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true, sst2_repeats: 0, labelled_sentences: 2 };
-        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false, sst2_repeats: 2, labelled_sentences: 1 };
+        let a = DataMix { customer_data: false, written_repeats: 3, outcome_repeats: 0, negative_review_repeats: 2, neutral_review_repeats: 0, review_titles: true, sst2_repeats: 0, labelled_sentences: 2, plain_repeats: 3 };
+        let b = DataMix { customer_data: true, written_repeats: 1, outcome_repeats: 2, negative_review_repeats: 0, neutral_review_repeats: 1, review_titles: false, sst2_repeats: 2, labelled_sentences: 1, plain_repeats: 0 };
         assert_eq!(
             DataMix::widest([a, b]),
-            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true, sst2_repeats: 2, labelled_sentences: 2 }
+            DataMix { customer_data: true, written_repeats: 3, outcome_repeats: 2, negative_review_repeats: 2, neutral_review_repeats: 1, review_titles: true, sst2_repeats: 2, labelled_sentences: 2, plain_repeats: 3 }
         );
         assert_eq!(DataMix::widest([a]), a);
     }

@@ -194,6 +194,19 @@ pub fn outcomes() -> Vec<Example> {
     parse_tsv("feedback_outcomes.tsv", include_str!("feedback_outcomes.tsv"))
 }
 
+/// A third set written one by one (`feedback_plain.tsv`, 190 sentences: 79 positive, 60 neutral,
+/// 51 negative) over more kinds of business than the first two (utilities, healthcare, travel,
+/// insurance, trades beside SaaS, retail, delivery and billing): good outcomes told plainly
+/// ("The plumber cleaned up after himself and left the kitchen spotless."), neutral facts about
+/// plans, orders and contacts, and quiet complaints. Written in one sitting without reading any
+/// fixture or any branch's misses. 269 were written; the 79 that came as close to a fixture
+/// sentence (74) or to a sentence of the first two sets (5) as the second set's limits allow were
+/// dropped, not reworded, so the set keeps the same distance as the second (tested). Opt-in:
+/// `train sentiment --plain-repeats N`.
+pub fn plain() -> Vec<Example> {
+    parse_tsv("feedback_plain.tsv", include_str!("feedback_plain.tsv"))
+}
+
 /// `label<TAB>text` lines; a malformed line is a bug in the committed file, so it panics naming it.
 fn parse_tsv(name: &str, tsv: &str) -> Vec<Example> {
     tsv.lines()

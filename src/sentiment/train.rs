@@ -515,7 +515,7 @@ mod tests {
         assert!(!m.average_epochs);
 
         let flat: serde_json::Value = serde_json::to_value(&m).unwrap();
-        for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats", "review_titles", "sst2_repeats", "labelled_sentences"] {
+        for key in ["customer_data", "written_repeats", "outcome_repeats", "negative_review_repeats", "neutral_review_repeats", "review_titles", "sst2_repeats", "labelled_sentences", "plain_repeats"] {
             assert!(flat.get(key).is_some(), "{key} is a top-level key: {flat}");
         }
         assert!(flat.get("mix").is_none());

@@ -66,12 +66,28 @@ fn customer_data_is_labelled_by_intent_and_never_holds_a_fixture_sentence() {
         .filter(|w| !w.is_empty())
         .collect();
     let written_words: Vec<BTreeSet<String>> = written.iter().map(|e| words(&e.text)).collect();
-    for e in sentiment::feedback::outcomes() {
+    let outcomes = sentiment::feedback::outcomes();
+    for e in &outcomes {
         let w = words(&e.text);
         let closest = |set: &[BTreeSet<String>]| set.iter().map(|f| jaccard(&w, f)).fold(0.0, f64::max);
         assert!(closest(&fixture_parts) < 0.40, "{:?} is too close to a fixture sentence ({:.2})", e.text, closest(&fixture_parts));
         assert!(closest(&written_words) < 0.55, "{:?} is too close to a feedback_written.tsv sentence", e.text);
     }
+    // So does the third, from the fixtures and from both earlier sets (the message never shows
+    // the fixture sentence, which stays unread).
+    let earlier_words: Vec<BTreeSet<String>> = written.iter().chain(&outcomes).map(|e| words(&e.text)).collect();
+    let plain = sentiment::feedback::plain();
+    assert_eq!(plain.len(), 190);
+    let too_close: Vec<String> = plain
+        .iter()
+        .filter_map(|e| {
+            let w = words(&e.text);
+            let closest = |set: &[BTreeSet<String>]| set.iter().map(|f| jaccard(&w, f)).fold(0.0, f64::max);
+            let (to_fixture, to_earlier) = (closest(&fixture_parts), closest(&earlier_words));
+            (to_fixture >= 0.40 || to_earlier >= 0.55).then(|| format!("{:?} (fixture {to_fixture:.2}, earlier sets {to_earlier:.2})", e.text))
+        })
+        .collect();
+    assert!(too_close.is_empty(), "too close:\n{}", too_close.join("\n"));
     let Some(shared) = shared_dir() else {
         eprintln!("SKIPPED (Banking77 part): ../shared is absent");
         return;
