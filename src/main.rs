@@ -11,7 +11,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use verbatim::import::{self, ImportOptions};
 use verbatim::ingest::Ingest;
-use verbatim::store::Store;
+use verbatim::store::{Erasure, Store};
 use clap::{Parser, Subcommand};
 use verbatim::auth::{self, AuthMode, Scope};
 use verbatim::grpc::{self, AppState};
@@ -171,6 +171,20 @@ enum Command {
     Eval {
         #[command(subcommand)]
         command: EvalCommand,
+    },
+    /// Erase responses for good (a data-subject request, a retention policy): their verbatims,
+    /// segments, embeddings and sentiment, and every theme quote of them, in one transaction.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["responses", "account", "before"])))]
+    Erase {
+        /// A response id (repeat for several).
+        #[arg(long = "response", value_name = "ID")]
+        responses: Vec<String>,
+        /// Every response of this account, and the account itself with its outcomes.
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        /// Every response submitted before this date (2024-01-01), or older than this age (730d).
+        #[arg(long, value_name = "DATE|AGE")]
+        before: Option<String>,
     },
     /// API tokens for the gRPC API, per workspace (--workspace): create, list, revoke.
     Tokens {
@@ -390,12 +404,12 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(n * secs))
 }
 
-/// A point in time: an age ("90d") before now, or a timestamp.
-fn parse_since(s: &str) -> anyhow::Result<i64> {
+/// A time given as a date or as an age before now (`90d`); `flag` names the option in errors.
+fn parse_time_or_age(flag: &str, s: &str) -> anyhow::Result<i64> {
     if let Ok(age) = parse_duration(s) {
         return Ok(chrono::Utc::now().timestamp() - age.as_secs() as i64);
     }
-    verbatim::ingest::parse_timestamp(s).map_err(|m| anyhow::anyhow!("--since: {m}, or an age such as 90d"))
+    verbatim::ingest::parse_timestamp(s).map_err(|m| anyhow::anyhow!("{flag}: {m}, or an age such as 90d"))
 }
 
 fn parse_range(s: &str) -> Result<(usize, usize), String> {
@@ -443,6 +457,15 @@ fn main() -> anyhow::Result<()> {
     let Cli { global: cli, command } = Cli::parse();
     match command {
         Command::Tokens { command } => run_tokens(&cli, command)?,
+        Command::Erase { responses, account, before } => {
+            let what = match (account, before) {
+                (Some(account), _) => Erasure::Account(account),
+                (None, Some(before)) => Erasure::SubmittedBefore(parse_time_or_age("--before", &before)?),
+                (None, None) => Erasure::Responses(responses),
+            };
+            let store = open_store(&cli)?;
+            println!("{}", store.erase(&cli.workspace, &what)?);
+        }
         Command::Models { command: ModelsCommand::Fetch } => {
             let source = model::ensure_model(&cli.model_dir)?;
             println!("model ready in {} (source: {source:?})", cli.model_dir.display());
@@ -595,7 +618,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Recluster { since, k, k_range, seed } => {
             let store = open_store(&cli)?;
-            let job = verbatim::recluster::ReclusterJob { since: Some(parse_since(&since)?), k, k_range, seed };
+            let job = verbatim::recluster::ReclusterJob { since: Some(parse_time_or_age("--since", &since)?), k, k_range, seed };
             let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")?);
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             let summary = verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |stage| bar.set_message(stage.to_string()));
@@ -605,7 +628,7 @@ fn main() -> anyhow::Result<()> {
         Command::Report { period, until, format, output, breakdown } => {
             let store = open_store(&cli)?;
             let until = match until {
-                Some(u) => parse_since(&u)?,
+                Some(u) => parse_time_or_age("--until", &u)?,
                 None => chrono::Utc::now().timestamp(),
             };
             let format = format.unwrap_or_else(|| format_of(&output));

@@ -15,7 +15,7 @@ use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, Su
 use crate::model::MODEL_NAME;
 use crate::recluster::{ReclusterJob, DEFAULT_SEED};
 use crate::sentiment::Sentiment;
-use crate::store::{OutcomeKind, WriteCounts, WriteOutcome};
+use crate::store::{Erasure, OutcomeKind, WriteCounts, WriteOutcome};
 use crate::themes::{Theme, ThemeModel, NO_CONTENT, NO_CONTENT_LABEL};
 
 /// Metadata header naming the workspace (tenant) of a call.
@@ -77,6 +77,31 @@ fn submission(r: pb::SurveyResponse) -> Submission {
         submitted_at: Some(r.submitted_at),
         attributes: r.attributes.into_iter().collect(),
     }
+}
+
+/// Most response ids one erase call takes.
+const MAX_ERASE_IDS: usize = 1000;
+
+/// What an erase request names: exactly one of ids, account, time.
+fn erasure(r: &pb::EraseResponsesRequest) -> Result<Erasure, Error> {
+    let given = [!r.response_ids.is_empty(), !r.account_id.is_empty(), !r.submitted_before.is_empty()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(Error::invalid("response_ids", "give exactly one of response_ids (1–1000 ids), account_id or submitted_before"));
+    }
+    if !r.response_ids.is_empty() {
+        if r.response_ids.len() > MAX_ERASE_IDS {
+            return Err(Error::invalid("response_ids", format!("{} ids; at most {MAX_ERASE_IDS} per call", r.response_ids.len())));
+        }
+        if let Some(i) = r.response_ids.iter().position(|id| id.trim().is_empty()) {
+            return Err(Error::invalid(format!("response_ids[{i}]"), "empty id"));
+        }
+        return Ok(Erasure::Responses(r.response_ids.clone()));
+    }
+    if !r.account_id.is_empty() {
+        return Ok(Erasure::Account(r.account_id.clone()));
+    }
+    let before = ingest::parse_timestamp(&r.submitted_before).map_err(|m| Error::invalid("submitted_before", m))?;
+    Ok(Erasure::SubmittedBefore(before))
 }
 
 fn write_result(w: WriteOutcome) -> pb::WriteResult {
@@ -288,6 +313,15 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         Ok(Response::new(pb::RecordOutcomesReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 
+    async fn erase_responses(&self, request: Request<pb::EraseResponsesRequest>) -> Result<Response<pb::EraseResponsesReply>, Status> {
+        let what = erasure(request.get_ref())?;
+        let need = if matches!(what, Erasure::Responses(_)) { Need::Scope(Scope::Ingest) } else { Need::Scope(Scope::Admin) };
+        let workspace = self.authorize(&request, need).await?;
+        let s = self.state.ingest.blocking(move |s| s.erase(&workspace, &what)).await?;
+        tracing::info!(responses = s.responses, segments = s.segments, quotes = s.quotes, "erased on request");
+        Ok(Response::new(pb::EraseResponsesReply { responses: s.responses, segments: s.segments, quotes: s.quotes, accounts: s.accounts, outcomes: s.outcomes }))
+    }
+
     async fn recluster(&self, request: Request<pb::ReclusterRequest>) -> Result<Response<pb::ReclusterReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
@@ -321,7 +355,9 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
 
     async fn list_themes(&self, request: Request<pb::ListThemesRequest>) -> Result<Response<pb::ListThemesReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
-        let model = self.state.ingest.theme_model(&workspace).await?;
+        // From the store, not the ingest cache (keyed by version): a rename, merge or erasure
+        // changes the active model without a new version, here or on another replica.
+        let model = self.state.ingest.blocking(move |s| s.active_theme_model(&workspace)).await?;
         Ok(Response::new(match model {
             None => pb::ListThemesReply::default(),
             Some(m) => pb::ListThemesReply {

@@ -16,7 +16,8 @@ macro_rules! tests {
             accounts_and_outcomes,
             themes_are_renamed_pinned_merged_and_versioned,
             single_segment_verbatims_carry_their_score,
-            api_tokens_are_hashed_scoped_and_revocable);
+            api_tokens_are_hashed_scoped_and_revocable,
+            erasure_removes_responses_and_every_quote_of_them);
     };
     (@each $open:path, $($name:ident),*) => {
         $(
@@ -247,4 +248,40 @@ pub fn api_tokens_are_hashed_scoped_and_revocable(store: &dyn Store) {
     assert_eq!(names, [("survey-platform", true), ("cx-team", false), ("survey-platform", false)]);
     assert_eq!(listed[2], renewed.token);
     assert_eq!(store.list_api_tokens("other").unwrap().len(), 1);
+}
+
+pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
+    let at = |id: &str, account: &str, t: i64, text: &str| ResponseRecord { account_id: account.into(), submitted_at: t, ..response(id, text) };
+    store.upsert_response("w", &at("r1", "acme", 1_000, "Jane from billing was rude. Fine otherwise."), "h1", false, &[segment(0, "Jane from billing was rude."), segment(1, "Fine otherwise.")]).unwrap();
+    store.upsert_response("w", &at("r2", "acme", 2_000, "Slow."), "h2", false, &[segment(0, "Slow.")]).unwrap();
+    store.upsert_response("w", &at("r3", "beta", 3_000, "Slow again."), "h3", false, &[segment(0, "Slow again.")]).unwrap();
+    store.upsert_response("other", &at("r1", "acme", 1_000, "Kept."), "h9", false, &[segment(0, "Kept.")]).unwrap();
+    store.upsert_accounts("w", &[AccountRecord { account_id: "acme".into(), arr: 1e4, churned_at: None, attributes: Default::default() }]).unwrap();
+    store.record_outcomes("w", &[OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 5_000, arr_change: None }]).unwrap();
+    // Two model versions quote r1; the second also quotes r2 and r3.
+    let quoted = |quotes: &[&str]| Theme { quotes: quotes.iter().map(|q| q.to_string()).collect(), ..theme(1, [1.0, 0.0, 0.0], 3) };
+    let first = model(vec![quoted(&["Jane from billing was rude.", "quote 1"])]);
+    store.activate_theme_model("w", &NewThemeModel { model: &first, assignments: vec![], next_theme_id: 2, params: "{}".into() }).unwrap();
+    let second = model(vec![quoted(&["Jane from billing was rude.", "Slow.", "Slow again."])]);
+    store.activate_theme_model("w", &NewThemeModel { model: &second, assignments: vec![], next_theme_id: 2, params: "{}".into() }).unwrap();
+
+    let summary = store.erase("w", &Erasure::Responses(vec!["r1".into(), "never-stored".into()])).unwrap();
+    assert_eq!(summary, ErasureSummary { responses: 1, segments: 2, quotes: 2, accounts: 0, outcomes: 0 }, "one quote in each version");
+    assert!(store.get_response("w", "r1").unwrap().is_none());
+    assert!(store.get_response("other", "r1").unwrap().is_some(), "another workspace's r1 stays");
+    assert_eq!(store.count_segments("w").unwrap(), 2);
+    let quotes = |s: &dyn Store| s.active_theme_model("w").unwrap().unwrap().themes[0].quotes.clone();
+    assert_eq!(quotes(store), ["Slow.", "Slow again."], "the active model no longer quotes r1");
+
+    // Retention: everything submitted before 2,500 s.
+    assert_eq!(store.erase("w", &Erasure::SubmittedBefore(2_500)).unwrap(), ErasureSummary { responses: 1, segments: 1, quotes: 1, accounts: 0, outcomes: 0 });
+    assert_eq!(quotes(store), ["Slow again."]);
+
+    // An account: its responses (none left), the account and its outcomes.
+    store.upsert_response("w", &at("r4", "acme", 4_000, "New."), "h4", false, &[segment(0, "New.")]).unwrap();
+    assert_eq!(store.erase("w", &Erasure::Account("acme".into())).unwrap(), ErasureSummary { responses: 1, segments: 1, quotes: 0, accounts: 1, outcomes: 1 });
+    assert!(store.get_account("w", "acme").unwrap().is_none());
+    assert!(store.list_outcomes("w").unwrap().is_empty());
+    assert_eq!(store.count_responses("w").unwrap(), 1, "beta's r3 stays");
+    assert_eq!(store.erase("w", &Erasure::Account("acme".into())).unwrap(), ErasureSummary::default(), "erasing twice is a no-op");
 }

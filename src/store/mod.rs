@@ -241,6 +241,38 @@ pub struct OutcomeRecord {
     pub arr_change: Option<f64>,
 }
 
+/// Which responses to erase from a workspace (a data-subject request, a retention policy).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Erasure {
+    /// These responses, by the caller's ids (ids not stored are skipped).
+    Responses(Vec<String>),
+    /// Every response of an account, and the account itself with its outcomes.
+    Account(String),
+    /// Every response submitted before this time (seconds since the epoch).
+    SubmittedBefore(i64),
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErasureSummary {
+    pub responses: u64,
+    pub segments: u64,
+    /// Theme quotes (in every stored model version) that quoted an erased segment.
+    pub quotes: u64,
+    pub accounts: u64,
+    pub outcomes: u64,
+}
+
+impl std::fmt::Display for ErasureSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "erased {} responses ({} segments), {} theme quotes, {} accounts, {} outcomes",
+            self.responses, self.segments, self.quotes, self.accounts, self.outcomes
+        )
+    }
+}
+
 /// An API token as stored: never the secret, only what it may do (see [`crate::auth`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiToken {
@@ -325,6 +357,11 @@ pub trait Store: Send + Sync {
     /// Every segment with its theme under the active model, in submission order.
     fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>>;
 
+    /// Deletes responses with their segments, embeddings and sentiment, and every theme quote
+    /// (in every stored model version) that quotes one of their segments, in one transaction.
+    /// Aggregates stay: theme sizes, keywords and centroids, which no person can be read from.
+    fn erase(&self, workspace: &str, what: &Erasure) -> StoreResult<ErasureSummary>;
+
     /// Stores a new API token by the hash of its secret; `None` (nothing written) when an active
     /// token of the workspace already has this name.
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>>;
@@ -362,6 +399,15 @@ fn parse_attributes(s: &str) -> StoreResult<Attributes> {
 
 fn parse_survey(s: &str) -> StoreResult<SurveyKind> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("survey {s:?}")))
+}
+
+/// A theme's stored quotes without those in `erased`, when any was: the new column and how many
+/// went.
+fn scrub_quotes(quotes: &str, erased: &std::collections::HashSet<String>) -> StoreResult<Option<(String, u64)>> {
+    let mut kept: Vec<String> = serde_json::from_str(quotes).map_err(|e| StoreError::Corrupt(format!("theme quotes: {e}")))?;
+    let before = kept.len();
+    kept.retain(|q| !erased.contains(q));
+    Ok((kept.len() < before).then(|| (json(&kept), (before - kept.len()) as u64)))
 }
 
 fn scopes_column(scopes: &[Scope]) -> String {

@@ -798,6 +798,45 @@ impl Store for PostgresStore {
         })
     }
 
+    fn erase(&self, workspace: &str, what: &Erasure) -> StoreResult<ErasureSummary> {
+        self.with_tx(|tx| {
+            let mut summary = ErasureSummary::default();
+            let mut texts = std::collections::HashSet::new();
+            match what {
+                Erasure::Responses(ids) => {
+                    // The same locks as a write of these responses: an erase and a resubmit of
+                    // one response run one after the other.
+                    for id in ids {
+                        lock(tx, "response", &format!("{workspace}\u{1f}{id}"))?;
+                    }
+                    erase_where(tx, workspace, "workspace = $1 AND response_id = ANY($2)", ids, &mut texts, &mut summary)?;
+                }
+                Erasure::Account(account) => {
+                    lock(tx, "accounts", workspace)?;
+                    erase_where(tx, workspace, "workspace = $1 AND account_id = $2", account, &mut texts, &mut summary)?;
+                    summary.outcomes = tx.execute("DELETE FROM outcomes WHERE workspace = $1 AND account_id = $2", &[&workspace, account])?;
+                    summary.accounts = tx.execute("DELETE FROM accounts WHERE workspace = $1 AND account_id = $2", &[&workspace, account])?;
+                }
+                Erasure::SubmittedBefore(t) => erase_where(tx, workspace, "workspace = $1 AND submitted_at < $2", t, &mut texts, &mut summary)?,
+            }
+            if !texts.is_empty() {
+                // Under the lock a recluster takes, so a model being activated is scrubbed too.
+                lock(tx, "themes", workspace)?;
+                for row in tx.query("SELECT version, theme_id, quotes FROM themes WHERE workspace = $1", &[&workspace])? {
+                    let (version, theme_id): (i64, i64) = (row.get(0), row.get(1));
+                    if let Some((kept, removed)) = scrub_quotes(row.get(2), &texts)? {
+                        tx.execute(
+                            "UPDATE themes SET quotes = $1 WHERE workspace = $2 AND version = $3 AND theme_id = $4",
+                            &[&kept, &workspace, &version, &theme_id],
+                        )?;
+                        summary.quotes += removed;
+                    }
+                }
+            }
+            Ok(summary)
+        })
+    }
+
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
         let created_at = now();
         self.with_tx(|tx| {
@@ -842,6 +881,25 @@ impl Store for PostgresStore {
             Ok(n > 0)
         })
     }
+}
+
+/// Deletes the workspace's responses matching `filter` (binding $1 = workspace, $2 = `key`); their
+/// segments go with them (ON DELETE CASCADE), their texts are added to `texts`.
+fn erase_where(
+    tx: &mut Transaction,
+    workspace: &str,
+    filter: &str,
+    key: &(dyn ToSql + Sync),
+    texts: &mut std::collections::HashSet<String>,
+    summary: &mut ErasureSummary,
+) -> StoreResult<()> {
+    let sql = format!("SELECT segments.text FROM segments JOIN responses ON responses.id = segments.response WHERE {filter}");
+    for row in tx.query(&sql, &[&workspace, key])? {
+        texts.insert(row.get(0));
+        summary.segments += 1;
+    }
+    summary.responses += tx.execute(&format!("DELETE FROM responses WHERE {filter}"), &[&workspace, key])?;
+    Ok(())
 }
 
 fn api_token(r: &Row) -> StoreResult<ApiToken> {

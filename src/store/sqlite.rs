@@ -767,6 +767,42 @@ impl Store for SqliteStore {
         })
     }
 
+    fn erase(&self, workspace: &str, what: &Erasure) -> StoreResult<ErasureSummary> {
+        self.with_tx(|tx| {
+            let mut summary = ErasureSummary::default();
+            let mut texts = std::collections::HashSet::new();
+            match what {
+                Erasure::Responses(ids) => {
+                    for id in ids {
+                        erase_where(tx, workspace, "workspace = ?1 AND response_id = ?2", id, &mut texts, &mut summary)?;
+                    }
+                }
+                Erasure::Account(account) => {
+                    erase_where(tx, workspace, "workspace = ?1 AND account_id = ?2", account, &mut texts, &mut summary)?;
+                    summary.outcomes = tx.execute("DELETE FROM outcomes WHERE workspace = ?1 AND account_id = ?2", params![workspace, account])? as u64;
+                    summary.accounts = tx.execute("DELETE FROM accounts WHERE workspace = ?1 AND account_id = ?2", params![workspace, account])? as u64;
+                }
+                Erasure::SubmittedBefore(t) => erase_where(tx, workspace, "workspace = ?1 AND submitted_at < ?2", t, &mut texts, &mut summary)?,
+            }
+            if !texts.is_empty() {
+                let themes: Vec<(i64, i64, String)> = tx
+                    .prepare("SELECT version, theme_id, quotes FROM themes WHERE workspace = ?1")?
+                    .query_map([workspace], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (version, theme_id, quotes) in themes {
+                    if let Some((kept, removed)) = scrub_quotes(&quotes, &texts)? {
+                        tx.execute(
+                            "UPDATE themes SET quotes = ?1 WHERE workspace = ?2 AND version = ?3 AND theme_id = ?4",
+                            params![kept, workspace, version, theme_id],
+                        )?;
+                        summary.quotes += removed;
+                    }
+                }
+            }
+            Ok(summary)
+        })
+    }
+
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
         let created_at = now();
         self.with_tx(|tx| {
@@ -816,6 +852,25 @@ impl Store for SqliteStore {
             Ok(n > 0)
         })
     }
+}
+
+/// Deletes the workspace's responses matching `filter` (binding ?1 = workspace, ?2 = `key`); their
+/// segments go with them (foreign key cascade), their texts are added to `texts`.
+fn erase_where(
+    tx: &Transaction,
+    workspace: &str,
+    filter: &str,
+    key: &dyn rusqlite::ToSql,
+    texts: &mut std::collections::HashSet<String>,
+    summary: &mut ErasureSummary,
+) -> StoreResult<()> {
+    let mut stmt = tx.prepare(&format!("SELECT segments.text FROM segments JOIN responses ON responses.id = segments.response WHERE {filter}"))?;
+    for text in stmt.query_map(params![workspace, key], |r| r.get::<_, String>(0))? {
+        texts.insert(text?);
+        summary.segments += 1;
+    }
+    summary.responses += tx.execute(&format!("DELETE FROM responses WHERE {filter}"), params![workspace, key])? as u64;
+    Ok(())
 }
 
 /// A token row with its scopes still as stored (parsed by the caller: rusqlite's row closure

@@ -11,3 +11,4 @@ mod sentiment;
 mod report;
 mod postgres;
 mod auth;
+mod erase;

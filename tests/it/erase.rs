@@ -1,0 +1,56 @@
+//! Erasure against a real server, a real model and a real SQLite file: a response quoted by a
+//! theme is erased through gRPC and no longer appears anywhere; bad requests erase nothing.
+
+use tonic::Code;
+use verbatim::grpc::pb::verbatim_client::VerbatimClient;
+use verbatim::grpc::pb::{EraseResponsesRequest, GetResponseRequest, ListThemesRequest, ReclusterRequest};
+
+use crate::common::TestServer;
+use crate::themes::{fixture, run_ok};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erased_response_leaves_no_verbatim_segment_or_quote_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
+    let server = TestServer::start_with_db(&db, 256).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap();
+    client.recluster(ReclusterRequest { k: 4, ..Default::default() }).await.unwrap();
+    let themes = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner().themes;
+    let quote = themes.iter().flat_map(|t| &t.quotes).next().expect("themes quote their segments").clone();
+    let rows = server.store.theme_assignments("default").unwrap();
+    let id = rows.iter().find(|r| r.segment_text == quote).expect("a quote is a stored segment").response_id.clone();
+    let (responses, segments) = (server.store.count_responses("default").unwrap(), server.store.count_segments("default").unwrap());
+
+    // Bad requests name the field and erase nothing.
+    let bad = [
+        (EraseResponsesRequest::default(), "response_ids: give exactly one of"),
+        (EraseResponsesRequest { response_ids: vec![id.clone()], account_id: "acct-1".into(), ..Default::default() }, "exactly one of"),
+        (EraseResponsesRequest { response_ids: vec![id.clone(), " ".into()], ..Default::default() }, "response_ids[1]: empty id"),
+        (EraseResponsesRequest { response_ids: vec!["x".into(); 1001], ..Default::default() }, "at most 1000"),
+        (EraseResponsesRequest { submitted_before: "soon".into(), ..Default::default() }, "submitted_before: cannot parse"),
+    ];
+    for (request, message) in bad {
+        let status = client.erase_responses(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(message), "{message:?} not in {:?}", status.message());
+    }
+    assert_eq!(server.store.count_responses("default").unwrap(), responses);
+
+    let reply = client.erase_responses(EraseResponsesRequest { response_ids: vec![id.clone()], ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(reply.responses, 1);
+    assert!(reply.segments >= 1 && reply.quotes >= 1, "{reply:?}");
+    assert_eq!(client.get_response(GetResponseRequest { response_id: id.clone() }).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(server.store.count_segments("default").unwrap(), segments - reply.segments);
+    let themes = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner().themes;
+    assert!(themes.iter().all(|t| !t.quotes.contains(&quote)), "the quote {quote:?} is gone from ListThemes");
+    assert!(server.store.theme_assignments("default").unwrap().iter().all(|r| r.response_id != id));
+
+    // Retention from the CLI while the server runs: everything before 2100.
+    let out = run_ok(&db, &["erase", "--before", "2100-01-01"]);
+    assert!(out.starts_with(&format!("erased {} responses", responses - 1)), "{out}");
+    assert_eq!(server.store.count_responses("default").unwrap(), 0);
+    let themes = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner().themes;
+    assert!(themes.iter().all(|t| t.quotes.is_empty()), "no quote outlives its response");
+    server.shutdown().await;
+}
