@@ -15,7 +15,7 @@ use crate::analyze::{analyze_unchecked, AnalyzedSegment};
 use crate::error::{Error, Result};
 use crate::infer::{Infer, InferError};
 use crate::sentiment::{self, Sentiment};
-use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome};
+use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome, ThemeStamp};
 use crate::survey::{Category, Scale, Score, SurveyKind};
 use crate::themes::{Assignment, ThemeModel, NO_CONTENT};
 
@@ -178,19 +178,23 @@ pub struct Ingest {
     pub themes: ThemeCache,
 }
 
-/// Each workspace's active theme model, reloaded when a recluster (in this process or another
-/// replica) activates a new version: every submit asks the store for the active version number.
+/// Each workspace's active theme model, reloaded when its [`ThemeStamp`] changes: a recluster
+/// (a new version) or a curation or erasure (a new revision), in this process or another replica.
+/// Every submit asks the store for the stamp.
 #[derive(Clone, Default)]
-pub struct ThemeCache(Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<ThemeModel>>>>);
+pub struct ThemeCache(Arc<std::sync::Mutex<std::collections::HashMap<String, CachedModel>>>);
+
+/// A model and the stamp it was current at.
+type CachedModel = (ThemeStamp, Arc<ThemeModel>);
 
 impl ThemeCache {
-    fn get(&self, workspace: &str, version: i64) -> Option<Arc<ThemeModel>> {
+    fn get(&self, workspace: &str, stamp: ThemeStamp) -> Option<Arc<ThemeModel>> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(workspace).filter(|m| m.version == version).cloned()
+        map.get(workspace).filter(|(s, _)| *s == stamp).map(|(_, m)| Arc::clone(m))
     }
 
-    fn put(&self, workspace: &str, model: Arc<ThemeModel>) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(workspace.to_string(), model);
+    fn put(&self, workspace: &str, stamp: ThemeStamp, model: Arc<ThemeModel>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(workspace.to_string(), (stamp, model));
     }
 }
 
@@ -223,10 +227,10 @@ impl Ingest {
     /// The workspace's active theme model, if any (cached by version).
     pub async fn theme_model(&self, workspace: &str) -> Result<Option<Arc<ThemeModel>>> {
         let ws = workspace.to_string();
-        let Some(version) = self.blocking(move |store| store.active_theme_version(&ws)).await? else {
+        let Some(stamp) = self.blocking(move |store| store.active_theme_stamp(&ws)).await? else {
             return Ok(None);
         };
-        if let Some(model) = self.themes.get(workspace, version) {
+        if let Some(model) = self.themes.get(workspace, stamp) {
             return Ok(Some(model));
         }
         let ws = workspace.to_string();
@@ -234,7 +238,8 @@ impl Ingest {
             return Ok(None);
         };
         let model = Arc::new(model);
-        self.themes.put(workspace, Arc::clone(&model));
+        // Read after the stamp: at worst newer than it, which costs one more load, never a stale hit.
+        self.themes.put(workspace, stamp, Arc::clone(&model));
         Ok(Some(model))
     }
 

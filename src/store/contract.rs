@@ -153,20 +153,28 @@ pub fn accounts_and_outcomes(store: &dyn Store) {
 pub fn themes_are_renamed_pinned_merged_and_versioned(store: &dyn Store) {
     let segs = [segment(0, "Slow support."), segment(1, "Billing is wrong.")];
     store.upsert_response("w", &response("r1", "Slow support. Billing is wrong."), "h1", false, &segs).unwrap();
-    assert_eq!(store.active_theme_version("w").unwrap(), None);
+    assert_eq!(store.active_theme_stamp("w").unwrap(), None);
     let first = model(vec![theme(1, [1.0, 0.0, 0.0], 1), theme(2, [0.0, 1.0, 0.0], 1)]);
     let new = NewThemeModel { model: &first, assignments: vec![("r1", 0, 1, 0.9), ("r1", 1, 2, 0.7)], next_theme_id: 3, params: "{}".into() };
     assert_eq!(store.activate_theme_model("w", &new).unwrap(), 1);
     let prior: Vec<Option<i64>> = store.theme_segments("w", None).unwrap().iter().map(|s| s.theme_id).collect();
     assert_eq!(prior, [Some(1), Some(2)]);
 
+    let stamp = |s: &dyn Store| s.active_theme_stamp("w").unwrap().unwrap();
+    let before = stamp(store);
+    assert_eq!(before.version, 1);
     assert_eq!(store.rename_theme("w", 1, Some("  Support speed ")).unwrap().unwrap().name.as_deref(), Some("Support speed"));
+    let renamed = stamp(store);
+    assert!(renamed.version == 1 && renamed != before, "a rename changes the model in place: caches must see it");
     assert!(store.pin_theme("w", 2, true).unwrap().unwrap().pinned);
+    assert_ne!(stamp(store), renamed);
     assert!(store.rename_theme("w", 99, Some("nothing")).unwrap().is_none());
     let labels: Vec<Option<String>> = store.theme_assignments("w").unwrap().into_iter().map(|a| a.theme_label).collect();
     assert_eq!(labels, [Some("Support speed".to_string()), Some("label 2".to_string())]);
 
+    let pinned = stamp(store);
     let merged = store.merge_themes("w", 2, 1).unwrap().unwrap();
+    assert_ne!(stamp(store), pinned);
     assert_eq!((merged.id, merged.size), (1, 2));
     assert!((merged.centroid[0] - merged.centroid[1]).abs() < 1e-6, "the size-weighted mean direction");
     let history = store.theme_history("w").unwrap();
@@ -181,7 +189,7 @@ pub fn themes_are_renamed_pinned_merged_and_versioned(store: &dyn Store) {
     let second = model(vec![theme(3, [0.0, 0.0, 1.0], 1)]);
     let new = NewThemeModel { model: &second, assignments: vec![("r1", 1, 3, 0.8)], next_theme_id: 4, params: "{}".into() };
     assert_eq!(store.activate_theme_model("w", &new).unwrap(), 2);
-    assert_eq!(store.active_theme_version("w").unwrap(), Some(2));
+    assert_eq!(store.active_theme_stamp("w").unwrap().map(|s| s.version), Some(2));
     let model = store.active_theme_model("w").unwrap().unwrap();
     assert_eq!((model.version, model.k, model.segments, model.assign_threshold), (2, 1, 1, 0.2));
     assert!(!model.created_at.is_empty());
@@ -272,6 +280,9 @@ pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
     assert_eq!(store.count_segments("w").unwrap(), 2);
     let quotes = |s: &dyn Store| s.active_theme_model("w").unwrap().unwrap().themes[0].quotes.clone();
     assert_eq!(quotes(store), ["Slow.", "Slow again."], "the active model no longer quotes r1");
+    let scrubbed = store.active_theme_stamp("w").unwrap().unwrap();
+    store.erase("w", &Erasure::Responses(vec!["never-stored".into()])).unwrap();
+    assert_eq!(store.active_theme_stamp("w").unwrap().unwrap(), scrubbed, "an erase that changes no quote leaves the model's stamp");
 
     // Retention: everything submitted before 2,500 s.
     assert_eq!(store.erase("w", &Erasure::SubmittedBefore(2_500)).unwrap(), ErasureSummary { responses: 1, segments: 1, quotes: 1, accounts: 0, outcomes: 0 });

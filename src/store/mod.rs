@@ -273,6 +273,15 @@ impl std::fmt::Display for ErasureSummary {
     }
 }
 
+/// Identifies the active theme model as it is now: its version, and a revision that every change
+/// made to it without a new version (rename, pin, merge, an erased quote) increments. A cache of
+/// the model is current while its stamp is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThemeStamp {
+    pub version: i64,
+    pub revision: i64,
+}
+
 /// An API token as stored: never the secret, only what it may do (see [`crate::auth`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiToken {
@@ -334,8 +343,8 @@ pub trait Store: Send + Sync {
     /// The active model, merged-away themes and the next unused theme id.
     fn theme_history(&self, workspace: &str) -> StoreResult<History>;
 
-    /// The version of the active theme model, if any: cheap, for caches.
-    fn active_theme_version(&self, workspace: &str) -> StoreResult<Option<i64>>;
+    /// Which active theme model, as it is now: cheap, for caches.
+    fn active_theme_stamp(&self, workspace: &str) -> StoreResult<Option<ThemeStamp>>;
 
     fn active_theme_model(&self, workspace: &str) -> StoreResult<Option<ThemeModel>>;
 

@@ -132,6 +132,9 @@ CREATE TABLE api_tokens (
     revoked_at  BIGINT
 );
 CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (workspace, name) WHERE revoked_at IS NULL;
+"#, r#"
+-- Bumped by every change to the active model that keeps its version (see `ThemeStamp`).
+ALTER TABLE theme_state ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
 "#];
 
 /// Idle connections kept for reuse; more are opened while calls overlap and closed after.
@@ -247,6 +250,7 @@ impl PostgresStore {
                 &format!("UPDATE themes SET {column} = $4 WHERE workspace = $1 AND version = $2 AND theme_id = $3"),
                 &[&workspace, &version, &theme_id, value],
             )?;
+            new_revision(tx, workspace)?;
             load_theme(tx, workspace, version, theme_id)
         })
     }
@@ -307,6 +311,12 @@ fn redacted(url: &str) -> String {
 /// on any replica, waits until this transaction ends.
 fn lock(tx: &mut Transaction, scope: &str, key: &str) -> StoreResult<()> {
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&format!("verbatim/{scope}/{key}")])?;
+    Ok(())
+}
+
+/// Marks the active model changed in place (see [`ThemeStamp`]).
+fn new_revision(tx: &mut Transaction, workspace: &str) -> StoreResult<()> {
+    tx.execute("UPDATE theme_state SET revision = revision + 1 WHERE workspace = $1", &[&workspace])?;
     Ok(())
 }
 
@@ -678,8 +688,11 @@ impl Store for PostgresStore {
         })
     }
 
-    fn active_theme_version(&self, workspace: &str) -> StoreResult<Option<i64>> {
-        self.with_conn(|c| active_version(c, workspace))
+    fn active_theme_stamp(&self, workspace: &str) -> StoreResult<Option<ThemeStamp>> {
+        self.with_conn(|c| {
+            Ok(c.query_opt("SELECT active_version, revision FROM theme_state WHERE workspace = $1", &[&workspace])?
+                .map(|r| ThemeStamp { version: r.get(0), revision: r.get(1) }))
+        })
     }
 
     fn active_theme_model(&self, workspace: &str) -> StoreResult<Option<ThemeModel>> {
@@ -770,6 +783,7 @@ impl Store for PostgresStore {
                  centroid = excluded.centroid, merged_at = excluded.merged_at",
                 &[&workspace, &source, &target, &embedding_to_blob(&from.centroid), &now()],
             )?;
+            new_revision(tx, workspace)?;
             load_theme(tx, workspace, version, target)
         })
     }
@@ -831,6 +845,9 @@ impl Store for PostgresStore {
                         )?;
                         summary.quotes += removed;
                     }
+                }
+                if summary.quotes > 0 {
+                    new_revision(tx, workspace)?;
                 }
             }
             Ok(summary)
@@ -1029,7 +1046,7 @@ pub(crate) mod tests {
         });
         versions.sort();
         assert_eq!(versions, [1, 2]);
-        assert_eq!(replicas[1].active_theme_version("w").unwrap(), Some(2), "the later one is active");
+        assert_eq!(replicas[1].active_theme_stamp("w").unwrap().map(|s| s.version), Some(2), "the later one is active");
     }
 
     #[test]

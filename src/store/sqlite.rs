@@ -130,6 +130,9 @@ CREATE TABLE api_tokens (
     revoked_at  INTEGER
 );
 CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (workspace, name) WHERE revoked_at IS NULL;
+"#, r#"
+-- Bumped by every change to the active model that keeps its version (see `ThemeStamp`).
+ALTER TABLE theme_state ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -193,6 +196,7 @@ impl SqliteStore {
                 &format!("UPDATE themes SET {column} = ?4 WHERE workspace = ?1 AND version = ?2 AND theme_id = ?3"),
                 params![workspace, version, theme_id, value],
             )?;
+            new_revision(tx, workspace)?;
             load_theme(tx, workspace, version, theme_id)
         })
     }
@@ -201,6 +205,12 @@ impl SqliteStore {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
     }
+}
+
+/// Marks the active model changed in place (see [`ThemeStamp`]).
+fn new_revision(tx: &Transaction, workspace: &str) -> StoreResult<()> {
+    tx.execute("UPDATE theme_state SET revision = revision + 1 WHERE workspace = ?1", [workspace])?;
+    Ok(())
 }
 
 fn active_version(c: &Connection, workspace: &str) -> StoreResult<Option<i64>> {
@@ -647,8 +657,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn active_theme_version(&self, workspace: &str) -> StoreResult<Option<i64>> {
-        self.with_conn(|c| active_version(c, workspace))
+    fn active_theme_stamp(&self, workspace: &str) -> StoreResult<Option<ThemeStamp>> {
+        self.with_conn(|c| {
+            Ok(c.query_row("SELECT active_version, revision FROM theme_state WHERE workspace = ?1", [workspace], |r| {
+                Ok(ThemeStamp { version: r.get(0)?, revision: r.get(1)? })
+            })
+            .optional()?)
+        })
     }
 
     fn active_theme_model(&self, workspace: &str) -> StoreResult<Option<ThemeModel>> {
@@ -740,6 +755,7 @@ impl Store for SqliteStore {
                 "INSERT OR REPLACE INTO theme_merges (workspace, source_id, target_id, centroid, merged_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![workspace, source, target, embedding_to_blob(&from.centroid), now()],
             )?;
+            new_revision(tx, workspace)?;
             load_theme(tx, workspace, version, target)
         })
     }
@@ -797,6 +813,9 @@ impl Store for SqliteStore {
                         )?;
                         summary.quotes += removed;
                     }
+                }
+                if summary.quotes > 0 {
+                    new_revision(tx, workspace)?;
                 }
             }
             Ok(summary)

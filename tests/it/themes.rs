@@ -142,6 +142,20 @@ async fn recluster_curate_and_assign_through_grpc() {
         .into_inner();
     assert_eq!(merged.theme_id, support);
     assert!(server.store.theme_assignments("default").unwrap().iter().all(|r| r.theme_id != Some(delivery)));
+    // Online assignment follows the curation at once (the model is cached by version and revision):
+    // a delivery complaint goes to the theme it was merged into, billing carries its new name.
+    let submit = |id: &str, text: &str| pb::SurveyResponse {
+        response_id: id.into(),
+        account_id: "a1".into(),
+        survey: pb::SurveyType::Nps as i32,
+        score: 3.0,
+        verbatim: text.into(),
+        ..Default::default()
+    };
+    let reply = client.submit_response(submit("new-2", "The parcel arrived a week late and the courier left it outside.")).await.unwrap().into_inner();
+    assert_eq!(reply.segments[0].theme.as_ref().map(|t| t.theme_id), Some(support), "{reply:?}");
+    let reply = client.submit_response(submit("new-3", "They charged my card twice for the same invoice again.")).await.unwrap().into_inner();
+    assert_eq!(reply.segments[0].theme.as_ref().map(|t| t.label.as_str()), Some("Billing errors"), "{reply:?}");
 
     let second = client.recluster(ReclusterRequest { k: 4, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(second.version, 2);
