@@ -355,9 +355,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
 
     async fn list_themes(&self, request: Request<pb::ListThemesRequest>) -> Result<Response<pb::ListThemesReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
-        // From the store, not the ingest cache (keyed by version): a rename, merge or erasure
-        // changes the active model without a new version, here or on another replica.
-        let model = self.state.ingest.blocking(move |s| s.active_theme_model(&workspace)).await?;
+        let model = self.state.ingest.theme_model(&workspace).await?;
         Ok(Response::new(match model {
             None => pb::ListThemesReply::default(),
             Some(m) => pb::ListThemesReply {
