@@ -59,6 +59,10 @@ enum Command {
         /// Recluster the workspace on this schedule (e.g. 7d, 12h), first one period after start.
         #[arg(long, value_parser = parse_duration)]
         recluster_every: Option<std::time::Duration>,
+        /// Keep responses this long (e.g. 730d): at start and every hour, erase those submitted
+        /// earlier, in every workspace (see `verbatim erase`).
+        #[arg(long, env = "VERBATIM_RETENTION", value_parser = parse_duration, value_name = "AGE")]
+        retention: Option<std::time::Duration>,
         /// When calls need an API token: `auto` once the store holds one (and an open server is
         /// refused beyond loopback), `required` always, `off` never (behind an authenticating proxy).
         #[arg(long, env = "VERBATIM_AUTH", default_value = "auto")]
@@ -692,12 +696,15 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, auth, engine } => {
+        Command::Serve { listen, recluster_every, retention, auth, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
             let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
             if let Some(every) = recluster_every {
                 runtime.spawn(scheduled_recluster(state.clone(), every));
+            }
+            if let Some(age) = retention {
+                runtime.spawn(scheduled_retention(state.ingest.store.clone(), age));
             }
             runtime.block_on(serve(state, listen))?;
         }
@@ -863,6 +870,27 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
             Ok(Ok(s)) => tracing::info!(version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done"),
             Ok(Err(e)) => tracing::warn!(error = %e, "scheduled recluster failed; the previous theme model stays active"),
             Err(e) => tracing::error!(error = %e, "scheduled recluster panicked; the previous theme model stays active"),
+        }
+    }
+}
+
+/// Applies the retention policy at start and every hour: erases responses older than `age`.
+async fn scheduled_retention(store: Arc<dyn Store>, age: std::time::Duration) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        let cutoff = chrono::Utc::now().timestamp() - age.as_secs() as i64;
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || verbatim::store::erase_submitted_before(store.as_ref(), cutoff)).await {
+            Ok(Ok(erased)) => {
+                for (workspace, summary) in &erased {
+                    tracing::info!(%workspace, "retention: {summary}");
+                }
+                tracing::info!(cutoff = %verbatim::report::timestamp(cutoff), workspaces = erased.len(), "retention run done");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention run failed; it runs again within the hour"),
+            Err(e) => tracing::error!(error = %e, "retention run panicked; it runs again within the hour"),
         }
     }
 }

@@ -295,4 +295,12 @@ pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
     assert!(store.list_outcomes("w").unwrap().is_empty());
     assert_eq!(store.count_responses("w").unwrap(), 1, "beta's r3 stays");
     assert_eq!(store.erase("w", &Erasure::Account("acme".into())).unwrap(), ErasureSummary::default(), "erasing twice is a no-op");
+
+    // A retention run covers every workspace.
+    assert_eq!(store.workspaces().unwrap(), ["other", "w"]);
+    let erased = erase_submitted_before(store, 3_500).unwrap();
+    let counts: Vec<(&str, u64)> = erased.iter().map(|(w, s)| (w.as_str(), s.responses)).collect();
+    assert_eq!(counts, [("other", 1), ("w", 1)]);
+    assert_eq!((store.count_responses("w").unwrap(), store.count_responses("other").unwrap()), (0, 0));
+    assert!(erase_submitted_before(store, 3_500).unwrap().is_empty());
 }

@@ -371,6 +371,9 @@ pub trait Store: Send + Sync {
     /// Aggregates stay: theme sizes, keywords and centroids, which no person can be read from.
     fn erase(&self, workspace: &str, what: &Erasure) -> StoreResult<ErasureSummary>;
 
+    /// The workspaces that hold responses, sorted.
+    fn workspaces(&self) -> StoreResult<Vec<String>>;
+
     /// Stores a new API token by the hash of its secret; `None` (nothing written) when an active
     /// token of the workspace already has this name.
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>>;
@@ -386,6 +389,19 @@ pub trait Store: Send + Sync {
 
     /// Revokes the workspace's active token of this name; false when there is none.
     fn revoke_api_token(&self, workspace: &str, name: &str) -> StoreResult<bool>;
+}
+
+/// A retention policy's run: in every workspace, erases the responses submitted before `cutoff`
+/// (seconds since the epoch). Returns the workspaces where something went, with what went.
+pub fn erase_submitted_before(store: &dyn Store, cutoff: i64) -> StoreResult<Vec<(String, ErasureSummary)>> {
+    let mut erased = Vec::new();
+    for workspace in store.workspaces()? {
+        let summary = store.erase(&workspace, &Erasure::SubmittedBefore(cutoff))?;
+        if summary != ErasureSummary::default() {
+            erased.push((workspace, summary));
+        }
+    }
+    Ok(erased)
 }
 
 // Row helpers shared by the implementations: both store the same columns the same way.

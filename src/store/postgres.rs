@@ -854,6 +854,10 @@ impl Store for PostgresStore {
         })
     }
 
+    fn workspaces(&self) -> StoreResult<Vec<String>> {
+        self.with_conn(|c| Ok(c.query("SELECT DISTINCT workspace FROM responses ORDER BY workspace", &[])?.iter().map(|r| r.get(0)).collect()))
+    }
+
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
         let created_at = now();
         self.with_tx(|tx| {

@@ -822,6 +822,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn workspaces(&self) -> StoreResult<Vec<String>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT workspace FROM responses ORDER BY workspace")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
         let created_at = now();
         self.with_tx(|tx| {

@@ -1,7 +1,10 @@
 //! Erasure against a real server, a real model and a real SQLite file: a response quoted by a
 //! theme is erased through gRPC and no longer appears anywhere; bad requests erase nothing.
 
+use std::process::Command;
+
 use tonic::Code;
+use verbatim::store::Store;
 use verbatim::grpc::pb::verbatim_client::VerbatimClient;
 use verbatim::grpc::pb::{EraseResponsesRequest, GetResponseRequest, ListThemesRequest, ReclusterRequest};
 
@@ -53,4 +56,53 @@ async fn an_erased_response_leaves_no_verbatim_segment_or_quote_behind() {
     let themes = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner().themes;
     assert!(themes.iter().all(|t| t.quotes.is_empty()), "no quote outlives its response");
     server.shutdown().await;
+}
+
+/// `verbatim serve --retention 30d` as a process: at start it erases what is older, in every
+/// workspace, and keeps the rest.
+#[cfg(unix)]
+#[test]
+fn serve_applies_its_retention_policy_at_start() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let recent = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let csv = dir.path().join("responses.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "response_id,account_id,survey,score,verbatim,submitted_at\n\
+             old-1,a1,NPS,3,The invoice was wrong.,2020-01-06\n\
+             old-2,a2,NPS,9,Great support.,2021-03-01\n\
+             new-1,a3,NPS,6,Delivery was late.,{recent}\n"
+        ),
+    )
+    .unwrap();
+    run_ok(&db, &["import", csv.to_str().unwrap()]);
+    run_ok(&db, &["--workspace", "beta", "import", csv.to_str().unwrap()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .arg("--db")
+        .arg(&db)
+        .arg("--model-dir")
+        .arg(crate::common::model_dir())
+        .args(["serve", "--listen", "127.0.0.1:0", "--retention", "30d"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("retention run done"))
+        .collect();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(log.iter().any(|l| l.contains("workspace=beta") && l.contains("erased 2 responses")), "{log:?}");
+    let store = verbatim::store::SqliteStore::open(&db).unwrap();
+    for workspace in ["default", "beta"] {
+        assert!(store.get_response(workspace, "old-1").unwrap().is_none() && store.get_response(workspace, "old-2").unwrap().is_none());
+        assert!(store.get_response(workspace, "new-1").unwrap().is_some(), "{workspace}: the recent response stays");
+    }
 }
