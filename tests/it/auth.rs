@@ -6,7 +6,7 @@ use std::process::Command;
 
 use tonic::{Code, Request};
 use verbatim::grpc::pb::verbatim_client::VerbatimClient;
-use verbatim::grpc::pb::{AnalyzeTextRequest, ListThemesRequest, ReclusterRequest, SurveyResponse, SurveyType, ThemeReportRequest};
+use verbatim::grpc::pb::{AnalyzeTextRequest, EraseResponsesRequest, ListThemesRequest, ReclusterRequest, SurveyResponse, SurveyType, ThemeReportRequest};
 use verbatim::grpc::{AUTHORIZATION_HEADER, WORKSPACE_HEADER};
 
 use crate::common::{encoder, model_dir, TestServer};
@@ -83,6 +83,12 @@ async fn tokens_decide_each_calls_workspace_and_what_it_may_do() {
     expect_denied(client.recluster(with_token(ReclusterRequest::default(), &read, None)).await, Code::PermissionDenied, &["needs scope admin"]);
     expect_denied(client.submit_response(with_token(response("r-4"), &read, None)).await, Code::PermissionDenied, &["needs scope ingest"]);
     client.get_theme_report(with_token(ThemeReportRequest::default(), &read, None)).await.expect("read may read reports");
+    // Erasing by id is ingest's; by account or age, admin's (checked before the request is read).
+    let by_account = EraseResponsesRequest { account_id: "acct-1".into(), ..Default::default() };
+    expect_denied(client.erase_responses(with_token(by_account, &ingest, None)).await, Code::PermissionDenied, &["needs scope admin"]);
+    expect_denied(client.erase_responses(EraseResponsesRequest::default()).await, Code::Unauthenticated, &["authorization"]);
+    let by_id = EraseResponsesRequest { response_ids: vec!["never-stored".into()], ..Default::default() };
+    assert_eq!(client.erase_responses(with_token(by_id, &ingest, None)).await.unwrap().into_inner().responses, 0);
     client.list_themes(with_token(ListThemesRequest::default(), &read, None)).await.expect("read may list themes");
     assert_eq!(server.store.count_responses("acme").unwrap(), 2, "r-1 and r-2, nothing refused");
     assert_eq!(server.store.count_responses("default").unwrap(), 1, "only the call made before any token");
