@@ -61,7 +61,7 @@ enum Command {
         recluster_every: Option<std::time::Duration>,
         /// Keep responses this long (e.g. 730d): at start and every hour, erase those submitted
         /// earlier, in every workspace (see `verbatim erase`).
-        #[arg(long, env = "VERBATIM_RETENTION", value_parser = parse_duration, value_name = "AGE")]
+        #[arg(long, env = "VERBATIM_RETENTION", value_parser = parse_retention, value_name = "AGE")]
         retention: Option<std::time::Duration>,
         /// When calls need an API token: `auto` once the store holds one (and an open server is
         /// refused beyond loopback), `required` always, `off` never (behind an authenticating proxy).
@@ -389,6 +389,15 @@ enum EvalCommand {
 }
 
 /// "7d", "12h", "30m", "45s", "2w".
+/// A retention age: at least a day, so that `30s` typed for `30d` cannot erase a workspace.
+fn parse_retention(s: &str) -> Result<std::time::Duration, String> {
+    let age = parse_duration(s)?;
+    if age.as_secs() < 86_400 {
+        return Err(format!("{s:?}: a retention shorter than a day (1d) would erase responses as they arrive"));
+    }
+    Ok(age)
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
