@@ -1,13 +1,15 @@
 //! The store alone, SQLite against PostgreSQL in one run: responses of six segments (384-d
 //! embeddings, sentiment, theme) written from one thread and from eight at once, then the two
-//! big reads (the report's input and the recluster's segments). Prints each figure for both
-//! stores and PostgreSQL's ratio to SQLite.
+//! big reads (the report's input and the recluster's segments), and the API-token check every
+//! gRPC call makes once tokens exist. Prints each figure for both stores, PostgreSQL's ratio to
+//! SQLite, and what the token check adds to one response's write.
 //!
 //! `cargo bench --bench store` (env `VERBATIM_STORE_RESPONSES`, default 2,000 per writer level;
 //! PostgreSQL where `VERBATIM_TEST_POSTGRES` names a server: `eval "$(.ci/postgres.sh)"`).
 
 use std::time::Instant;
 
+use verbatim::auth::{AuthMode, Need, Scope};
 use verbatim::sentiment::Sentiment;
 use verbatim::store::postgres::ScratchDatabase;
 use verbatim::store::{ResponseRecord, SegmentRecord, SqliteStore, Store};
@@ -67,13 +69,27 @@ fn millis(f: impl FnOnce()) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-/// [1-writer responses/s, 8-writer responses/s, report input ms, recluster read ms].
-fn measure(store: &dyn Store, count: usize) -> [f64; 4] {
+/// Microseconds per token check of a call (50 tokens stored; each call presents one of them).
+fn token_check(store: &dyn Store, calls: usize) -> f64 {
+    let tokens: Vec<String> = (0..50)
+        .map(|i| format!("Bearer {}", verbatim::auth::issue(store, "bench", &format!("t{i}"), &[Scope::Ingest]).unwrap().secret))
+        .collect();
+    let start = Instant::now();
+    for i in 0..calls {
+        let workspace = verbatim::auth::authorize(store, AuthMode::Auto, Some(&tokens[i % tokens.len()]), None, "default", Need::Scope(Scope::Ingest));
+        assert_eq!(workspace.unwrap(), "bench");
+    }
+    start.elapsed().as_secs_f64() * 1e6 / calls as f64
+}
+
+/// [1-writer responses/s, 8-writer responses/s, report input ms, recluster read ms, token check µs].
+fn measure(store: &dyn Store, count: usize) -> [f64; 5] {
     let one = write(store, 1, 0, count);
     let eight = write(store, 8, count, count);
     let report = millis(|| assert_eq!(store.impact_input("bench", 0).unwrap().responses.len(), 2 * count));
     let recluster = millis(|| assert_eq!(store.theme_segments("bench", None).unwrap().len(), 2 * count * SEGMENTS as usize));
-    [one, eight, report, recluster]
+    let check = token_check(store, count);
+    [one, eight, report, recluster, check]
 }
 
 fn main() {
@@ -84,11 +100,17 @@ fn main() {
     let sqlite = measure(&SqliteStore::open(&dir.path().join("bench.db")).unwrap(), count);
     let postgres = ScratchDatabase::from_env().map(|db| measure(&db.open().unwrap(), count));
     println!("store: {count} responses of {SEGMENTS} segments per writer level");
-    let names = ["write, 1 thread (responses/s)", "write, 8 threads (responses/s)", "report input (ms)", "recluster read (ms)"];
+    let names = ["write, 1 thread (responses/s)", "write, 8 threads (responses/s)", "report input (ms)", "recluster read (ms)", "token check (µs per call)"];
     for (i, name) in names.iter().enumerate() {
         match postgres {
             Some(pg) => println!("{name:<32} SQLite {:>9.1}  PostgreSQL {:>9.1}  ratio {:.2}", sqlite[i], pg[i], pg[i] / sqlite[i]),
             None => println!("{name:<32} SQLite {:>9.1}  PostgreSQL (no server)", sqlite[i]),
         }
+    }
+    // A token check per call against one response's write from one thread (1e6 / rate µs).
+    let share = |m: &[f64; 5]| m[4] / (1e6 / m[0]);
+    match postgres {
+        Some(pg) => println!("{:<32} SQLite {:>9.3}  PostgreSQL {:>9.3}", "token check ÷ one write", share(&sqlite), share(&pg)),
+        None => println!("{:<32} SQLite {:>9.3}", "token check ÷ one write", share(&sqlite)),
     }
 }
