@@ -819,8 +819,12 @@ impl Store for PostgresStore {
             match what {
                 Erasure::Responses(ids) => {
                     // The same locks as a write of these responses: an erase and a resubmit of
-                    // one response run one after the other.
-                    for id in ids {
+                    // one response run one after the other. Taken in sorted order, so two erases
+                    // of overlapping lists wait for each other instead of deadlocking.
+                    let mut sorted: Vec<&String> = ids.iter().collect();
+                    sorted.sort();
+                    sorted.dedup();
+                    for id in sorted {
                         lock(tx, "response", &format!("{workspace}\u{1f}{id}"))?;
                     }
                     erase_where(tx, workspace, "workspace = $1 AND response_id = ANY($2)", ids, &mut texts, &mut summary)?;
