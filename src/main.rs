@@ -56,7 +56,9 @@ enum Command {
     Serve {
         #[arg(long, env = "VERBATIM_LISTEN", default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
-        /// Recluster the workspace on this schedule (e.g. 7d, 12h), first one period after start.
+        /// Keep every workspace's themes at most this old (e.g. 7d): a workspace whose active
+        /// model is older, or that has none, is reclustered (checked at start and every 10 min;
+        /// replicas sharing a store take turns, one run per workspace and period).
         #[arg(long, value_parser = parse_duration)]
         recluster_every: Option<std::time::Duration>,
         /// Keep responses this long (e.g. 730d): at start and every hour, erase those submitted
@@ -865,20 +867,34 @@ fn load_encoder_with_sentiment(cli: &GlobalArgs, max_batch: usize) -> anyhow::Re
     Ok(encoder.with_sentiment(&cli.sentiment_dir)?)
 }
 
-/// Reclusters the server's workspace every `every`, skipping a turn when one is already running.
-/// A failed run is logged and leaves the previous model active.
+/// Reclusters, in every workspace, a theme model older than `every` (see
+/// [`verbatim::recluster::run_due`]): checked at start, then every ten minutes (or `every`, if
+/// shorter). A pass is skipped while a `Recluster` call of this server runs; a failed run is
+/// logged, leaves the previous model active, and is tried again after `MAX_RETRY_AFTER` at most.
 async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut ticks = tokio::time::interval(every.min(std::time::Duration::from_secs(600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticks.tick().await;
         let Ok(_running) = state.recluster_lock.clone().try_lock_owned() else { continue };
-        let (store, workspace) = (state.ingest.store.clone(), state.default_workspace.clone());
-        let job = verbatim::recluster::ReclusterJob::default();
-        match tokio::task::spawn_blocking(move || verbatim::recluster::run(store.as_ref(), &workspace, &job, &mut |_| {})).await {
-            Ok(Ok(s)) => tracing::info!(version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "scheduled recluster failed; the previous theme model stays active"),
-            Err(e) => tracing::error!(error = %e, "scheduled recluster panicked; the previous theme model stays active"),
+        let store = state.ingest.store.clone();
+        let now = chrono::Utc::now().timestamp();
+        match tokio::task::spawn_blocking(move || verbatim::recluster::run_due(store.as_ref(), every, now)).await {
+            Ok(Ok(ran)) => {
+                for (workspace, outcome) in &ran {
+                    match outcome {
+                        Ok(s) => tracing::info!(%workspace, version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done"),
+                        Err(e) => tracing::warn!(%workspace, error = %e, "scheduled recluster failed; the previous theme model stays active"),
+                    }
+                }
+                if ran.is_empty() {
+                    tracing::debug!(ran = 0, "scheduled recluster pass done");
+                } else {
+                    tracing::info!(ran = ran.len(), "scheduled recluster pass done");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "scheduled recluster pass failed; it runs again at the next check"),
+            Err(e) => tracing::error!(error = %e, "scheduled recluster pass panicked; it runs again at the next check"),
         }
     }
 }

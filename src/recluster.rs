@@ -2,7 +2,7 @@
 //! [`themes::recluster`](crate::themes::recluster), and store + activate the new model in one
 //! transaction. Shared by `verbatim recluster`, the `Recluster` RPC and `serve --recluster-every`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::store::{NewThemeModel, Store};
@@ -117,4 +117,26 @@ pub fn run(store: &dyn Store, workspace: &str, job: &ReclusterJob, progress: &mu
         k_scores: outcome.k_scores,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// How long a claimed scheduled recluster that did not finish (failed, or its server died) waits
+/// before another try: a period of the schedule, at most six hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// One pass of the scheduled recluster (`serve --recluster-every`): every workspace that holds
+/// responses and whose active model is older than `every` (or that has none) is reclustered with
+/// the default job, by whichever server claims it first (see [`Store::claim_recluster`]). So
+/// replicas sharing a store recluster each workspace once per period between them, and a restart
+/// neither delays nor repeats a run. Returns what each run this pass took did.
+pub fn run_due(store: &dyn Store, every: Duration, now: i64) -> Result<Vec<(String, Result<ReclusterSummary>)>> {
+    let period = every.as_secs().max(1) as i64;
+    let retry = every.min(MAX_RETRY_AFTER).as_secs().max(1) as i64;
+    let mut ran = Vec::new();
+    for workspace in store.workspaces()? {
+        if store.claim_recluster(&workspace, now, now - period, now - retry)? {
+            let outcome = run(store, &workspace, &ReclusterJob::default(), &mut |_| {});
+            ran.push((workspace, outcome));
+        }
+    }
+    Ok(ran)
 }

@@ -17,7 +17,8 @@ macro_rules! tests {
             themes_are_renamed_pinned_merged_and_versioned,
             single_segment_verbatims_carry_their_score,
             api_tokens_are_hashed_scoped_and_revocable,
-            erasure_removes_responses_and_every_quote_of_them);
+            erasure_removes_responses_and_every_quote_of_them,
+            a_scheduled_recluster_is_claimed_once_per_period);
     };
     (@each $open:path, $($name:ident),*) => {
         $(
@@ -303,4 +304,32 @@ pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
     assert_eq!(counts, [("other", 1), ("w", 1)]);
     assert_eq!((store.count_responses("w").unwrap(), store.count_responses("other").unwrap()), (0, 0));
     assert!(erase_submitted_before(store, 3_500).unwrap().is_empty());
+}
+
+pub fn a_scheduled_recluster_is_claimed_once_per_period(store: &dyn Store) {
+    let t = now();
+    // (now, due_before, retry_before) for a weekly schedule retried after six hours.
+    let at = |now: i64| (now, now - 7 * 86_400, now - 6 * 3600);
+    let claim = |workspace: &str, (now, due, retry): (i64, i64, i64)| store.claim_recluster(workspace, now, due, retry).unwrap();
+
+    // Without a model a workspace is due; the claim holds off every other asker until the retry time.
+    assert!(claim("w", at(t)));
+    assert!(!claim("w", at(t + 60)), "claimed a minute ago");
+    assert!(claim("other", at(t + 60)), "claims are per workspace");
+    assert!(claim("w", at(t + 6 * 3600 + 1)), "an unfinished claim is taken again after the retry time");
+
+    // Once a model is active, the workspace is due one period after the model was built.
+    store.upsert_response("w", &response("r1", "Slow support."), "h1", false, &[segment(0, "Slow support.")]).unwrap();
+    let m = model(vec![theme(1, [1.0, 0.0, 0.0], 1)]);
+    store.activate_theme_model("w", &NewThemeModel { model: &m, assignments: vec![("r1", 0, 1, 0.9)], next_theme_id: 2, params: "{}".into() }).unwrap();
+    assert!(!claim("w", at(t + 7 * 3600)), "the model is an hour old");
+    assert!(!claim("w", at(t + 6 * 86_400)), "the model is six days old");
+    assert!(claim("w", at(t + 7 * 86_400 + 60)), "the model is a week old");
+
+    // Replicas asking at once: one is told to run it.
+    let told = std::thread::scope(|s| {
+        let askers: Vec<_> = (0..8).map(|_| s.spawn(|| claim("race", at(t)))).collect();
+        askers.into_iter().map(|a| a.join().unwrap()).filter(|&told| told).count()
+    });
+    assert_eq!(told, 1);
 }

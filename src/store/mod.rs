@@ -374,6 +374,12 @@ pub trait Store: Send + Sync {
     /// The workspaces that hold responses, sorted.
     fn workspaces(&self) -> StoreResult<Vec<String>>;
 
+    /// Takes `workspace`'s scheduled recluster at `now` (seconds) for the caller: true, with the
+    /// claim recorded, when its active model was built before `due_before` (or it has none) and
+    /// its last claim is from before `retry_before` (or it has none). Checked and recorded in one
+    /// transaction, so of the replicas that ask at once, one is told true.
+    fn claim_recluster(&self, workspace: &str, now: i64, due_before: i64, retry_before: i64) -> StoreResult<bool>;
+
     /// Stores a new API token by the hash of its secret; `None` (nothing written) when an active
     /// token of the workspace already has this name.
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>>;
@@ -405,6 +411,11 @@ pub fn erase_submitted_before(store: &dyn Store, cutoff: i64) -> StoreResult<Vec
 }
 
 // Row helpers shared by the implementations: both store the same columns the same way.
+
+/// [`Store::claim_recluster`]'s rule, on the active model's build time and the last claim's.
+fn recluster_due(model_at: Option<i64>, claimed_at: Option<i64>, due_before: i64, retry_before: i64) -> bool {
+    model_at.is_none_or(|t| t < due_before) && claimed_at.is_none_or(|t| t < retry_before)
+}
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")

@@ -135,6 +135,12 @@ CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (workspace, name) WHERE
 "#, r#"
 -- Bumped by every change to the active model that keeps its version (see `ThemeStamp`).
 ALTER TABLE theme_state ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+"#, r#"
+-- When a server last took a workspace's scheduled recluster (see `Store::claim_recluster`).
+CREATE TABLE recluster_claims (
+    workspace   TEXT    PRIMARY KEY,
+    claimed_at  BIGINT  NOT NULL
+);
 "#];
 
 /// Idle connections kept for reuse; more are opened while calls overlap and closed after.
@@ -860,6 +866,27 @@ impl Store for PostgresStore {
 
     fn workspaces(&self) -> StoreResult<Vec<String>> {
         self.with_conn(|c| Ok(c.query("SELECT DISTINCT workspace FROM responses ORDER BY workspace", &[])?.iter().map(|r| r.get(0)).collect()))
+    }
+
+    fn claim_recluster(&self, workspace: &str, now: i64, due_before: i64, retry_before: i64) -> StoreResult<bool> {
+        self.with_tx(|tx| {
+            lock(tx, "recluster-claim", workspace)?;
+            let row = tx.query_one(
+                "SELECT (SELECT m.created_at FROM theme_state s JOIN theme_models m ON m.workspace = s.workspace AND m.version = s.active_version
+                         WHERE s.workspace = $1),
+                        (SELECT claimed_at FROM recluster_claims WHERE workspace = $1)",
+                &[&workspace],
+            )?;
+            let due = recluster_due(row.get(0), row.get(1), due_before, retry_before);
+            if due {
+                tx.execute(
+                    "INSERT INTO recluster_claims (workspace, claimed_at) VALUES ($1, $2)
+                     ON CONFLICT (workspace) DO UPDATE SET claimed_at = excluded.claimed_at",
+                    &[&workspace, &now],
+                )?;
+            }
+            Ok(due)
+        })
     }
 
     fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {

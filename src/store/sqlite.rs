@@ -133,6 +133,12 @@ CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (workspace, name) WHERE
 "#, r#"
 -- Bumped by every change to the active model that keeps its version (see `ThemeStamp`).
 ALTER TABLE theme_state ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+"#, r#"
+-- When a server last took a workspace's scheduled recluster (see `Store::claim_recluster`).
+CREATE TABLE recluster_claims (
+    workspace   TEXT    PRIMARY KEY,
+    claimed_at  INTEGER NOT NULL
+);
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -827,6 +833,27 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare("SELECT DISTINCT workspace FROM responses ORDER BY workspace")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn claim_recluster(&self, workspace: &str, now: i64, due_before: i64, retry_before: i64) -> StoreResult<bool> {
+        self.with_tx(|tx| {
+            let (model_at, claimed_at) = tx.query_row(
+                "SELECT (SELECT m.created_at FROM theme_state s JOIN theme_models m ON m.workspace = s.workspace AND m.version = s.active_version
+                         WHERE s.workspace = ?1),
+                        (SELECT claimed_at FROM recluster_claims WHERE workspace = ?1)",
+                [workspace],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let due = recluster_due(model_at, claimed_at, due_before, retry_before);
+            if due {
+                tx.execute(
+                    "INSERT INTO recluster_claims (workspace, claimed_at) VALUES (?1, ?2)
+                     ON CONFLICT (workspace) DO UPDATE SET claimed_at = excluded.claimed_at",
+                    params![workspace, now],
+                )?;
+            }
+            Ok(due)
         })
     }
 

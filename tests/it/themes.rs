@@ -331,27 +331,54 @@ fn share_same(before: &HashMap<(String, u32), Option<i64>>, after: &HashMap<(Str
     same as f64 / before.len().max(1) as f64
 }
 
-/// `verbatim serve --recluster-every 1s` as a process: the scheduled job builds and activates a
-/// model without any call, and the server keeps serving.
+/// `verbatim serve --recluster-every 1d` as processes: a server reclusters at start every
+/// workspace that has no model yet (two here, one named only in the import), without any call;
+/// a second server started on the same store afterwards finds the models fresh and runs nothing.
 #[cfg(unix)]
 #[test]
-fn serve_reclusters_on_its_schedule() {
+fn serve_reclusters_every_workspace_when_its_model_is_due() {
     use std::io::{BufRead, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("v.db");
-    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
-    let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1s"])
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let done = log.map_while(Result::ok).find(|l| l.contains("scheduled recluster done"));
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
-    assert!(done.is_some_and(|l| l.contains("version=1")), "the schedule ran a recluster");
-    let model = SqliteStore::open(&db).unwrap().active_theme_model("default").unwrap().expect("a model is active");
-    assert!(model.k >= 1 && model.themes.iter().any(|t| t.id == NO_CONTENT));
+    let csv = fixture("themes.csv");
+    run_ok(&db, &["import", csv.to_str().unwrap()]);
+    run_ok(&db, &["--workspace", "second", "import", csv.to_str().unwrap()]);
+    // Runs a server until `stop` says so about a log line; the lines it read.
+    let serve_until = |log_filter: &str, stop: &dyn Fn(&[String]) -> bool| -> Vec<String> {
+        let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1d"])
+            .env("RUST_LOG", log_filter)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        for line in BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
+            lines.push(line);
+            if stop(&lines) {
+                break;
+            }
+        }
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap();
+        lines
+    };
+
+    let first = serve_until("info", &|lines| lines.last().is_some_and(|l| l.contains("scheduled recluster pass done")));
+    let done: Vec<&String> = first.iter().filter(|l| l.contains("scheduled recluster done")).collect();
+    assert_eq!(done.len(), 2, "one run per workspace:\n{}", first.join("\n"));
+    for workspace in ["default", "second"] {
+        assert!(done.iter().any(|l| l.contains(&format!("workspace={workspace}")) && l.contains("version=1")), "{workspace} reclustered: {done:?}");
+    }
+    let store = SqliteStore::open(&db).unwrap();
+    for workspace in ["default", "second"] {
+        let model = store.active_theme_model(workspace).unwrap().expect("a model is active");
+        assert!(model.k >= 1 && model.themes.iter().any(|t| t.id == NO_CONTENT));
+    }
+
+    let second = serve_until("info,verbatim=debug", &|lines| lines.last().is_some_and(|l| l.contains("scheduled recluster pass done")));
+    assert!(second.last().unwrap().contains("ran=0"), "models a day old are not due:\n{}", second.join("\n"));
+    for workspace in ["default", "second"] {
+        assert_eq!(store.active_theme_stamp(workspace).unwrap().unwrap().version, 1, "{workspace} was not reclustered again");
+    }
 }
