@@ -72,7 +72,7 @@ fn millis(f: impl FnOnce()) -> f64 {
 /// Microseconds per token check of a call (50 tokens stored; each call presents one of them).
 fn token_check(store: &dyn Store, calls: usize) -> f64 {
     let tokens: Vec<String> = (0..50)
-        .map(|i| format!("Bearer {}", verbatim::auth::issue(store, "bench", &format!("t{i}"), &[Scope::Ingest]).unwrap().secret))
+        .map(|i| format!("Bearer {}", verbatim::auth::issue(store, "bench", &format!("t{i}"), &[Scope::Ingest], None).unwrap().secret))
         .collect();
     let start = Instant::now();
     for i in 0..calls {

@@ -64,7 +64,8 @@ impl Need {
 /// When the server asks for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
-    /// Once the store holds an active token, every call needs one; until then calls are open
+    /// Once a token has been issued (even if every one is revoked or expired since), every call
+    /// needs one; until then calls are open
     /// (and `verbatim serve` refuses to listen beyond loopback without `--auth off`).
     #[default]
     Auto,
@@ -86,6 +87,10 @@ impl std::str::FromStr for AuthMode {
         }
     }
 }
+
+/// How stale a token's `last_used_at` may get, in seconds: one write per token per minute at most,
+/// not one per call.
+pub const LAST_USED_RESOLUTION: i64 = 60;
 
 /// The prefix that makes a Verbatim token recognisable (in logs, in secret scanners).
 pub const TOKEN_PREFIX: &str = "vbt_";
@@ -120,12 +125,16 @@ pub fn validate_token_name(name: &str) -> Result<()> {
     }
 }
 
-/// Issues a token for `workspace` with `scopes` (at least one); fails if an active token of the
-/// workspace already has this name.
-pub fn issue(store: &dyn Store, workspace: &str, name: &str, scopes: &[Scope]) -> Result<IssuedToken> {
+/// Issues a token for `workspace` with `scopes` (at least one), refused from `expires_at`
+/// (seconds since the epoch) on if given; fails if an active token of the workspace already has
+/// this name.
+pub fn issue(store: &dyn Store, workspace: &str, name: &str, scopes: &[Scope], expires_at: Option<i64>) -> Result<IssuedToken> {
     validate_token_name(name)?;
     if scopes.is_empty() {
         return Err(Error::invalid("scope", "a token needs at least one scope: ingest, read or admin"));
+    }
+    if expires_at.is_some_and(|t| t <= chrono::Utc::now().timestamp()) {
+        return Err(Error::invalid("expires", "a token's expiry must be in the future"));
     }
     let mut scopes = scopes.to_vec();
     scopes.sort();
@@ -133,7 +142,7 @@ pub fn issue(store: &dyn Store, workspace: &str, name: &str, scopes: &[Scope]) -
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no random source for a token: {e}")))?;
     let secret = format!("{TOKEN_PREFIX}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    match store.insert_api_token(workspace, name, &scopes, &hash_secret(&secret))? {
+    match store.insert_api_token(workspace, name, &scopes, &hash_secret(&secret), expires_at)? {
         Some(token) => Ok(IssuedToken { secret, token }),
         None => Err(Error::invalid(
             "name",
@@ -174,9 +183,25 @@ pub fn authorize(
             "authorization: expected `Bearer {TOKEN_PREFIX}…`, got a value that is not a Verbatim token"
         )));
     }
-    let Some(token) = store.api_token_by_hash(&hash_secret(secret)).map_err(Denied::Store)? else {
+    let hash = hash_secret(secret);
+    let Some(token) = store.api_token_by_hash(&hash).map_err(Denied::Store)? else {
         return Err(Denied::Unauthenticated("authorization: unknown or revoked API token".into()));
     };
+    let now = chrono::Utc::now().timestamp();
+    if let Some(expired) = token.expires_at.filter(|&t| t <= now) {
+        return Err(Denied::Unauthenticated(format!(
+            "authorization: API token {:?} of workspace {:?} expired at {}; an operator issues a new one with `verbatim tokens create`",
+            token.name,
+            token.workspace,
+            crate::report::timestamp(expired)
+        )));
+    }
+    if token.last_used_at.is_none_or(|t| t < now - LAST_USED_RESOLUTION) {
+        // A record for operators, not a condition of the call: a failure is logged, not returned.
+        if let Err(e) = store.touch_api_token(&hash, now) {
+            tracing::warn!(token = %token.name, error = %e, "could not record the token's last use");
+        }
+    }
     if let Some(requested) = requested.filter(|w| *w != token.workspace) {
         return Err(Denied::PermissionDenied(format!(
             "x-verbatim-workspace: token {:?} is for workspace {:?}, not {requested:?}",

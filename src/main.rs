@@ -65,7 +65,7 @@ enum Command {
         /// earlier, in every workspace (see `verbatim erase`).
         #[arg(long, env = "VERBATIM_RETENTION", value_parser = parse_retention, value_name = "AGE")]
         retention: Option<std::time::Duration>,
-        /// When calls need an API token: `auto` once the store holds one (and an open server is
+        /// When calls need an API token: `auto` once one was ever issued (and an open server is
         /// refused beyond loopback), `required` always, `off` never (behind an authenticating proxy).
         #[arg(long, env = "VERBATIM_AUTH", default_value = "auto")]
         auth: AuthMode,
@@ -446,8 +446,12 @@ enum TokensCommand {
         /// (everything, incl. reclusters and curation); repeat for several.
         #[arg(long = "scope", required = true, value_parser = parse_scope)]
         scopes: Vec<Scope>,
+        /// Refuse the token after this long (e.g. 90d); without it, it works until revoked.
+        #[arg(long, value_parser = parse_duration, value_name = "AGE")]
+        expires_in: Option<std::time::Duration>,
     },
-    /// The workspace's tokens, active and revoked (never their secrets).
+    /// The workspace's tokens, active, expired and revoked, with when each was last used (never
+    /// their secrets).
     List,
     /// Revoke the workspace's active token of this name: calls carrying it are refused at once.
     Revoke { name: String },
@@ -759,19 +763,29 @@ fn run_tokens(cli: &GlobalArgs, command: TokensCommand) -> anyhow::Result<()> {
     let store = open_store(cli)?;
     let workspace = &cli.workspace;
     match command {
-        TokensCommand::Create { name, scopes } => {
-            let issued = auth::issue(store.as_ref(), workspace, &name, &scopes)?;
+        TokensCommand::Create { name, scopes, expires_in } => {
+            let expires_at = expires_in.map(|d| chrono::Utc::now().timestamp() + d.as_secs() as i64);
+            let issued = auth::issue(store.as_ref(), workspace, &name, &scopes, expires_at)?;
             let scopes: Vec<&str> = issued.token.scopes.iter().map(|s| s.as_str()).collect();
-            eprintln!("created token {name:?} for workspace {workspace:?} (scopes: {}); the secret below is shown once:", scopes.join(", "));
+            let expiry = expires_at.map(|t| format!("expires {}", verbatim::report::timestamp(t))).unwrap_or_else(|| "no expiry".into());
+            eprintln!("created token {name:?} for workspace {workspace:?} (scopes: {}; {expiry}); the secret below is shown once:", scopes.join(", "));
             println!("{}", issued.secret);
         }
         TokensCommand::List => {
             let tokens = store.list_api_tokens(workspace)?;
-            println!("{:<24} {:<20} {:<22} revoked", "name", "scopes", "created");
+            let now = chrono::Utc::now().timestamp();
+            let time = |t: Option<i64>| t.map(verbatim::report::timestamp).unwrap_or_else(|| "-".into());
+            println!("{:<24} {:<20} {:<8} {:<22} {:<22} {:<22} revoked", "name", "scopes", "state", "created", "expires", "last used");
             for t in &tokens {
                 let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
-                let revoked = t.revoked_at.map(verbatim::report::timestamp).unwrap_or_else(|| "-".into());
-                println!("{:<24} {:<20} {:<22} {revoked}", t.name, scopes.join(","), verbatim::report::timestamp(t.created_at));
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(e)) if e <= now => "expired",
+                    _ => "active",
+                };
+                let created = verbatim::report::timestamp(t.created_at);
+                let (expires, used, revoked) = (time(t.expires_at), time(t.last_used_at), time(t.revoked_at));
+                println!("{:<24} {:<20} {state:<8} {created:<22} {expires:<22} {used:<22} {revoked}", t.name, scopes.join(","));
             }
         }
         TokensCommand::Revoke { name } => {

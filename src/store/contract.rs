@@ -217,13 +217,13 @@ pub fn api_tokens_are_hashed_scoped_and_revocable(store: &dyn Store) {
     assert_eq!(decide(AuthMode::Auto, None, Some("acme"), Need::Scope(Scope::Admin)).unwrap(), "acme");
     assert!(matches!(decide(AuthMode::Required, None, None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
 
-    let ingest = auth::issue(store, "acme", "survey-platform", &[Scope::Ingest]).unwrap();
+    let ingest = auth::issue(store, "acme", "survey-platform", &[Scope::Ingest], None).unwrap();
     assert!(ingest.secret.starts_with("vbt_") && ingest.secret.len() == 4 + 64);
-    let again = auth::issue(store, "acme", "survey-platform", &[Scope::Read]).unwrap_err();
+    let again = auth::issue(store, "acme", "survey-platform", &[Scope::Read], None).unwrap_err();
     assert!(again.to_string().contains("already has an active token named \"survey-platform\""), "{again}");
-    let read = auth::issue(store, "acme", "cx-team", &[Scope::Read, Scope::Read]).unwrap();
+    let read = auth::issue(store, "acme", "cx-team", &[Scope::Read, Scope::Read], None).unwrap();
     assert_eq!(read.token.scopes, vec![Scope::Read]);
-    auth::issue(store, "other", "survey-platform", &[Scope::Admin]).unwrap(); // names are per workspace
+    auth::issue(store, "other", "survey-platform", &[Scope::Admin], None).unwrap(); // names are per workspace
     assert!(store.has_api_tokens().unwrap());
 
     // Only the hash is stored.
@@ -251,12 +251,42 @@ pub fn api_tokens_are_hashed_scoped_and_revocable(store: &dyn Store) {
     assert!(!store.revoke_api_token("acme", "survey-platform").unwrap());
     assert!(!store.revoke_api_token("acme", "nobody").unwrap());
     assert!(matches!(decide(AuthMode::Auto, Some(&bearer(&ingest)), None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
-    let renewed = auth::issue(store, "acme", "survey-platform", &[Scope::Ingest]).unwrap();
+    let renewed = auth::issue(store, "acme", "survey-platform", &[Scope::Ingest], None).unwrap();
     let listed = store.list_api_tokens("acme").unwrap();
     let names: Vec<(&str, bool)> = listed.iter().map(|t| (t.name.as_str(), t.revoked_at.is_some())).collect();
     assert_eq!(names, [("survey-platform", true), ("cx-team", false), ("survey-platform", false)]);
     assert_eq!(listed[2], renewed.token);
     assert_eq!(store.list_api_tokens("other").unwrap().len(), 1);
+
+    // A call records when the token was last used, at most once a minute, never backwards.
+    let used = |t: &auth::IssuedToken| store.api_token_by_hash(&auth::hash_secret(&t.secret)).unwrap().unwrap().last_used_at;
+    assert_eq!(used(&read), None);
+    let t = now();
+    decide(AuthMode::Auto, Some(&bearer(&read)), None, Need::Scope(Scope::Read)).unwrap();
+    assert!(used(&read).is_some_and(|u| (t..t + 60).contains(&u)), "{:?}", used(&read));
+    assert_eq!(store.list_api_tokens("acme").unwrap()[1].last_used_at, used(&read), "tokens list shows it");
+    store.touch_api_token(&auth::hash_secret(&read.secret), t - 3600).unwrap();
+    assert!(used(&read).is_some_and(|u| u >= t));
+    assert_eq!(used(&renewed), None, "only the token presented");
+
+    // Expiry: refused from then on, saying so; a token cannot be issued already expired.
+    let past = auth::issue(store, "acme", "old", &[Scope::Read], Some(t - 1)).unwrap_err();
+    assert!(past.to_string().starts_with("expires: "), "{past}");
+    let soon = auth::issue(store, "acme", "contractor", &[Scope::Read], Some(t + 3600)).unwrap();
+    assert_eq!(soon.token.expires_at, Some(t + 3600));
+    assert_eq!(decide(AuthMode::Auto, Some(&bearer(&soon)), None, Need::Scope(Scope::Read)).unwrap(), "acme");
+    store.insert_api_token("acme", "lapsed", &[Scope::Read], &auth::hash_secret("vbt_lapsed"), Some(t - 60)).unwrap().unwrap();
+    match decide(AuthMode::Auto, Some("Bearer vbt_lapsed"), None, Need::Scope(Scope::Read)) {
+        Err(Denied::Unauthenticated(m)) => assert!(m.contains("\"lapsed\"") && m.contains("expired at"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Revoking every token does not open an `auto` server again.
+    for (workspace, name) in [("acme", "cx-team"), ("acme", "survey-platform"), ("acme", "contractor"), ("acme", "lapsed"), ("other", "survey-platform")] {
+        assert!(store.revoke_api_token(workspace, name).unwrap(), "{workspace}/{name}");
+    }
+    assert!(store.has_api_tokens().unwrap());
+    assert!(matches!(decide(AuthMode::Auto, None, None, Need::AnyScope), Err(Denied::Unauthenticated(_))));
 }
 
 pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {

@@ -291,6 +291,10 @@ pub struct ApiToken {
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// From then on the token is refused; `None`: until revoked.
+    pub expires_at: Option<i64>,
+    /// The last call that presented it (to the minute: written at most once a minute).
+    pub last_used_at: Option<i64>,
 }
 
 /// Storage for one or many workspaces. Implementations are synchronous; async callers run them on
@@ -382,13 +386,17 @@ pub trait Store: Send + Sync {
 
     /// Stores a new API token by the hash of its secret; `None` (nothing written) when an active
     /// token of the workspace already has this name.
-    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str, expires_at: Option<i64>) -> StoreResult<Option<ApiToken>>;
 
-    /// The active (not revoked) token whose secret hashes to `token_hash`.
+    /// The token not revoked (expired or not) whose secret hashes to `token_hash`.
     fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
 
-    /// Whether any workspace has an active token (servers in `auto` mode then ask for one).
+    /// Whether a token was ever issued in any workspace (servers in `auto` mode then ask for one,
+    /// also once every token is revoked or expired: that must not open the server again).
     fn has_api_tokens(&self) -> StoreResult<bool>;
+
+    /// Records that the token whose secret hashes to `token_hash` was used at `at`.
+    fn touch_api_token(&self, token_hash: &str, at: i64) -> StoreResult<()>;
 
     /// The workspace's tokens, active and revoked, oldest first.
     fn list_api_tokens(&self, workspace: &str) -> StoreResult<Vec<ApiToken>>;
@@ -444,6 +452,10 @@ fn scrub_quotes(quotes: &str, erased: &std::collections::HashSet<String>) -> Sto
     let before = kept.len();
     kept.retain(|q| !erased.contains(q));
     Ok((kept.len() < before).then(|| (json(&kept), (before - kept.len()) as u64)))
+}
+
+fn new_api_token(workspace: &str, name: &str, scopes: &[Scope], created_at: i64, expires_at: Option<i64>) -> ApiToken {
+    ApiToken { workspace: workspace.into(), name: name.into(), scopes: scopes.to_vec(), created_at, revoked_at: None, expires_at, last_used_at: None }
 }
 
 fn scopes_column(scopes: &[Scope]) -> String {

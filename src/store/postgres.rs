@@ -141,6 +141,10 @@ CREATE TABLE recluster_claims (
     workspace   TEXT    PRIMARY KEY,
     claimed_at  BIGINT  NOT NULL
 );
+"#, r#"
+-- A token may expire; when it was last used (written at most once a minute per token).
+ALTER TABLE api_tokens ADD COLUMN expires_at   BIGINT;
+ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
 "#];
 
 /// Idle connections kept for reuse; more are opened while calls overlap and closed after.
@@ -889,21 +893,21 @@ impl Store for PostgresStore {
         })
     }
 
-    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
+    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str, expires_at: Option<i64>) -> StoreResult<Option<ApiToken>> {
         let created_at = now();
         self.with_tx(|tx| {
             let inserted = tx.execute(
-                "INSERT INTO api_tokens (workspace, name, scopes, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[&workspace, &name, &scopes_column(scopes), &token_hash, &created_at],
+                "INSERT INTO api_tokens (workspace, name, scopes, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[&workspace, &name, &scopes_column(scopes), &token_hash, &created_at, &expires_at],
             )?;
-            Ok((inserted == 1).then(|| ApiToken { workspace: workspace.into(), name: name.into(), scopes: scopes.to_vec(), created_at, revoked_at: None }))
+            Ok((inserted == 1).then(|| new_api_token(workspace, name, scopes, created_at, expires_at)))
         })
     }
 
     fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
         self.with_conn(|c| {
             c.query_opt(
-                "SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                "SELECT workspace, name, scopes, created_at, revoked_at, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
                 &[&token_hash],
             )?
             .map(|r| api_token(&r))
@@ -912,12 +916,19 @@ impl Store for PostgresStore {
     }
 
     fn has_api_tokens(&self) -> StoreResult<bool> {
-        self.with_conn(|c| Ok(c.query_one("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)", &[])?.get(0)))
+        self.with_conn(|c| Ok(c.query_one("SELECT EXISTS (SELECT 1 FROM api_tokens)", &[])?.get(0)))
+    }
+
+    fn touch_api_token(&self, token_hash: &str, at: i64) -> StoreResult<()> {
+        self.with_conn(|c| {
+            c.execute("UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $2)", &[&token_hash, &at])?;
+            Ok(())
+        })
     }
 
     fn list_api_tokens(&self, workspace: &str) -> StoreResult<Vec<ApiToken>> {
         self.with_conn(|c| {
-            c.query("SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE workspace = $1 ORDER BY id", &[&workspace])?
+            c.query("SELECT workspace, name, scopes, created_at, revoked_at, expires_at, last_used_at FROM api_tokens WHERE workspace = $1 ORDER BY id", &[&workspace])?
                 .iter()
                 .map(api_token)
                 .collect()
@@ -955,7 +966,15 @@ fn erase_where(
 }
 
 fn api_token(r: &Row) -> StoreResult<ApiToken> {
-    Ok(ApiToken { workspace: r.get(0), name: r.get(1), scopes: parse_scopes(r.get(2))?, created_at: r.get(3), revoked_at: r.get(4) })
+    Ok(ApiToken {
+        workspace: r.get(0),
+        name: r.get(1),
+        scopes: parse_scopes(r.get(2))?,
+        created_at: r.get(3),
+        revoked_at: r.get(4),
+        expires_at: r.get(5),
+        last_used_at: r.get(6),
+    })
 }
 
 fn outcomes(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {

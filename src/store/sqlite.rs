@@ -139,6 +139,10 @@ CREATE TABLE recluster_claims (
     workspace   TEXT    PRIMARY KEY,
     claimed_at  INTEGER NOT NULL
 );
+"#, r#"
+-- A token may expire; when it was last used (written at most once a minute per token).
+ALTER TABLE api_tokens ADD COLUMN expires_at   INTEGER;
+ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -857,21 +861,21 @@ impl Store for SqliteStore {
         })
     }
 
-    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str) -> StoreResult<Option<ApiToken>> {
+    fn insert_api_token(&self, workspace: &str, name: &str, scopes: &[Scope], token_hash: &str, expires_at: Option<i64>) -> StoreResult<Option<ApiToken>> {
         let created_at = now();
         self.with_tx(|tx| {
             let inserted = tx.execute(
-                "INSERT INTO api_tokens (workspace, name, scopes, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                params![workspace, name, scopes_column(scopes), token_hash, created_at],
+                "INSERT INTO api_tokens (workspace, name, scopes, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                params![workspace, name, scopes_column(scopes), token_hash, created_at, expires_at],
             )?;
-            Ok((inserted == 1).then(|| ApiToken { workspace: workspace.into(), name: name.into(), scopes: scopes.to_vec(), created_at, revoked_at: None }))
+            Ok((inserted == 1).then(|| new_api_token(workspace, name, scopes, created_at, expires_at)))
         })
     }
 
     fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
         self.with_conn(|c| {
             c.query_row(
-                "SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+                "SELECT workspace, name, scopes, created_at, revoked_at, expires_at, last_used_at FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
                 [token_hash],
                 api_token_row,
             )
@@ -882,12 +886,19 @@ impl Store for SqliteStore {
     }
 
     fn has_api_tokens(&self) -> StoreResult<bool> {
-        self.with_conn(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)", [], |r| r.get(0))?))
+        self.with_conn(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_tokens)", [], |r| r.get(0))?))
+    }
+
+    fn touch_api_token(&self, token_hash: &str, at: i64) -> StoreResult<()> {
+        self.with_tx(|tx| {
+            tx.execute("UPDATE api_tokens SET last_used_at = ?2 WHERE token_hash = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)", params![token_hash, at])?;
+            Ok(())
+        })
     }
 
     fn list_api_tokens(&self, workspace: &str) -> StoreResult<Vec<ApiToken>> {
         self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT workspace, name, scopes, created_at, revoked_at FROM api_tokens WHERE workspace = ?1 ORDER BY id")?;
+            let mut stmt = c.prepare("SELECT workspace, name, scopes, created_at, revoked_at, expires_at, last_used_at FROM api_tokens WHERE workspace = ?1 ORDER BY id")?;
             let rows = stmt.query_map([workspace], api_token_row)?;
             rows.map(|row| {
                 let (token, scopes) = row?;
@@ -930,7 +941,16 @@ fn erase_where(
 /// A token row with its scopes still as stored (parsed by the caller: rusqlite's row closure
 /// cannot return a store error).
 fn api_token_row(r: &rusqlite::Row) -> rusqlite::Result<(ApiToken, String)> {
-    Ok((ApiToken { workspace: r.get(0)?, name: r.get(1)?, scopes: Vec::new(), created_at: r.get(3)?, revoked_at: r.get(4)? }, r.get(2)?))
+    let token = ApiToken {
+        workspace: r.get(0)?,
+        name: r.get(1)?,
+        scopes: Vec::new(),
+        created_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        last_used_at: r.get(6)?,
+    };
+    Ok((token, r.get(2)?))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use verbatim::grpc::pb::{AnalyzeTextRequest, EraseResponsesRequest, ListThemesRe
 use verbatim::grpc::{AUTHORIZATION_HEADER, WORKSPACE_HEADER};
 
 use crate::common::{encoder, model_dir, TestServer};
-use crate::themes::run_ok;
+use crate::themes::{run_ok, verbatim_cmd};
 
 fn response(id: &str) -> SurveyResponse {
     SurveyResponse {
@@ -98,6 +98,27 @@ async fn tokens_decide_each_calls_workspace_and_what_it_may_do() {
     expect_denied(client.submit_response(with_token(response("r-5"), &ingest, None)).await, Code::Unauthenticated, &["unknown or revoked"]);
     client.list_themes(with_token(ListThemesRequest::default(), &read, None)).await.expect("other tokens still work");
     assert_eq!(server.store.count_responses("acme").unwrap(), 2);
+
+    // `tokens list` says which tokens are in use, and since when they are not.
+    let listed = run_ok(&db, &["--workspace", "acme", "tokens", "list"]);
+    let line = |name: &str| listed.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {listed}")).to_string();
+    let times = |l: String| l.split_whitespace().filter(|f| f.len() == 20 && f.starts_with("20") && f.ends_with('Z')).count();
+    assert!(line("cx-team").contains(" active ") && times(line("cx-team")) == 2, "created and last used: {listed}");
+    assert!(line("survey-platform").contains(" revoked ") && times(line("survey-platform")) == 3, "created, last used, revoked: {listed}");
+
+    // A token made to expire is refused from then on, and the refusal says why.
+    let out = verbatim_cmd(&db, &["--workspace", "acme", "tokens", "create", "--name", "trial", "--scope", "read", "--expires-in", "2s"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expires 20"), "{}", String::from_utf8_lossy(&out.stderr));
+    let trial = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    client.list_themes(with_token(ListThemesRequest::default(), &trial, None)).await.expect("before its expiry");
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    expect_denied(client.list_themes(with_token(ListThemesRequest::default(), &trial, None)).await, Code::Unauthenticated, &["\"trial\"", "expired at"]);
+    assert!(run_ok(&db, &["--workspace", "acme", "tokens", "list"]).lines().any(|l| l.starts_with("trial") && l.contains(" expired ")));
+
+    // With every token revoked the server stays closed: `auto` does not fall back to open.
+    run_ok(&db, &["--workspace", "acme", "tokens", "revoke", "cx-team"]);
+    run_ok(&db, &["--workspace", "acme", "tokens", "revoke", "trial"]);
+    expect_denied(client.submit_response(response("after-revoking-all")).await, Code::Unauthenticated, &["authorization"]);
 
     // Health stays open for load balancers.
     use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};

@@ -23,7 +23,7 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-fn verbatim_cmd(db: &Path, args: &[&str]) -> Command {
+pub(crate) fn verbatim_cmd(db: &Path, args: &[&str]) -> Command {
     encoder(); // fetch the model once, before a child process looks for it
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_verbatim"));
     cmd.arg("--db").arg(db).arg("--model-dir").arg(model_dir()).args(args);
