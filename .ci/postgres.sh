@@ -3,8 +3,8 @@
 # tests/it/postgres.rs) and prints the variables that point them at it:
 #   eval "$(.ci/postgres.sh)"    # then cargo test --all-targets
 # Installs Debian's postgresql when missing, starts its cluster, and makes a role and database
-# `verbatim` (password `verbatim`, may create databases: the replica test makes its own). Needs root
-# or sudo.
+# `verbatim` (password `verbatim`, may create databases: the replica test makes its own), and turns
+# on TLS with a test CA of its own (VERBATIM_TEST_POSTGRES_CA). Needs root or sudo.
 set -euo pipefail
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
@@ -25,4 +25,27 @@ END $$;
 SQL
 as_postgres psql -p "$port" -tAc "SELECT 1 FROM pg_database WHERE datname = 'verbatim'" | grep -q 1 \
     || as_postgres createdb -p "$port" -O verbatim verbatim >&2
+
+# TLS (`sslmode=require`, tested in src/store/postgres.rs): a test CA of our own and a server
+# certificate for 127.0.0.1 signed by it, made once; the tests trust the CA through sslrootcert.
+tls=/var/lib/postgresql/verbatim-tls
+if [ ! -s "$tls/ca.pem" ]; then
+    command -v openssl >/dev/null || { $SUDO apt-get update -qq >&2; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >&2; }
+    work=$(mktemp -d)
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Verbatim test CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 3650 \
+        -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    $SUDO install -d -o postgres -g postgres -m 755 "$tls"
+    $SUDO install -o postgres -g postgres -m 600 "$work/server.key" "$tls/server.key"
+    $SUDO install -o postgres -g postgres -m 644 "$work/server.pem" "$tls/server.pem"
+    $SUDO install -o postgres -g postgres -m 644 "$work/ca.pem" "$tls/ca.pem"
+    rm -rf "$work"
+fi
+as_postgres psql -p "$port" -qv ON_ERROR_STOP=1 -c "ALTER SYSTEM SET ssl = on" \
+    -c "ALTER SYSTEM SET ssl_cert_file = '$tls/server.pem'" -c "ALTER SYSTEM SET ssl_key_file = '$tls/server.key'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+
 echo "export VERBATIM_TEST_POSTGRES=postgres://verbatim:verbatim@127.0.0.1:$port/verbatim"
+echo "export VERBATIM_TEST_POSTGRES_CA=$tls/ca.pem"

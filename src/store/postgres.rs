@@ -4,15 +4,19 @@
 //! reclusters of one workspace, two account imports), the writer takes a transaction-scoped
 //! advisory lock on what it writes, so the second waits for the first instead of failing.
 //!
-//! Connections are plain TCP (no TLS): run it on a private network or a loopback tunnel.
+//! Connections are plain TCP unless the URL asks for TLS (`sslmode=require`): then the server's
+//! certificate is verified ([`tls`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
+use ::postgres::{Client, GenericClient, IsolationLevel, Row, Transaction};
 
 use super::*;
+use tls::Target;
+
+mod tls;
 
 /// Schema versions, applied in order; `verbatim_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[r#"
@@ -157,22 +161,22 @@ pub fn is_url(db: &str) -> bool {
 
 /// A PostgreSQL database shared by every workspace and every replica.
 pub struct PostgresStore {
-    config: Config,
+    target: Target,
     /// Where errors say they come from: the URL without its password.
     name: String,
     idle: Mutex<Vec<Client>>,
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user:password@host:port/db`) and brings its
-    /// schema up to date.
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`, with
+    /// `?sslmode=require` for TLS: see [`tls`]) and brings its schema up to date.
     pub fn open(url: &str) -> StoreResult<Self> {
         let name = redacted(url);
-        let mut config = url.parse::<Config>().map_err(|e| StoreError::Open { path: name.clone(), detail: e.to_string() })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(10));
+        let mut target = Target::parse(url, &name)?;
+        if target.config.get_connect_timeout().is_none() {
+            target.config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        let store = Self { config, name, idle: Mutex::new(Vec::new()) };
+        let store = Self { target, name, idle: Mutex::new(Vec::new()) };
         store.migrate()?;
         Ok(store)
     }
@@ -182,9 +186,9 @@ impl PostgresStore {
         let client = match idle.filter(|c| !c.is_closed()) {
             Some(client) => client,
             None => self
-                .config
-                .connect(NoTls)
-                .map_err(|e| StoreError::Open { path: self.name.clone(), detail: e.to_string() })?,
+                .target
+                .connect()
+                .map_err(|e| StoreError::Open { path: self.name.clone(), detail: tls::with_causes(&e) })?,
         };
         Ok(Pooled { store: self, client: Some(client) })
     }
@@ -1034,8 +1038,7 @@ impl ScratchDatabase {
         let (server, sql) = (self.server.clone(), sql.to_string());
         let name = redacted(&server);
         std::thread::spawn(move || -> StoreResult<()> {
-            let config = server.parse::<Config>()?;
-            let mut client = config.connect(NoTls).map_err(|e| StoreError::Open { path: name, detail: e.to_string() })?;
+            let mut client = Target::parse(&server, &name)?.connect().map_err(|e| StoreError::Open { path: name, detail: tls::with_causes(&e) })?;
             Ok(client.batch_execute(&sql)?)
         })
         .join()
@@ -1116,7 +1119,7 @@ pub(crate) mod tests {
         });
         // The server ends every session on the database (as a restart or failover would), and
         // the pooled connection has not noticed yet.
-        let mut admin = db.url().parse::<Config>().unwrap().connect(NoTls).unwrap();
+        let mut admin = Target::parse(db.url(), "test").unwrap().connect().unwrap();
         let sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", &[]).unwrap();
         while admin.query_one(sessions, &[]).unwrap().get::<_, i64>(0) > 0 {
@@ -1134,10 +1137,37 @@ pub(crate) mod tests {
         db.open().unwrap().upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
         let reopened = db.open().unwrap();
         assert_eq!(reopened.get_response("w", "r1").unwrap().unwrap().segments.len(), 1, "reopening keeps data and schema");
-        let mut client = db.url().parse::<Config>().unwrap().connect(NoTls).unwrap();
+        let mut client = Target::parse(db.url(), "test").unwrap().connect().unwrap();
         client.batch_execute("UPDATE verbatim_schema SET version = 99").unwrap();
         let err = db.open().err().expect("a newer schema is refused");
         assert!(err.to_string().contains("newer than this Verbatim"), "{err}");
+    }
+
+    /// `sslmode=verify-full` with the test CA of .ci/postgres.sh: the store works over TLS, and a
+    /// server whose certificate chains to no trusted root is refused, not used in plain text.
+    #[test]
+    fn tls_connections_verify_the_server_certificate() {
+        let Some(db) = ScratchDatabase::from_env() else { return };
+        let Ok(ca) = std::env::var("VERBATIM_TEST_POSTGRES_CA") else {
+            assert!(std::env::var("VERBATIM_REQUIRE_POSTGRES").as_deref() != Ok("1"), "VERBATIM_TEST_POSTGRES_CA names no CA (eval \"$(.ci/postgres.sh)\")");
+            return;
+        };
+        let with = |options: &str| format!("{}{}{options}", db.url(), if db.url().contains('?') { '&' } else { '?' });
+        let url = with(&format!("sslmode=verify-full&sslrootcert={ca}"));
+        let store = PostgresStore::open(&url).unwrap();
+        store.upsert_response("w", &response("r1", "x"), "h", false, &[segment(0, "x")]).unwrap();
+        assert_eq!(store.count_responses("w").unwrap(), 1);
+        let mut client = store.connection().unwrap();
+        let (ssl, version): (bool, String) =
+            client.query_one("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+        assert!(ssl && version.starts_with("TLS"), "{ssl} {version}");
+        drop(client);
+        // Mozilla's roots do not know the test CA.
+        let err = PostgresStore::open(&with("sslmode=require")).err().expect("an unknown CA is refused");
+        assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+        // Plain TCP stays the default.
+        let mut plain = Target::parse(db.url(), "test").unwrap().connect().unwrap();
+        assert!(!plain.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get::<_, bool>(0));
     }
 
     #[test]
