@@ -898,6 +898,8 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
                 for (workspace, outcome) in &ran {
                     match outcome {
                         Ok(s) => tracing::info!(%workspace, version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done"),
+                        // A dormant workspace (nothing submitted in the window) is not a failure.
+                        Err(e @ verbatim::Error::NotFound(_)) => tracing::info!(%workspace, "scheduled recluster skipped: {e}"),
                         Err(e) => tracing::warn!(%workspace, error = %e, "scheduled recluster failed; the previous theme model stays active"),
                     }
                 }
