@@ -248,8 +248,10 @@ pub const CONTEXT_WEIGHT: f32 = 1.0;
 
 /// Clustering vectors: each segment's embedding plus [`CONTEXT_WEIGHT`] times the unit mean of the
 /// other segments of its response, renormalised. A fragment like "I have been waiting over a week"
-/// is about a card, a transfer or a refund depending on what the respondent said next to it; its
-/// own meaning still dominates, so "love the product, support is slow" keeps two themes.
+/// is about a card, a transfer or a refund depending on what the respondent said next to it.
+/// Known limit: at weight 1 the two segments of a two-segment verbatim get the same vector (each is
+/// the sum of both), so "love the product. Support is slow." lands in one theme; see the README's
+/// Themes section for the measurements and why a gated context has not replaced it yet.
 /// `response[i]` identifies the response of row i; rows of one response are adjacent.
 pub fn in_context(x: ArrayView2<f32>, response: &[usize]) -> Array2<f32> {
     let weight = CONTEXT_WEIGHT;
