@@ -18,7 +18,8 @@ macro_rules! tests {
             single_segment_verbatims_carry_their_score,
             api_tokens_are_hashed_scoped_and_revocable,
             erasure_removes_responses_and_every_quote_of_them,
-            a_scheduled_recluster_is_claimed_once_per_period);
+            a_scheduled_recluster_is_claimed_once_per_period,
+            a_themes_segments_are_read_newest_first_a_page_at_a_time);
     };
     (@each $open:path, $($name:ident),*) => {
         $(
@@ -362,4 +363,65 @@ pub fn a_scheduled_recluster_is_claimed_once_per_period(store: &dyn Store) {
         askers.into_iter().map(|a| a.join().unwrap()).filter(|&told| told).count()
     });
     assert_eq!(told, 1);
+}
+
+pub fn a_themes_segments_are_read_newest_first_a_page_at_a_time(store: &dyn Store) {
+    let query = |theme_id, limit| ThemeSegmentQuery { theme_id, limit, ..Default::default() };
+    assert_eq!(store.theme_segment_page("w", &query(1, 10)).unwrap(), ThemeSegmentPage::default(), "no model yet");
+    let positive = |index, text| SegmentRecord { sentiment: Some(Sentiment::new([0.05, 0.1, 0.85])), ..segment(index, text) };
+    let at = |id: &str, t: i64, verbatim: &str| ResponseRecord { submitted_at: t, ..response(id, verbatim) };
+    // r2 and r3 share a submission time: the later response id comes first.
+    let responses = [
+        (at("r1", 100, "Slow. Great app."), vec![segment(0, "Slow."), positive(1, "Great app.")]),
+        (at("r2", 200, "Late."), vec![segment(0, "Late.")]),
+        (at("r3", 200, "Lost. Still lost."), vec![segment(0, "Lost."), segment(1, "Still lost.")]),
+        (at("r4", 300, "Love it."), vec![positive(0, "Love it.")]),
+        (at("r5", 400, "Wrong bill."), vec![segment(0, "Wrong bill.")]),
+    ];
+    for (i, (r, segs)) in responses.iter().enumerate() {
+        store.upsert_response("w", r, &format!("h{i}"), false, segs).unwrap();
+    }
+    store.upsert_response("other", &at("x1", 500, "Slow."), "hx", false, &[segment(0, "Slow.")]).unwrap();
+    let m = model(vec![theme(1, [1.0, 0.0, 0.0], 6), theme(2, [0.0, 1.0, 0.0], 1)]);
+    let assignments = vec![("r1", 0, 1, 0.9), ("r1", 1, 1, 0.8), ("r2", 0, 1, 0.7), ("r3", 0, 1, 0.6), ("r3", 1, 1, 0.5), ("r4", 0, 1, 0.4), ("r5", 0, 2, 0.3)];
+    let version = store.activate_theme_model("w", &NewThemeModel { model: &m, assignments, next_theme_id: 3, params: "{}".into() }).unwrap();
+
+    // Pages of two, each continuing after the last segment of the one before.
+    let mut read = Vec::new();
+    let mut q = query(1, 2);
+    for pages in 1.. {
+        assert!(pages <= 3, "six segments in pages of two: {read:?}");
+        let page = store.theme_segment_page("w", &q).unwrap();
+        assert_eq!(page.version, version);
+        assert!(page.segments.len() <= 2);
+        read.extend(page.segments.iter().map(|h| (h.response.response_id.clone(), h.index, h.text.clone())));
+        if !page.more {
+            break;
+        }
+        q.after = page.segments.last().map(ThemeSegmentHit::position);
+    }
+    let expected = [("r4", 0, "Love it."), ("r3", 0, "Lost."), ("r3", 1, "Still lost."), ("r2", 0, "Late."), ("r1", 0, "Slow."), ("r1", 1, "Great app.")];
+    assert_eq!(read, expected.map(|(r, i, t)| (r.to_string(), i, t.to_string())));
+
+    // A hit carries its response, sentiment and similarity.
+    let first = store.theme_segment_page("w", &query(1, 1)).unwrap();
+    let hit = &first.segments[0];
+    assert!(first.more);
+    assert_eq!((hit.response.verbatim.as_str(), hit.response.submitted_at, hit.response.account_id.as_str()), ("Love it.", 300, "acme"));
+    assert_eq!((hit.sentiment.map(|s| s.label()), hit.similarity), (Some(crate::sentiment::Label::Positive), 0.4));
+    assert_eq!(hit.response.attributes["plan"], "pro");
+
+    // Filters: the submission window [since, until) and the sentiment label.
+    let window = store.theme_segment_page("w", &ThemeSegmentQuery { since: Some(200), until: Some(300), ..query(1, 10) }).unwrap();
+    assert_eq!(window.segments.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(), ["Lost.", "Still lost.", "Late."]);
+    let positive = store.theme_segment_page("w", &ThemeSegmentQuery { sentiment: Some(crate::sentiment::Label::Positive), ..query(1, 10) }).unwrap();
+    assert_eq!(positive.segments.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(), ["Love it.", "Great app."]);
+
+    // A merge moves the source's segments; another workspace's are never read.
+    store.merge_themes("w", 2, 1).unwrap();
+    let merged = store.theme_segment_page("w", &query(1, 10)).unwrap();
+    assert_eq!(merged.segments.first().map(|h| h.text.as_str()), Some("Wrong bill."));
+    assert_eq!(merged.segments.len(), 7);
+    assert!(store.theme_segment_page("w", &query(2, 10)).unwrap().segments.is_empty());
+    assert!(store.theme_segment_page("other", &query(1, 10)).unwrap().segments.is_empty(), "no model in that workspace");
 }

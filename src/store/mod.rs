@@ -134,6 +134,56 @@ pub struct AssignmentRow {
     pub theme_label: Option<String>,
 }
 
+/// What [`Store::theme_segment_page`] reads: one theme's segments under the active model, newest
+/// first (by submission time, then response id descending, then segment index).
+#[derive(Debug, Clone, Default)]
+pub struct ThemeSegmentQuery {
+    pub theme_id: i64,
+    /// Only responses submitted in [since, until) (seconds since the epoch); `None`: unbounded.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only segments whose stored sentiment label is this one.
+    pub sentiment: Option<crate::sentiment::Label>,
+    /// Continue after this position: the last segment of the previous page.
+    pub after: Option<SegmentPosition>,
+    /// At most this many segments.
+    pub limit: usize,
+}
+
+/// Where a segment sits in [`ThemeSegmentQuery`]'s order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentPosition {
+    pub submitted_at: i64,
+    pub response_id: String,
+    pub index: u32,
+}
+
+/// A page of a theme's segments, each with the response it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThemeSegmentPage {
+    /// The active model read (0: none yet, and no segments).
+    pub version: i64,
+    pub segments: Vec<ThemeSegmentHit>,
+    /// Whether segments follow the last one.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThemeSegmentHit {
+    pub response: ResponseRecord,
+    pub index: u32,
+    pub text: String,
+    pub sentiment: Option<Sentiment>,
+    /// Cosine to the theme's centroid when it was assigned.
+    pub similarity: f32,
+}
+
+impl ThemeSegmentHit {
+    pub fn position(&self) -> SegmentPosition {
+        SegmentPosition { submitted_at: self.response.submitted_at, response_id: self.response.response_id.clone(), index: self.index }
+    }
+}
+
 /// A stored response and its segments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResponse {
@@ -369,6 +419,9 @@ pub trait Store: Send + Sync {
 
     /// Every segment with its theme under the active model, in submission order.
     fn theme_assignments(&self, workspace: &str) -> StoreResult<Vec<AssignmentRow>>;
+
+    /// A page of one theme's segments under the active model (see [`ThemeSegmentQuery`]).
+    fn theme_segment_page(&self, workspace: &str, query: &ThemeSegmentQuery) -> StoreResult<ThemeSegmentPage>;
 
     /// Deletes responses with their segments, embeddings and sentiment, and every theme quote
     /// (in every stored model version) that quotes one of their segments, in one transaction.

@@ -149,6 +149,9 @@ CREATE TABLE recluster_claims (
 -- A token may expire; when it was last used (written at most once a minute per token).
 ALTER TABLE api_tokens ADD COLUMN expires_at   BIGINT;
 ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
+"#, r#"
+-- A theme's segments, read a page at a time (`Store::theme_segment_page`).
+CREATE INDEX segments_by_theme ON segments (theme_id, theme_version);
 "#];
 
 /// Idle connections kept for reuse; more are opened while calls overlap and closed after.
@@ -823,6 +826,56 @@ impl Store for PostgresStore {
                     theme_label: r.get(4),
                 })
                 .collect())
+        })
+    }
+
+    fn theme_segment_page(&self, workspace: &str, q: &ThemeSegmentQuery) -> StoreResult<ThemeSegmentPage> {
+        self.with_snapshot(|tx| {
+            let Some(version) = active_version(tx, workspace)? else { return Ok(ThemeSegmentPage::default()) };
+            let after = q.after.as_ref();
+            let rows = tx.query(
+                "SELECT r.response_id, r.account_id, r.survey, r.scale_min, r.scale_max, r.score, r.verbatim, r.submitted_at,
+                        r.attributes, s.idx, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive,
+                        s.theme_similarity
+                 FROM segments s JOIN responses r ON r.id = s.response
+                 WHERE r.workspace = $1 AND s.theme_version = $2 AND s.theme_id = $3
+                   AND r.submitted_at >= $4 AND r.submitted_at < $5 AND ($6::TEXT IS NULL OR s.sentiment_label = $6)
+                   AND ($7::BIGINT IS NULL OR r.submitted_at < $7
+                        OR (r.submitted_at = $7 AND (r.response_id < $8 OR (r.response_id = $8 AND s.idx > $9))))
+                 ORDER BY r.submitted_at DESC, r.response_id DESC, s.idx
+                 LIMIT $10",
+                &[
+                    &workspace,
+                    &version,
+                    &q.theme_id,
+                    &q.since.unwrap_or(i64::MIN),
+                    &q.until.unwrap_or(i64::MAX),
+                    &q.sentiment.map(|l| l.as_str()),
+                    &after.map(|a| a.submitted_at),
+                    &after.map(|a| a.response_id.as_str()),
+                    &after.map(|a| a.index as i32),
+                    &(q.limit as i64 + 1),
+                ],
+            )?;
+            let mut segments = Vec::new();
+            for r in &rows {
+                let response = ResponseRecord {
+                    response_id: r.get(0),
+                    account_id: r.get(1),
+                    survey: parse_survey(r.get(2))?,
+                    scale: Scale { min: r.get(3), max: r.get(4) },
+                    score: r.get(5),
+                    verbatim: r.get(6),
+                    submitted_at: r.get(7),
+                    attributes: parse_attributes(r.get(8))?,
+                };
+                let sentiment = stored_sentiment(r.get(11), r.get(12), r.get(13));
+                let similarity: Option<f32> = r.get(14);
+                segments.push(ThemeSegmentHit { response, index: r.get::<_, i32>(9) as u32, text: r.get(10), sentiment, similarity: similarity.unwrap_or(0.0) });
+            }
+            let more = segments.len() > q.limit;
+            segments.truncate(q.limit);
+            Ok(ThemeSegmentPage { version, segments, more })
         })
     }
 

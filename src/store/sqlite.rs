@@ -143,6 +143,9 @@ CREATE TABLE recluster_claims (
 -- A token may expire; when it was last used (written at most once a minute per token).
 ALTER TABLE api_tokens ADD COLUMN expires_at   INTEGER;
 ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+"#, r#"
+-- A theme's segments, read a page at a time (`Store::theme_segment_page`).
+CREATE INDEX segments_by_theme ON segments (theme_id, theme_version);
 "#];
 
 /// A SQLite file shared by every workspace.
@@ -790,6 +793,64 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn theme_segment_page(&self, workspace: &str, q: &ThemeSegmentQuery) -> StoreResult<ThemeSegmentPage> {
+        self.with_conn(|c| {
+            let Some(version) = active_version(c, workspace)? else { return Ok(ThemeSegmentPage::default()) };
+            let mut stmt = c.prepare_cached(
+                "SELECT r.response_id, r.account_id, r.survey, r.scale_min, r.scale_max, r.score, r.verbatim, r.submitted_at,
+                        r.attributes, s.idx, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive,
+                        s.theme_similarity
+                 FROM segments s JOIN responses r ON r.id = s.response
+                 WHERE r.workspace = ?1 AND s.theme_version = ?2 AND s.theme_id = ?3
+                   AND r.submitted_at >= ?4 AND r.submitted_at < ?5 AND (?6 IS NULL OR s.sentiment_label = ?6)
+                   AND (?7 IS NULL OR r.submitted_at < ?7
+                        OR (r.submitted_at = ?7 AND (r.response_id < ?8 OR (r.response_id = ?8 AND s.idx > ?9))))
+                 ORDER BY r.submitted_at DESC, r.response_id DESC, s.idx
+                 LIMIT ?10",
+            )?;
+            let after = q.after.as_ref();
+            let rows = stmt.query_map(
+                params![
+                    workspace,
+                    version,
+                    q.theme_id,
+                    q.since.unwrap_or(i64::MIN),
+                    q.until.unwrap_or(i64::MAX),
+                    q.sentiment.map(|l| l.as_str()),
+                    after.map(|a| a.submitted_at),
+                    after.map(|a| a.response_id.as_str()),
+                    after.map(|a| a.index),
+                    q.limit as i64 + 1
+                ],
+                |r| {
+                    Ok((
+                        (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i32>(3)?, r.get::<_, i32>(4)?),
+                        (r.get::<_, f64>(5)?, r.get::<_, String>(6)?, r.get::<_, i64>(7)?, r.get::<_, String>(8)?),
+                        (r.get::<_, u32>(9)?, r.get::<_, String>(10)?, stored_sentiment(r.get(11)?, r.get(12)?, r.get(13)?), r.get::<_, Option<f32>>(14)?),
+                    ))
+                },
+            )?;
+            let mut segments = Vec::new();
+            for row in rows {
+                let ((response_id, account_id, survey, min, max), (score, verbatim, submitted_at, attributes), (index, text, sentiment, similarity)) = row?;
+                let response = ResponseRecord {
+                    response_id,
+                    account_id,
+                    survey: parse_survey(&survey)?,
+                    scale: Scale { min, max },
+                    score,
+                    verbatim,
+                    submitted_at,
+                    attributes: parse_attributes(&attributes)?,
+                };
+                segments.push(ThemeSegmentHit { response, index, text, sentiment, similarity: similarity.unwrap_or(0.0) });
+            }
+            let more = segments.len() > q.limit;
+            segments.truncate(q.limit);
+            Ok(ThemeSegmentPage { version, segments, more })
         })
     }
 
