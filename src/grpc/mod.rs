@@ -5,6 +5,7 @@
 mod report;
 mod service;
 mod status;
+mod theme_segments;
 
 use std::future::Future;
 

@@ -136,7 +136,7 @@ fn theme_info(t: &Theme) -> pb::ThemeInfo {
     }
 }
 
-fn sentiment(s: Sentiment, mixed: bool) -> pb::Sentiment {
+pub(super) fn sentiment(s: Sentiment, mixed: bool) -> pb::Sentiment {
     let [negative, neutral, positive] = s.probabilities;
     pb::Sentiment { label: s.label().as_str().to_string(), score: s.score(), negative, neutral, positive, mixed }
 }
@@ -406,6 +406,19 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let ws = workspace.clone();
         let theme = self.state.ingest.blocking(move |s| s.pin_theme(&ws, r.theme_id, r.pinned)).await?;
         Ok(Response::new(theme_info(&theme.ok_or_else(|| unknown_theme(r.theme_id, &workspace))?)))
+    }
+
+    async fn list_theme_segments(&self, request: Request<pb::ListThemeSegmentsRequest>) -> Result<Response<pb::ListThemeSegmentsReply>, Status> {
+        let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
+        let query = super::theme_segments::query(request.get_ref())?;
+        let Some(model) = self.state.ingest.theme_model(&workspace).await? else {
+            return Err(Status::failed_precondition(format!("workspace {workspace:?} has no theme model yet: run `verbatim recluster` or the Recluster call")));
+        };
+        if !model.themes.iter().any(|t| t.id == query.theme_id) {
+            return Err(unknown_theme(query.theme_id, &workspace));
+        }
+        let page = self.state.ingest.blocking(move |s| s.theme_segment_page(&workspace, &query)).await?;
+        Ok(Response::new(super::theme_segments::reply(&page)))
     }
 
     async fn get_theme_report(&self, request: Request<pb::ThemeReportRequest>) -> Result<Response<pb::ThemeReport>, Status> {

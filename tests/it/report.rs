@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use verbatim::grpc::pb::verbatim_client::VerbatimClient;
-use verbatim::grpc::pb::{ListAlertsRequest, ThemeReportRequest};
+use verbatim::grpc::pb::{ListAlertsRequest, ListThemeSegmentsRequest, ThemeReportRequest};
 use verbatim::simulate::{planted_theme_of, THEMES};
 
 use crate::common::{encoder, model_dir, TestServer};
@@ -147,6 +147,53 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
         kinds(listed.alerts.iter().map(|a| (a.theme_id, a.kind.clone())).collect()),
         kinds(alerts.iter().map(|a| (a["theme_id"].as_i64().unwrap(), a["kind"].as_str().unwrap().to_string())).collect())
     );
+    // Drill-down: the top clear cost's segments, newest first and page by page, are exactly the
+    // segments `export-assignments` puts in that theme, each with its whole verbatim.
+    let top = clear_ids[0];
+    let export = dir.join("assignments.csv");
+    verbatim(&db, &["export-assignments", "--output", export.to_str().unwrap()]);
+    let mut expected: Vec<(String, u32)> = csv::Reader::from_path(&export)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| r[3].parse::<i64>().ok() == Some(top))
+        .map(|r| (r[0].to_string(), r[1].parse().unwrap()))
+        .collect();
+    let (mut read, mut texts, mut token, mut pages) = (Vec::new(), Vec::new(), String::new(), 0);
+    let mut previous: Option<(String, String)> = None;
+    loop {
+        let request = ListThemeSegmentsRequest { theme_id: top, page_size: 40, page_token: token.clone(), ..Default::default() };
+        let page = client.list_theme_segments(request).await.unwrap().into_inner();
+        pages += 1;
+        assert!(pages <= 100 && page.segments.len() <= 40 && page.version >= 1, "page {pages} never ends");
+        for s in &page.segments {
+            let key = (s.submitted_at.clone(), s.response_id.clone());
+            assert!(previous.as_ref().is_none_or(|p| *p >= key), "newest first: {previous:?} then {key:?}");
+            assert!(s.verbatim.contains(&s.text) && s.sentiment.is_some() && s.similarity > 0.0, "{s:?}");
+            previous = Some(key);
+            read.push((s.response_id.clone(), s.index));
+            texts.push(s.text.clone());
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    read.sort();
+    expected.sort();
+    assert!(pages > 1 && read.len() == expected.len(), "{pages} pages, {} segments of {}", read.len(), expected.len());
+    assert_eq!(read, expected);
+    let about_churn = texts.iter().filter(|t| planted_theme_of(t).is_some_and(|p| CHURN_THEMES.contains(&p))).count();
+    assert!(about_churn * 2 > texts.len(), "{about_churn} of {} segments are about a churn theme", texts.len());
+    let negative = ListThemeSegmentsRequest { theme_id: top, sentiment: "negative".into(), page_size: 500, ..Default::default() };
+    let negative = client.list_theme_segments(negative).await.unwrap().into_inner();
+    assert!(!negative.segments.is_empty() && negative.segments.len() <= read.len());
+    assert!(negative.segments.iter().all(|s| s.sentiment.as_ref().unwrap().label == "negative"));
+    let e = client.list_theme_segments(ListThemeSegmentsRequest { theme_id: top, page_size: 501, ..Default::default() }).await.unwrap_err();
+    assert!(e.code() == tonic::Code::InvalidArgument && e.message().contains("page_size") && e.message().contains("1–500"), "{}", e.message());
+    let e = client.list_theme_segments(ListThemeSegmentsRequest { theme_id: 99_999, ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{}", e.message());
+
     // Bad input: a clear status naming the field, and the server keeps serving.
     let e = client.get_theme_report(ThemeReportRequest { period_days: 5000, ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
