@@ -314,6 +314,21 @@ impl Drop for Pooled<'_> {
     }
 }
 
+/// A response from columns 1–8 of `r`: account_id, survey, scale_min, scale_max, score, verbatim,
+/// submitted_at, attributes.
+fn response_record(r: &Row, response_id: String) -> StoreResult<ResponseRecord> {
+    Ok(ResponseRecord {
+        response_id,
+        account_id: r.get(1),
+        survey: parse_survey(r.get(2))?,
+        scale: Scale { min: r.get(3), max: r.get(4) },
+        score: r.get(5),
+        verbatim: r.get(6),
+        submitted_at: r.get(7),
+        attributes: parse_attributes(r.get(8))?,
+    })
+}
+
 /// The URL with its password replaced, for messages and logs.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
@@ -504,16 +519,7 @@ impl Store for PostgresStore {
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Some(StoredResponse {
-                record: ResponseRecord {
-                    response_id: response_id.to_string(),
-                    account_id: r.get(1),
-                    survey: parse_survey(r.get(2))?,
-                    scale: Scale { min: r.get(3), max: r.get(4) },
-                    score: r.get(5),
-                    verbatim: r.get(6),
-                    submitted_at: r.get(7),
-                    attributes: parse_attributes(r.get(8))?,
-                },
+                record: response_record(&r, response_id.to_string())?,
                 content_hash: r.get(9),
                 truncated: r.get(10),
                 segments,
@@ -859,16 +865,7 @@ impl Store for PostgresStore {
             )?;
             let mut segments = Vec::new();
             for r in &rows {
-                let response = ResponseRecord {
-                    response_id: r.get(0),
-                    account_id: r.get(1),
-                    survey: parse_survey(r.get(2))?,
-                    scale: Scale { min: r.get(3), max: r.get(4) },
-                    score: r.get(5),
-                    verbatim: r.get(6),
-                    submitted_at: r.get(7),
-                    attributes: parse_attributes(r.get(8))?,
-                };
+                let response = response_record(r, r.get(0))?;
                 let sentiment = stored_sentiment(r.get(11), r.get(12), r.get(13));
                 let similarity: Option<f32> = r.get(14);
                 segments.push(ThemeSegmentHit { response, index: r.get::<_, i32>(9) as u32, text: r.get(10), sentiment, similarity: similarity.unwrap_or(0.0) });
