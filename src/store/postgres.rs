@@ -164,9 +164,8 @@ pub fn is_url(db: &str) -> bool {
 
 /// A PostgreSQL database shared by every workspace and every replica.
 pub struct PostgresStore {
+    /// The parsed URL; errors name it without its password.
     target: Target,
-    /// Where errors say they come from: the URL without its password.
-    name: String,
     idle: Mutex<Vec<Client>>,
 }
 
@@ -174,12 +173,11 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`, with
     /// `?sslmode=require` for TLS: see [`tls`]) and brings its schema up to date.
     pub fn open(url: &str) -> StoreResult<Self> {
-        let name = redacted(url);
-        let mut target = Target::parse(url, &name)?;
+        let mut target = Target::parse(url, &redacted(url))?;
         if target.config.get_connect_timeout().is_none() {
             target.config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        let store = Self { target, name, idle: Mutex::new(Vec::new()) };
+        let store = Self { target, idle: Mutex::new(Vec::new()) };
         store.migrate()?;
         Ok(store)
     }
@@ -188,10 +186,7 @@ impl PostgresStore {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let client = match idle.filter(|c| !c.is_closed()) {
             Some(client) => client,
-            None => self
-                .target
-                .connect()
-                .map_err(|e| StoreError::Open { path: self.name.clone(), detail: tls::with_causes(&e) })?,
+            None => self.target.connect()?,
         };
         Ok(Pooled { store: self, client: Some(client) })
     }
@@ -1088,7 +1083,7 @@ impl ScratchDatabase {
         let (server, sql) = (self.server.clone(), sql.to_string());
         let name = redacted(&server);
         std::thread::spawn(move || -> StoreResult<()> {
-            let mut client = Target::parse(&server, &name)?.connect().map_err(|e| StoreError::Open { path: name, detail: tls::with_causes(&e) })?;
+            let mut client = Target::parse(&server, &name)?.connect()?;
             Ok(client.batch_execute(&sql)?)
         })
         .join()

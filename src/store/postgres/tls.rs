@@ -25,6 +25,8 @@ use crate::store::{StoreError, StoreResult};
 pub(super) struct Target {
     pub config: Config,
     transport: Transport,
+    /// The URL without its password, for errors.
+    name: String,
 }
 
 #[derive(Clone)]
@@ -54,7 +56,7 @@ impl Target {
                 return Err(open_error("sslrootcert is given but sslmode is not require, verify-ca or verify-full: the connection would not use it".into()));
             }
             config.ssl_mode(SslMode::Disable);
-            return Ok(Self { config, transport: Transport::Plain });
+            return Ok(Self { config, transport: Transport::Plain, name: name.to_string() });
         }
         let roots = match options.root_cert.as_deref() {
             None | Some("system") => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
@@ -67,7 +69,7 @@ impl Target {
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.ssl_mode(SslMode::Require);
-        Ok(Self { config, transport: Transport::Tls(MakeRustlsConnect::new(client)) })
+        Ok(Self { config, transport: Transport::Tls(MakeRustlsConnect::new(client)), name: name.to_string() })
     }
 
     #[cfg(test)]
@@ -75,17 +77,19 @@ impl Target {
         matches!(self.transport, Transport::Tls(_))
     }
 
-    pub fn connect(&self) -> Result<Client, ::postgres::Error> {
-        match &self.transport {
+    /// A new connection; a failure names the database and its causes.
+    pub fn connect(&self) -> StoreResult<Client> {
+        let connected = match &self.transport {
             Transport::Plain => self.config.connect(NoTls),
             Transport::Tls(tls) => self.config.connect(tls.clone()),
-        }
+        };
+        connected.map_err(|e| StoreError::Open { path: self.name.clone(), detail: with_causes(&e) })
     }
 }
 
 /// An error and its causes ("error performing TLS handshake: invalid peer certificate:
 /// UnknownIssuer"): the postgres crate's message alone does not say why.
-pub(super) fn with_causes(e: &dyn std::error::Error) -> String {
+fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
