@@ -17,6 +17,15 @@ use crate::ingest::Ingest;
 
 pub use service::{AUTHORIZATION_HEADER, WORKSPACE_HEADER};
 
+/// A request's optional time field: empty is `None`, else RFC 3339 or YYYY-MM-DD (seconds since
+/// the epoch), and a bad value is an error naming `field`.
+fn optional_time(field: &str, value: &str) -> Result<Option<i64>, crate::error::Error> {
+    match value.trim() {
+        "" => Ok(None),
+        s => crate::ingest::parse_timestamp(s).map(Some).map_err(|m| crate::error::Error::invalid(field, m)),
+    }
+}
+
 /// Code generated from `proto/verbatim/v1/verbatim.proto` by `build.rs`.
 pub mod pb {
     tonic::include_proto!("verbatim.v1");

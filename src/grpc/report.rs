@@ -6,7 +6,6 @@ use crate::error::Error;
 use crate::impact::alerts::{Alert, AlertKind, TrendPoint};
 use crate::impact::document::Document;
 use crate::impact::report::{Period, ThemeImpact};
-use crate::ingest::parse_timestamp;
 use crate::report::{alert_kind_name, evidence_name, period_ending, ranked_by_name, timestamp};
 
 /// Longest period a report may cover, in days (ten years).
@@ -18,10 +17,7 @@ pub fn period(days: u32, until: &str) -> Result<Period, Error> {
         return Err(Error::invalid("period_days", format!("{days} is out of range; allowed 1–{MAX_PERIOD_DAYS}, or 0 for 7")));
     }
     let days = if days == 0 { 7 } else { days };
-    let until = match until.trim() {
-        "" => chrono::Utc::now().timestamp(),
-        s => parse_timestamp(s).map_err(|m| Error::invalid("until", m))?,
-    };
+    let until = super::optional_time("until", until)?.unwrap_or_else(|| chrono::Utc::now().timestamp());
     Ok(period_ending(until, i64::from(days) * 86_400))
 }
 

@@ -327,10 +327,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn recluster(&self, request: Request<pb::ReclusterRequest>) -> Result<Response<pb::ReclusterReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
-        let since = match r.since.trim() {
-            "" => None,
-            s => Some(ingest::parse_timestamp(s).map_err(|m| Error::invalid("since", m))?),
-        };
+        let since = super::optional_time("since", &r.since)?;
         let job = ReclusterJob {
             since,
             k: (r.k > 0).then_some(r.k as usize),

@@ -3,7 +3,6 @@
 
 use super::pb;
 use crate::error::Error;
-use crate::ingest::parse_timestamp;
 use crate::report::timestamp;
 use crate::sentiment::Label;
 use crate::store::{SegmentPosition, ThemeSegmentHit, ThemeSegmentPage, ThemeSegmentQuery};
@@ -19,11 +18,7 @@ pub fn query(r: &pb::ListThemeSegmentsRequest) -> Result<ThemeSegmentQuery, Erro
         n if n <= MAX_PAGE_SIZE => n,
         n => return Err(Error::invalid("page_size", format!("{n} is out of range; allowed 1–{MAX_PAGE_SIZE}, or 0 for {DEFAULT_PAGE_SIZE}"))),
     };
-    let time = |field: &str, value: &str| match value.trim() {
-        "" => Ok(None),
-        s => parse_timestamp(s).map(Some).map_err(|m| Error::invalid(field, m)),
-    };
-    let (since, until) = (time("since", &r.since)?, time("until", &r.until)?);
+    let (since, until) = (super::optional_time("since", &r.since)?, super::optional_time("until", &r.until)?);
     if let (Some(s), Some(u)) = (since, until) {
         if s >= u {
             return Err(Error::invalid("since", format!("must be before until ({} is not before {})", timestamp(s), timestamp(u))));
