@@ -83,6 +83,9 @@ pub struct ThemeImpact {
     pub sentiment_mix: Option<[f64; 3]>,
     /// Churned accounts among mentioning vs non-mentioning respondents.
     pub churn_risk: Option<RiskRatio>,
+    /// The risk ratio's p-value adjusted for the number of themes tested in this report
+    /// (Benjamini–Hochberg over every theme with enough accounts; `None` for the others).
+    pub churn_q_value: Option<f64>,
     /// Revenue churn rate (churned ARR / ARR) of mentioning and of non-mentioning accounts.
     pub revenue_churn: Option<(f64, f64)>,
     /// Churned ARR in excess of the baseline, with its bootstrap interval.
@@ -244,6 +247,7 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
                 scores,
                 sentiment_mix,
                 churn_risk,
+                churn_q_value: None,
                 revenue_churn,
                 excess_churned_arr: excess,
                 arr_at_risk: stats::arr_at_risk(&theirs, &others),
@@ -252,6 +256,13 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
             })
         })
         .collect();
+
+    // The family of churn tests: every theme with enough accounts and a comparison group.
+    let tested: Vec<usize> = (0..themes.len()).filter(|&i| themes[i].evidence != Evidence::TooLittleData && themes[i].churn_risk.is_some()).collect();
+    let p: Vec<f64> = tested.iter().filter_map(|&i| themes[i].churn_risk.map(|r| r.p_value)).collect();
+    for (&i, q) in tested.iter().zip(stats::benjamini_hochberg(&p)) {
+        themes[i].churn_q_value = Some(q);
+    }
 
     let ranked_by = if has_outcomes { RankedBy::ExcessChurnedArr } else { RankedBy::ArrWeightedScoreImpact };
     // Clear costs first, then uncertain themes, then themes clearly associated with *less*
@@ -398,7 +409,48 @@ pub(crate) mod tests {
         let small = r.themes.iter().find(|t| t.theme_id == 3).unwrap();
         assert_eq!(small.evidence, Evidence::TooLittleData);
         assert_eq!(ids.last(), Some(&3), "too little data is never ranked first");
+        // Two themes are tested (3 has too few accounts): Benjamini–Hochberg with m = 2 keeps the
+        // larger p-value and doubles the smaller one, at most to the larger; theme 3 gets none.
+        let (p1, p2) = (billing.churn_risk.unwrap().p_value, app.churn_risk.unwrap().p_value);
+        let (low, high) = (p1.min(p2), p1.max(p2));
+        let q = |p: f64| if p == high { high } else { (2.0 * low).min(high) };
+        assert_eq!((billing.churn_q_value, app.churn_q_value), (Some(q(p1)), Some(q(p2))));
+        assert_eq!(small.churn_q_value, None);
         assert!(!ids.contains(&NO_CONTENT));
+    }
+
+    #[test]
+    fn q_values_tell_one_real_effect_from_chance_among_many_themes() {
+        // 400 accounts, one response each; every tenth account churns (40 of them, 10%). Sixty
+        // themes with no effect, each raised by 40 accounts of which 1 to 8 churned (4.5 on
+        // average, as chance spreads the expected 4); theme 100 by 20 churned and 20 retained
+        // accounts (50% churn against 5.6% for the rest).
+        let mut inp = ImpactInput::default();
+        for i in 0..400 {
+            inp.responses.push(response(i, &format!("a{i}"), 7.0, 10 * DAY + i as i64));
+            inp.accounts.push(account(i, 10_000.0));
+            if i % 10 == 0 {
+                inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });
+            }
+        }
+        let retained: Vec<usize> = (0..400).filter(|i| i % 10 != 0).collect();
+        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: None };
+        for theme in 1..=60usize {
+            let churned = 1 + theme % 8;
+            inp.segments.extend((0..churned).map(|t| seg(10 * ((7 * theme + t) % 40), theme as i64)));
+            inp.segments.extend((0..40 - churned).map(|t| seg(retained[(37 * theme + 13 * t) % 360], theme as i64)));
+        }
+        inp.segments.extend((0..20).map(|j| seg(10 * j, 100)).chain((0..20).map(|j| seg(10 * j + 1, 100))));
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        let real = r.themes.iter().find(|t| t.theme_id == 100).unwrap();
+        assert!(real.churn_q_value.unwrap() < 0.001 && real.evidence == Evidence::Clear, "{real:#?}");
+        let null: Vec<&ThemeImpact> = r.themes.iter().filter(|t| t.theme_id != 100).collect();
+        assert!(null.len() == 60 && null.iter().all(|t| t.accounts == 40));
+        // Read one at a time, the themes with 8 churned of 40 (20% against 9%) look like findings
+        // (p ≈ 0.02); adjusted for the 61 themes tested, none of them does.
+        let by_chance = null.iter().filter(|t| t.churn_risk.unwrap().p_value < 0.05).count();
+        assert_eq!(by_chance, 7, "{null:#?}");
+        assert!(null.iter().all(|t| t.churn_q_value.unwrap() > 0.05 && t.churn_q_value.unwrap() >= t.churn_risk.unwrap().p_value), "{null:#?}");
     }
 
     #[test]

@@ -38,12 +38,14 @@ pub fn score_impact(survey: SurveyKind, responses: &[ScoredResponse], mentions: 
     Some(all - metric(survey, &rest)?)
 }
 
-/// A risk ratio with its 95% confidence interval.
+/// A risk ratio with its 95% confidence interval and the two-sided p-value of "no effect" (RR = 1)
+/// from the same log-scale test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RiskRatio {
     pub ratio: f64,
     pub low: f64,
     pub high: f64,
+    pub p_value: f64,
 }
 
 impl RiskRatio {
@@ -55,7 +57,8 @@ impl RiskRatio {
 
 /// Risk ratio of churn, exposed (accounts mentioning a theme: `a` churned of `n1`) vs unexposed
 /// (`c` of `n2`): RR = (a/n1) / (c/n2), with the Katz log interval
-/// exp(ln RR ± 1.96 · √(1/a − 1/n1 + 1/c − 1/n2)) (Katz et al. 1978). A zero cell gets the
+/// exp(ln RR ± 1.96 · √(1/a − 1/n1 + 1/c − 1/n2)) (Katz et al. 1978) and the p-value of
+/// z = ln RR / that standard error, so p < 0.05 exactly when the interval excludes 1. A zero cell gets the
 /// Haldane–Anscombe correction (0.5 added to every cell) so the interval stays finite. `None`
 /// when either group is empty.
 pub fn risk_ratio(a: u64, n1: u64, c: u64, n2: u64) -> Option<RiskRatio> {
@@ -70,7 +73,44 @@ pub fn risk_ratio(a: u64, n1: u64, c: u64, n2: u64) -> Option<RiskRatio> {
     }
     let ratio = (a / n1) / (c / n2);
     let se = (1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n2).sqrt();
-    Some(RiskRatio { ratio, low: (ratio.ln() - Z95 * se).exp(), high: (ratio.ln() + Z95 * se).exp() })
+    Some(RiskRatio { ratio, low: (ratio.ln() - Z95 * se).exp(), high: (ratio.ln() + Z95 * se).exp(), p_value: two_sided_p(ratio.ln() / se) })
+}
+
+/// P(|Z| ≥ |z|) for a standard normal Z: erfc(|z| / √2) (at most 1: the fit overshoots by 1e-7 at 0).
+pub fn two_sided_p(z: f64) -> f64 {
+    erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0)
+}
+
+/// The complementary error function by the Chebyshev fit of Press et al., *Numerical Recipes*
+/// (2nd ed. 1992, §6.2, `erfcc`): fractional error below 1.2e-7 everywhere.
+fn erfc(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = [-1.265_512_23, 1.000_023_68, 0.374_091_96, 0.096_784_18, -0.186_288_06, 0.278_868_07, -1.135_203_98, 1.488_515_87, -0.822_152_23, 0.170_872_77];
+    let series = poly.iter().rev().fold(0.0, |acc, c| acc * t + c);
+    let ans = t * (-x * x + series).exp();
+    if x >= 0.0 {
+        ans
+    } else {
+        2.0 - ans
+    }
+}
+
+/// Benjamini–Hochberg adjusted p-values ("q-values"), in the order of `p`: with the m p-values
+/// sorted ascending, q₍ᵢ₎ = min over j ≥ i of m · p₍ⱼ₎ / j, at most 1. Calling every test with
+/// q ≤ α a finding keeps the expected share of false findings among them at α or below, for
+/// independent or positively dependent tests (Benjamini & Hochberg 1995, Benjamini & Yekutieli
+/// 2001) — where a per-test 5% level calls about 5 of 100 null tests a finding.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut q = vec![1.0; m];
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running;
+    }
+    q
 }
 
 /// One account as the revenue statistics see it.
@@ -207,9 +247,42 @@ mod tests {
         // By hand: ln 4 = 1.386294, 1.96 · 0.367423 = 0.720136 → e^0.666158 = 1.9467, e^2.106430 = 8.2189.
         assert!((rr.low - 1.9467).abs() < 1e-3 && (rr.high - 8.2189).abs() < 1e-3, "{rr:?}");
         assert!(rr.is_significant());
-        // Equal rates: RR 1, not significant.
+        // z = ln 4 / 0.367423 = 3.773023; P(|Z| ≥ 3.773023) = 1.6130e-4 (scipy.stats.norm.sf · 2).
+        assert!((rr.p_value - 1.6130e-4).abs() < 1e-7, "{rr:?}");
+        // Equal rates: RR 1, not significant, p = 1.
         let even = risk_ratio(5, 50, 10, 100).unwrap();
-        assert!((even.ratio - 1.0).abs() < 1e-12 && !even.is_significant());
+        assert!((even.ratio - 1.0).abs() < 1e-12 && !even.is_significant() && (even.p_value - 1.0).abs() < 1e-6);
+        // p < 0.05 exactly when the interval excludes 1, either way.
+        for (a, n1, c, n2) in [(9, 40, 20, 200), (8, 40, 20, 200), (1, 60, 30, 200), (3, 60, 30, 200), (0, 30, 10, 300)] {
+            let rr = risk_ratio(a, n1, c, n2).unwrap();
+            assert_eq!(rr.p_value < 0.05, rr.is_significant(), "{rr:?}");
+        }
+    }
+
+    #[test]
+    fn normal_tail_probabilities() {
+        for (z, p) in [(0.0, 1.0), (1.0, 0.317_310_507_9), (Z95, 0.05), (2.575_829_303_5, 0.01), (3.290_526_731_5, 0.001), (5.0, 5.733_031_4e-7)] {
+            assert!(((two_sided_p(z) - p) / p).abs() < 2e-7, "z {z}: {} vs {p}", two_sided_p(z));
+            assert_eq!(two_sided_p(-z), two_sided_p(z));
+        }
+    }
+
+    #[test]
+    fn benjamini_hochberg_on_the_papers_example() {
+        // Benjamini & Hochberg (1995), §4: 15 p-values; at q = 0.05 the step-up procedure rejects
+        // the four smallest (Bonferroni: three).
+        let p = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0000];
+        let q = benjamini_hochberg(&p);
+        assert_eq!(q.iter().filter(|&&q| q <= 0.05).count(), 4, "{q:?}");
+        // By hand: 0.0095 · 15 / 4 = 0.035625; rank 5: min(0.0201 · 3, 0.0278 · 15/6, 0.0298 · 15/7, …)
+        // = 0.0603; rank 6 takes rank 7's 0.0298 · 15/7 (step-up: never above a larger p's q).
+        assert!((q[3] - 0.035625).abs() < 1e-12 && (q[4] - 0.0603).abs() < 1e-12 && (q[5] - 0.0298 * 15.0 / 7.0).abs() < 1e-12, "{q:?}");
+        assert_eq!(q[14], 1.0);
+        // Input order is kept, and a q-value is never below its p-value.
+        let shuffled = [0.3240, 0.0001, 0.0459];
+        let qs = benjamini_hochberg(&shuffled);
+        assert!((qs[1] - 0.0003).abs() < 1e-12 && (qs[0] - 0.3240).abs() < 1e-12 && (qs[2] - 0.06885).abs() < 1e-12, "{qs:?}");
+        assert!(benjamini_hochberg(&[]).is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub const COLUMNS: &[&str] = &[
     "revenue_churn_mentioning", "revenue_churn_others",
     "excess_churned_arr", "excess_churned_arr_low", "excess_churned_arr_high",
     "arr_at_risk", "arr_weighted_score_impact",
+    "churn_p_value", "churn_q_value",
 ];
 
 fn cell(v: Option<f64>) -> String {
@@ -42,6 +43,7 @@ fn row(rank: usize, t: &ThemeImpact) -> Vec<String> {
     out.extend([t.revenue_churn.map(|r| r.0), t.revenue_churn.map(|r| r.1)].map(cell));
     let e = t.excess_churned_arr;
     out.extend([e.map(|e| e.value), e.map(|e| e.low), e.map(|e| e.high), t.arr_at_risk, t.arr_weighted_score_impact].map(cell));
+    out.extend([t.churn_risk.map(|r| r.p_value), t.churn_q_value].map(cell));
     out
 }
 

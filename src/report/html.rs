@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::{all_scores, excess_text, headline_score};
+use super::markdown::{all_scores, excess_text, headline_score, risk_ratio_text};
 use super::{charts, escape, evidence_text, money, percent, period_label, ranked_by_text, timestamp, HOW_TO_READ};
 use crate::impact::document::Document;
 use crate::impact::report::{Evidence, ThemeImpact};
@@ -65,10 +65,10 @@ pub fn render(doc: &Document) -> String {
     }
 
     let _ = write!(h, "<h2>Ranked themes</h2><div class=\"card chart\" id=\"impact-chart\">{}</div>", charts::impact_bars(r));
-    let _ = write!(h, "<div class=\"card\"><table id=\"ranking\"><thead><tr><th>#</th><th>theme</th><th>evidence</th><th>mentions</th><th>share (prev.)</th><th>score (impact)</th><th>sentiment</th><th>churn RR [95% CI]</th><th>excess churned ARR [95% CI]</th><th>ARR at risk</th></tr></thead><tbody>");
+    let _ = write!(h, "<div class=\"card\"><table id=\"ranking\"><thead><tr><th>#</th><th>theme</th><th>evidence</th><th>mentions</th><th>share (prev.)</th><th>score (impact)</th><th>sentiment</th><th>churn RR [95% CI], q</th><th>excess churned ARR [95% CI]</th><th>ARR at risk</th></tr></thead><tbody>");
     for (i, t) in r.themes.iter().enumerate() {
         let prev = t.previous_share.map_or(String::new(), |p| format!(" ({})", percent(p)));
-        let rr = t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]", x.ratio, x.low, x.high));
+        let rr = escape(&risk_ratio_text(t));
         let _ = write!(
             h,
             "<tr><td class=\"num\">{}</td><td><a href=\"#theme-{}\">{}</a></td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}{}</td><td title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",

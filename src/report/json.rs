@@ -31,7 +31,7 @@ pub fn theme(doc: &Document, rank: usize, t: &ThemeImpact) -> Value {
         "previous_share": t.previous_share,
         "scores": t.scores.iter().map(|s| json!({ "survey": s.survey.as_str(), "responses": s.responses, "metric": s.metric, "impact": s.impact })).collect::<Vec<_>>(),
         "sentiment": t.sentiment_mix.map(|[n, u, p]| json!({ "negative": n, "neutral": u, "positive": p })),
-        "churn_risk_ratio": t.churn_risk.map(|r| json!({ "ratio": r.ratio, "low": r.low, "high": r.high })),
+        "churn_risk_ratio": t.churn_risk.map(|r| json!({ "ratio": r.ratio, "low": r.low, "high": r.high, "p_value": r.p_value, "q_value": t.churn_q_value })),
         "revenue_churn_rate": t.revenue_churn.map(|(m, o)| json!({ "mentioning": m, "others": o })),
         "excess_churned_arr": t.excess_churned_arr.map(|e| json!({ "value": e.value, "low": e.low, "high": e.high })),
         "arr_at_risk": t.arr_at_risk,

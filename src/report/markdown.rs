@@ -24,6 +24,17 @@ fn survey_score(s: &crate::impact::report::SurveyImpact) -> String {
     format!("{} {metric}{impact}", s.survey)
 }
 
+/// "2.25 [1.10, 4.60], q 0.031": the churn risk ratio, its interval and its q-value (adjusted for
+/// every theme tested), or "–".
+pub fn risk_ratio_text(t: &ThemeImpact) -> String {
+    let q = match t.churn_q_value {
+        Some(q) if q < 0.001 => ", q < 0.001".to_string(),
+        Some(q) => format!(", q {q:.3}"),
+        None => String::new(),
+    };
+    t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]{q}", x.ratio, x.low, x.high))
+}
+
 /// "−12.3k [−20.1k, −4.0k]" or "–".
 pub fn excess_text(t: &ThemeImpact) -> String {
     t.excess_churned_arr.map_or("–".into(), |e| format!("{} [{}, {}]", money(e.value), money(e.low), money(e.high)))
@@ -38,11 +49,11 @@ pub fn render(doc: &Document) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Verbatim report — {} ({})\n", doc.workspace, period_label(r.period));
     let _ = writeln!(out, "{} responses from {} accounts. {}\n", r.responses, r.accounts, ranked_by_text(r.ranked_by));
-    let _ = writeln!(out, "| # | theme | evidence | mentions | share (prev.) | score (impact) | churn RR [95% CI] | excess churned ARR [95% CI] | ARR at risk |");
+    let _ = writeln!(out, "| # | theme | evidence | mentions | share (prev.) | score (impact) | churn RR [95% CI], q | excess churned ARR [95% CI] | ARR at risk |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for (i, t) in r.themes.iter().enumerate() {
         let prev = t.previous_share.map_or(String::new(), |p| format!(" ({})", percent(p)));
-        let rr = t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]", x.ratio, x.low, x.high));
+        let rr = risk_ratio_text(t);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",

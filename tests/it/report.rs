@@ -73,6 +73,17 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
         assert!(t["excess_churned_arr"]["low"].as_f64().unwrap() > 0.0);
         assert!(t["churn_risk_ratio"]["low"].as_f64().unwrap() > 1.0);
     }
+    // Every theme with enough accounts is tested for churn: its p-value agrees with its interval,
+    // and its q-value (adjusted for the number of themes tested) is never smaller than it.
+    let tested: Vec<&serde_json::Value> = themes.iter().filter(|t| t["evidence"] != "too_little_data").collect();
+    assert!(tested.len() > 10, "{described:#?}");
+    for t in themes {
+        let rr = &t["churn_risk_ratio"];
+        let (p, q) = (rr["p_value"].as_f64().unwrap(), rr["q_value"].as_f64());
+        assert_eq!(p < 0.05, rr["low"].as_f64().unwrap() > 1.0 || rr["high"].as_f64().unwrap() < 1.0, "{t:#}");
+        assert_eq!(q.is_some(), t["evidence"] != "too_little_data", "{t:#}");
+        assert!(q.is_none_or(|q| q >= p && q <= 1.0), "{t:#}");
+    }
     // The most mentioned theme of the most frequent planted theme (dashboard design, no churn
     // effect) is not a clear cost and ranks below all of them.
     let volume = THEMES.iter().max_by(|a, b| a.frequency.total_cmp(&b.frequency)).unwrap().name;
@@ -132,11 +143,17 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
     let reply = client.get_theme_report(ThemeReportRequest { period_days: 28, breakdown_by: vec!["plan".into()], ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(reply.ranked_by, "excess_churned_arr");
     assert_eq!(reply.themes.iter().map(|t| t.theme_id).collect::<Vec<_>>(), json_ids);
+    // The same q-values (JSON text keeps all but the last bit).
+    for (rpc, json) in reply.themes.iter().zip(themes) {
+        let (a, b) = (rpc.churn_q_value, json["churn_risk_ratio"]["q_value"].as_f64());
+        assert!(a.is_some() == b.is_some() && a.zip(b).is_none_or(|(a, b)| (a - b).abs() < 1e-12), "{a:?} {b:?}");
+    }
     assert_eq!(reply.themes[0].breakdowns.len(), 1);
     assert_eq!(reply.themes[0].breakdowns[0].attribute, "plan");
     assert_eq!(reply.at_risk_accounts.len(), at_risk.len());
     let one = client.get_theme_report(ThemeReportRequest { period_days: 28, theme_id: json_ids[1], ..Default::default() }).await.unwrap().into_inner();
     assert_eq!((one.themes.len(), one.themes[0].rank), (1, 2));
+    assert_eq!(one.themes[0].churn_q_value, reply.themes[1].churn_q_value, "one theme's q-value is still adjusted for all of them");
     let listed = client.list_alerts(ListAlertsRequest { period_days: 28, ..Default::default() }).await.unwrap().into_inner();
     let kinds = |v: Vec<(i64, String)>| {
         let mut v = v;
