@@ -34,6 +34,8 @@ pub struct Infer {
     jobs: mpsc::UnboundedSender<Job>,
     budget: Arc<Semaphore>,
     capacity: usize,
+    /// Texts embedded since start (for the metrics endpoint).
+    embedded: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Infer {
@@ -45,7 +47,7 @@ impl Infer {
             .name("verbatim-encoder".into())
             .spawn(move || run_encoder(encoder, rx))
             .expect("spawn encoder thread");
-        Self { jobs, budget: Arc::new(Semaphore::new(capacity)), capacity }
+        Self { jobs, budget: Arc::new(Semaphore::new(capacity)), capacity, embedded: Default::default() }
     }
 
     /// Embeds `texts` (in order), batched with whatever else is waiting.
@@ -60,12 +62,24 @@ impl Infer {
             .map_err(|_| InferError::Overloaded { capacity: self.capacity })?;
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { texts, reply, permit }).map_err(|_| InferError::Stopped)?;
-        answer.await.map_err(|_| InferError::Stopped)?.map_err(InferError::Encoder)
+        let embeddings = answer.await.map_err(|_| InferError::Stopped)?.map_err(InferError::Encoder)?;
+        self.embedded.fetch_add(embeddings.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(embeddings)
     }
 
     /// Texts that can be queued now before calls are refused.
     pub fn available(&self) -> usize {
         self.budget.available_permits()
+    }
+
+    /// Texts queued or in flight at most (`--queue-capacity`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Texts embedded since the encoder started.
+    pub fn embedded_texts(&self) -> u64 {
+        self.embedded.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

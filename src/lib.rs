@@ -22,6 +22,7 @@
 //! - [`simulate`]: a synthetic workspace with planted themes and churn, for demos and tests.
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
+//! - [`metrics`]: every call counted and timed, and the encoder queue, for Prometheus.
 //! - [`auth`]: API tokens (workspace, scopes) and the decision whether a call may run.
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
 
@@ -35,6 +36,7 @@ pub mod import;
 pub mod infer;
 pub mod ingest;
 pub mod jsonl;
+pub mod metrics;
 pub mod model;
 pub mod recluster;
 pub mod report;

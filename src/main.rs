@@ -70,6 +70,10 @@ enum Command {
         /// refused beyond loopback), `required` always, `off` never (behind an authenticating proxy).
         #[arg(long, env = "VERBATIM_AUTH", default_value = "auto")]
         auth: AuthMode,
+        /// Also answer Prometheus scrapes (`GET /metrics`: every call by method and status code,
+        /// its latency, the encoder queue) on this address, e.g. 127.0.0.1:9464. Off by default.
+        #[arg(long, env = "VERBATIM_METRICS_LISTEN", value_name = "ADDR")]
+        metrics_listen: Option<SocketAddr>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -697,7 +701,7 @@ fn main() -> anyhow::Result<()> {
             write_report(store.as_ref(), &cli.workspace, until, period, &[], verbatim::report::Format::Html, &dir.join("report.html"))?;
             if !no_serve {
                 let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
-                runtime.block_on(serve(state, listen))?;
+                runtime.block_on(serve(state, listen, None))?;
             }
         }
         Command::ExportAssignments { output } => {
@@ -712,7 +716,7 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, retention, auth, engine } => {
+        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
             let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
@@ -722,17 +726,29 @@ fn main() -> anyhow::Result<()> {
             if let Some(age) = retention {
                 runtime.spawn(scheduled_retention(state.ingest.store.clone(), age));
             }
-            runtime.block_on(serve(state, listen))?;
+            runtime.block_on(serve(state, listen, metrics_listen))?;
         }
     }
     Ok(())
 }
 
-async fn serve(state: AppState, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(state: AppState, listen: SocketAddr, metrics_listen: Option<SocketAddr>) -> anyhow::Result<()> {
     check_auth(&state, listen).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let metrics = match metrics_listen {
+        Some(addr) => {
+            let metrics_listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+            tracing::info!(addr = %metrics_listener.local_addr()?, "serving Prometheus metrics at /metrics");
+            let (metrics, infer) = (state.metrics.clone(), state.ingest.infer.clone());
+            Some(tokio::spawn(verbatim::metrics::serve_http(metrics_listener, metrics, infer, std::future::pending())))
+        }
+        None => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, "serving verbatim.v1 (health, reflection enabled)");
     grpc::serve(listener, state, shutdown_signal()).await?;
+    if let Some(endpoint) = metrics {
+        endpoint.abort();
+    }
     tracing::info!("stopped after finishing in-flight calls");
     Ok(())
 }

@@ -43,11 +43,13 @@ pub struct AppState {
     pub recluster_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// When calls need an API token (default: once the store holds one).
     pub auth: AuthMode,
+    /// Every call counted and timed (served by `--metrics-listen`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(ingest: Ingest, default_workspace: String) -> Self {
-        Self { ingest, default_workspace, recluster_lock: Default::default(), auth: AuthMode::default() }
+        Self { ingest, default_workspace, recluster_lock: Default::default(), auth: AuthMode::default(), metrics: Default::default() }
     }
 
     pub fn with_auth(self, auth: AuthMode) -> Self {
@@ -71,9 +73,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the compiled descriptors are valid");
+    let metrics = crate::metrics::MetricsLayer(std::sync::Arc::clone(&state.metrics));
     let verbatim = pb::verbatim_server::VerbatimServer::new(service::VerbatimService::new(state))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
+        .layer(metrics)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(verbatim)

@@ -53,6 +53,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub infer: Infer,
     pub store: Arc<dyn Store>,
+    /// The server's call counters, as `--metrics-listen` serves them.
+    pub metrics: Arc<verbatim::metrics::Metrics>,
     stop: Option<oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
     pub handle: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -80,10 +82,20 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let state = AppState::new(Ingest::new(infer.clone(), store.clone()), "default".into());
+        let metrics = state.metrics.clone();
         let handle = tokio::spawn(grpc::serve(listener, state, async {
             let _ = stopped.await;
         }));
-        Self { addr, infer, store, stop: Some(stop), handle: Some(handle), _dir: None }
+        Self { addr, infer, store, metrics, stop: Some(stop), handle: Some(handle), _dir: None }
+    }
+
+    /// Serves this server's metrics on another 127.0.0.1:0 port, as `--metrics-listen` does;
+    /// returns its address.
+    pub async fn start_metrics_endpoint(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(verbatim::metrics::serve_http(listener, self.metrics.clone(), self.infer.clone(), std::future::pending()));
+        addr
     }
 
     /// Stops the server and waits until it has finished every call.

@@ -1,5 +1,5 @@
 //! The gRPC front door against a real server: AnalyzeText, health, reflection, bad input,
-//! backpressure and graceful shutdown.
+//! backpressure, metrics and graceful shutdown.
 
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -119,6 +119,63 @@ async fn a_full_queue_answers_resource_exhausted_then_recovers() {
     busy.await.unwrap().unwrap();
     let ok = other.analyze_text(request(&["Hello again."], false)).await.unwrap();
     assert_eq!(ok.into_inner().results[0].segments.len(), 1);
+}
+
+/// `GET path` on `addr` over plain HTTP/1.1: (status line, body).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n").as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_every_call_by_method_and_code_and_the_encoder_queue() {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let server = TestServer::start(512).await;
+    let endpoint = server.start_metrics_endpoint().await;
+    let mut client = client(&server).await;
+    client.analyze_text(request(&["Love the app. Support took 3 days!"], false)).await.unwrap();
+    client.analyze_text(request(&["Fine."], false)).await.unwrap();
+    assert_eq!(client.analyze_text(request(&[], false)).await.unwrap_err().code(), Code::InvalidArgument);
+    let channel = tonic::transport::Channel::from_shared(server.url()).unwrap().connect().await.unwrap();
+    HealthClient::new(channel.clone()).check(HealthCheckRequest { service: String::new() }).await.unwrap();
+    // A method nobody serves is counted, under "unknown".
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/verbatim.v1.Verbatim/NoSuchMethod");
+    let codec = tonic_prost::ProstCodec::<verbatim::grpc::pb::AnalyzeTextRequest, verbatim::grpc::pb::AnalyzeTextResponse>::default();
+    let unknown = grpc.unary(tonic::Request::new(request(&["x"], false)), path, codec).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::Unimplemented);
+
+    let (status, text) = http_get(endpoint, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let value = |series: &str| -> f64 {
+        let line = text.lines().find(|l| l.rsplit_once(' ').is_some_and(|(name, _)| name == series)).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        line.rsplit_once(' ').unwrap().1.parse().unwrap()
+    };
+    let analyze = r#"grpc_service="verbatim.v1.Verbatim",grpc_method="AnalyzeText""#;
+    assert_eq!(value(&format!("grpc_server_handled_total{{{analyze},grpc_code=\"OK\"}}")), 2.0);
+    assert_eq!(value(&format!("grpc_server_handled_total{{{analyze},grpc_code=\"InvalidArgument\"}}")), 1.0);
+    assert_eq!(value(&format!("grpc_server_handling_seconds_count{{{analyze}}}")), 3.0);
+    assert_eq!(value(&format!("grpc_server_handling_seconds_bucket{{{analyze},le=\"+Inf\"}}")), 3.0);
+    assert!(value(&format!("grpc_server_handling_seconds_sum{{{analyze}}}")) > 0.0);
+    assert_eq!(value(r#"grpc_server_handled_total{grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="OK"}"#), 1.0);
+    assert_eq!(value(r#"grpc_server_handled_total{grpc_service="unknown",grpc_method="unknown",grpc_code="Unimplemented"}"#), 1.0);
+    assert!(!text.contains("NoSuchMethod"));
+    // Three segments embedded; nothing queued now; the configured capacity.
+    assert_eq!(value("verbatim_encoder_texts_total"), 3.0);
+    assert_eq!(value("verbatim_encoder_queue_texts"), 0.0);
+    assert_eq!(value("verbatim_encoder_queue_capacity"), 512.0);
+
+    // Anything but GET /metrics is refused with a status that says so; the server keeps serving.
+    assert_eq!(http_get(endpoint, "/").await.0, "HTTP/1.1 404 Not Found");
+    client.analyze_text(request(&["Still works."], false)).await.unwrap();
+    let (_, again) = http_get(endpoint, "/metrics?x=1").await;
+    assert!(again.contains(&format!("grpc_server_handled_total{{{analyze},grpc_code=\"OK\"}} 3")), "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
