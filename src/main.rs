@@ -43,7 +43,8 @@ struct GlobalArgs {
     sentiment_dir: PathBuf,
     /// The store: a SQLite database file (created when missing), or a PostgreSQL URL
     /// (`postgres://user:password@host/db`) that several replicas share; add `?sslmode=verify-full`
-    /// (and `&sslrootcert=CA.pem` for a private CA) for TLS with the server's certificate verified.
+    /// (and `&sslrootcert=CA.pem` for a private CA, `&sslcert=C.pem&sslkey=C.key` where the server
+    /// asks for a client certificate) for TLS with the server's certificate verified.
     #[arg(long, global = true, env = "VERBATIM_DB", default_value = "verbatim.db")]
     db: PathBuf,
     /// Workspace (tenant) to read and write.

@@ -1216,6 +1216,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_client_certificate_logs_in_where_the_server_asks_for_one() {
+        let Some(db) = ScratchDatabase::from_env() else { return };
+        let env = |name: &str| std::env::var(name).ok();
+        let (Some(ca), Some(cert), Some(key)) = (env("VERBATIM_TEST_POSTGRES_CA"), env("VERBATIM_TEST_POSTGRES_CLIENT_CERT"), env("VERBATIM_TEST_POSTGRES_CLIENT_KEY")) else {
+            assert!(env("VERBATIM_REQUIRE_POSTGRES").as_deref() != Some("1"), "no client certificate for the test server (eval \"$(.ci/postgres.sh)\")");
+            return;
+        };
+        // The role verbatim_cert has no password: the test server lets it in by certificate only.
+        let base = db.url().replacen("://verbatim:verbatim@", "://verbatim_cert@", 1);
+        let url = |options: &str| format!("{base}{}sslmode=verify-full&sslrootcert={ca}{options}", if base.contains('?') { '&' } else { '?' });
+        let mut client = Target::parse(&url(&format!("&sslcert={cert}&sslkey={key}")), "test").unwrap().connect().unwrap();
+        let row = client.query_one("SELECT current_user::text, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap();
+        assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("verbatim_cert".to_string(), "/CN=verbatim_cert".to_string()));
+        // Without the certificate the same role is refused, and the error says by what.
+        let err = Target::parse(&url(""), "test").unwrap().connect().err().expect("no certificate, no login").to_string();
+        assert!(err.contains("certificate"), "{err}");
+        // A certificate of the right CA for another name does not log in as verbatim_cert.
+        let server = std::path::Path::new(&ca).with_file_name("server.pem");
+        let server_key = server.with_file_name("server.key");
+        let err = Target::parse(&url(&format!("&sslcert={}&sslkey={}", server.display(), server_key.display())), "test").unwrap().connect().err().expect("CN localhost is not verbatim_cert").to_string();
+        assert!(err.contains("verbatim_cert"), "{err}");
+    }
+
+    #[test]
     fn urls_are_told_from_files_and_passwords_never_shown() {
         assert!(is_url("postgres://v@db/verbatim") && is_url("postgresql://v@db/verbatim"));
         assert!(!is_url("verbatim.db") && !is_url("/var/lib/verbatim/postgres.db"));

@@ -7,6 +7,9 @@
 //!   eavesdropper but not an impostor).
 //! - `sslrootcert=PATH`: the trusted roots are the PEM certificates in PATH (a private CA, e.g. a
 //!   cloud provider's RDS bundle); without it, or with `sslrootcert=system`, Mozilla's roots.
+//! - `sslcert=PATH&sslkey=PATH`: Verbatim proves who *it* is too, with this PEM certificate (chain)
+//!   and private key (PKCS#8, PKCS#1 or SEC1), for servers whose `pg_hba.conf` asks for `cert`
+//!   authentication or `clientcert=verify-full`.
 //! - No `sslmode`, or `disable` / `allow` / `prefer`: plain TCP, for a private network or a
 //!   loopback tunnel (libpq's `prefer` would try unverified TLS first).
 
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use ::postgres::config::SslMode;
 use ::postgres::{Client, Config, NoTls};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::{StoreError, StoreResult};
@@ -52,8 +55,10 @@ impl Target {
             }
         };
         if !tls {
-            if options.root_cert.is_some() {
-                return Err(open_error("sslrootcert is given but sslmode is not require, verify-ca or verify-full: the connection would not use it".into()));
+            for (given, option) in [(&options.root_cert, "sslrootcert"), (&options.cert, "sslcert"), (&options.key, "sslkey")] {
+                if given.is_some() {
+                    return Err(open_error(format!("{option} is given but sslmode is not require, verify-ca or verify-full: the connection would not use it")));
+                }
             }
             config.ssl_mode(SslMode::Disable);
             return Ok(Self { config, transport: Transport::Plain, name: name.to_string() });
@@ -63,11 +68,18 @@ impl Target {
             Some(path) => roots_from_pem(path).map_err(open_error)?,
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| open_error(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let client = match (options.cert.as_deref(), options.key.as_deref()) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key_path)) => {
+                let (chain, key) = client_identity(cert, key_path).map_err(open_error)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| open_error(format!("sslcert {cert} and sslkey {key_path}: {e}")))?
+            }
+            (Some(_), None) | (None, Some(_)) => return Err(open_error("sslcert and sslkey go together: give both (the client certificate and its private key) or neither".into())),
+        };
         config.ssl_mode(SslMode::Require);
         Ok(Self { config, transport: Transport::Tls(MakeRustlsConnect::new(client)), name: name.to_string() })
     }
@@ -102,6 +114,18 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The client certificate chain and private key, from PEM files.
+fn client_identity(cert: &str, key: &str) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain: Vec<CertificateDer> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("sslcert {cert}: cannot read PEM certificates: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("sslcert {cert}: no certificate in it"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("sslkey {key}: cannot read a PEM private key: {e}"))?;
+    Ok((chain, key))
+}
+
 fn roots_from_pem(path: &str) -> Result<rustls::RootCertStore, String> {
     let certificates: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect())
@@ -118,10 +142,13 @@ fn roots_from_pem(path: &str) -> Result<rustls::RootCertStore, String> {
 struct TlsOptions {
     mode: Option<String>,
     root_cert: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
 }
 
-/// Splits libpq's `sslmode` and `sslrootcert` off a URL's query (the postgres crate knows only
-/// three of libpq's six modes and no root certificate), percent-decoding their values.
+/// Splits libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` off a URL's query (the
+/// postgres crate knows only three of libpq's six modes and no certificate files),
+/// percent-decoding their values.
 fn take_tls_options(url: &str) -> (String, TlsOptions) {
     let Some((base, query)) = url.split_once('?') else { return (url.to_string(), TlsOptions::default()) };
     let mut options = TlsOptions::default();
@@ -130,6 +157,8 @@ fn take_tls_options(url: &str) -> (String, TlsOptions) {
         match pair.split_once('=') {
             Some(("sslmode", v)) => options.mode = Some(percent_decode(v)),
             Some(("sslrootcert", v)) => options.root_cert = Some(percent_decode(v)),
+            Some(("sslcert", v)) => options.cert = Some(percent_decode(v)),
+            Some(("sslkey", v)) => options.key = Some(percent_decode(v)),
             _ => rest.push(pair),
         }
     }
@@ -165,7 +194,10 @@ mod tests {
     fn tls_options_are_split_off_the_url_and_decoded() {
         let (url, o) = take_tls_options("postgres://v:p@db:5432/verbatim?sslmode=verify-full&connect_timeout=5&sslrootcert=%2Fetc%2Fca%20bundle.pem");
         assert_eq!(url, "postgres://v:p@db:5432/verbatim?connect_timeout=5");
-        assert_eq!(o, TlsOptions { mode: Some("verify-full".into()), root_cert: Some("/etc/ca bundle.pem".into()) });
+        assert_eq!(o, TlsOptions { mode: Some("verify-full".into()), root_cert: Some("/etc/ca bundle.pem".into()), ..Default::default() });
+        let (url, o) = take_tls_options("postgres://v@db/verbatim?sslcert=%2Fk%2Fc.pem&sslmode=require&sslkey=/k/c.key");
+        assert_eq!(url, "postgres://v@db/verbatim");
+        assert_eq!((o.cert.as_deref(), o.key.as_deref()), (Some("/k/c.pem"), Some("/k/c.key")));
         let (url, o) = take_tls_options("postgres://v@db/verbatim");
         assert_eq!((url.as_str(), o), ("postgres://v@db/verbatim", TlsOptions::default()));
     }
@@ -184,5 +216,14 @@ mod tests {
         assert!(err.contains("sslrootcert") && err.contains("sslmode"), "{err}");
         let err = parse("postgres://v@db/verbatim?sslmode=require&sslrootcert=/nonexistent/ca.pem").err().unwrap().to_string();
         assert!(err.contains("sslrootcert /nonexistent/ca.pem"), "{err}");
+        // A client certificate: only over TLS, never without its key, and read when parsed.
+        let err = parse("postgres://v@db/verbatim?sslcert=/c.pem&sslkey=/c.key").err().unwrap().to_string();
+        assert!(err.contains("sslcert") && err.contains("sslmode"), "{err}");
+        let err = parse("postgres://v@db/verbatim?sslmode=require&sslcert=/c.pem").err().unwrap().to_string();
+        assert!(err.contains("sslcert and sslkey go together"), "{err}");
+        let err = parse("postgres://v@db/verbatim?sslmode=require&sslkey=/c.key").err().unwrap().to_string();
+        assert!(err.contains("sslcert and sslkey go together"), "{err}");
+        let err = parse("postgres://v@db/verbatim?sslmode=require&sslcert=/nonexistent/c.pem&sslkey=/nonexistent/c.key").err().unwrap().to_string();
+        assert!(err.contains("sslcert /nonexistent/c.pem"), "{err}");
     }
 }
