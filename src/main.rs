@@ -174,6 +174,28 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+    /// What people wrote about one theme: its segments under the active model, newest first, each
+    /// with its response's score and sentiment (as the ListThemeSegments call pages them).
+    ThemeSegments {
+        /// The theme's id (`verbatim report`, `ListThemes`).
+        #[arg(long)]
+        theme: i64,
+        /// Only responses submitted since then: a date/time (2026-11-01) or an age (30d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only responses submitted before then (exclusive): a date/time or an age.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only segments read as negative, neutral or positive.
+        #[arg(long, value_parser = parse_label)]
+        sentiment: Option<verbatim::sentiment::Label>,
+        /// At most this many segments, newest first (0: all).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Write them all as CSV here instead of printing them.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Train a model.
     Train {
         #[command(subcommand)]
@@ -431,6 +453,10 @@ fn parse_time_or_age(flag: &str, s: &str) -> anyhow::Result<i64> {
         return Ok(chrono::Utc::now().timestamp() - age.as_secs() as i64);
     }
     verbatim::ingest::parse_timestamp(s).map_err(|m| anyhow::anyhow!("{flag}: {m}, or an age such as 90d"))
+}
+
+fn parse_label(s: &str) -> Result<verbatim::sentiment::Label, String> {
+    verbatim::sentiment::Label::parse(s).ok_or_else(|| format!("{s:?} is not negative, neutral or positive"))
 }
 
 fn parse_range(s: &str) -> Result<(usize, usize), String> {
@@ -707,6 +733,47 @@ fn main() -> anyhow::Result<()> {
                 runtime.block_on(serve(state, listen, None))?;
             }
         }
+        Command::ThemeSegments { theme, since, until, sentiment, limit, output } => {
+            let store = open_store(&cli)?;
+            let workspace = &cli.workspace;
+            let Some(model) = store.active_theme_model(workspace)? else {
+                anyhow::bail!("workspace {workspace:?} has no theme model yet: run `verbatim recluster` first");
+            };
+            if !model.themes.iter().any(|t| t.id == theme) {
+                anyhow::bail!("--theme {theme}: no such theme in workspace {workspace:?}'s model v{} (see `verbatim report`)", model.version);
+            }
+            let since = since.map(|s| parse_time_or_age("--since", &s)).transpose()?;
+            let until = until.map(|s| parse_time_or_age("--until", &s)).transpose()?;
+            if let (Some(s), Some(u)) = (since, until) {
+                anyhow::ensure!(s < u, "--since must be before --until");
+            }
+            let wanted = if limit == 0 { usize::MAX } else { limit };
+            let mut query = verbatim::store::ThemeSegmentQuery { theme_id: theme, since, until, sentiment, after: None, limit: 0 };
+            let mut hits = Vec::new();
+            loop {
+                query.limit = (wanted - hits.len()).min(500);
+                let page = store.theme_segment_page(workspace, &query)?;
+                query.after = page.segments.last().map(|h| h.position());
+                hits.extend(page.segments);
+                if !page.more || hits.len() >= wanted {
+                    break;
+                }
+            }
+            match output {
+                Some(path) => {
+                    write_theme_segments(&path, &hits)?;
+                    println!("wrote {} segments of theme {theme} to {}", hits.len(), path.display());
+                }
+                None => {
+                    for h in &hits {
+                        let r = &h.response;
+                        let sentiment = h.sentiment.map_or("–".to_string(), |s| format!("{} {:+.2}", s.label().as_str(), s.score()));
+                        println!("{}  {} {}  {sentiment:<13}  {}  ({}, {})", verbatim::report::timestamp(r.submitted_at), r.survey, r.score, h.text, r.response_id, r.account_id);
+                    }
+                    eprintln!("{} segments of theme {theme} (model v{}), newest first", hits.len(), model.version);
+                }
+            }
+        }
         Command::ExportAssignments { output } => {
             let store = open_store(&cli)?;
             let rows = store.theme_assignments(&cli.workspace)?;
@@ -821,6 +888,33 @@ fn run_tokens(cli: &GlobalArgs, command: TokensCommand) -> anyhow::Result<()> {
 /// html unless the file's extension names another format.
 fn format_of(output: &std::path::Path) -> verbatim::report::Format {
     output.extension().and_then(|e| e.to_str()).and_then(|e| e.parse().ok()).unwrap_or(verbatim::report::Format::Html)
+}
+
+/// A theme's segments as CSV, one row per segment, newest first.
+fn write_theme_segments(path: &std::path::Path, hits: &[verbatim::store::ThemeSegmentHit]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot create {}", path.display()))?;
+    w.write_record(["submitted_at", "response_id", "account_id", "survey", "score", "scale_min", "scale_max", "segment_index", "segment_text", "sentiment", "sentiment_score", "similarity", "verbatim"])?;
+    for h in hits {
+        let r = &h.response;
+        let (label, score) = h.sentiment.map_or((String::new(), String::new()), |s| (s.label().as_str().to_string(), format!("{:.4}", s.score())));
+        w.write_record([
+            verbatim::report::timestamp(r.submitted_at),
+            r.response_id.clone(),
+            r.account_id.clone(),
+            r.survey.to_string(),
+            r.score.to_string(),
+            r.scale.min.to_string(),
+            r.scale.max.to_string(),
+            h.index.to_string(),
+            h.text.clone(),
+            label,
+            score,
+            format!("{:.4}", h.similarity),
+            r.verbatim.clone(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 /// Writes the report of the period of `length` ending at `until` to `output`, atomically.

@@ -216,6 +216,19 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
     assert!(e.code() == tonic::Code::InvalidArgument && e.message().contains("page_size") && e.message().contains("1–500"), "{}", e.message());
     let e = client.list_theme_segments(ListThemeSegmentsRequest { theme_id: 99_999, ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound, "{}", e.message());
+    // The same from the command line: every segment as CSV, or the newest few printed.
+    let theme_csv = dir.join("theme.csv");
+    verbatim(&db, &["theme-segments", "--theme", &top.to_string(), "--limit", "0", "--output", theme_csv.to_str().unwrap()]);
+    let mut from_cli: Vec<(String, u32)> =
+        csv::Reader::from_path(&theme_csv).unwrap().records().map(|r| r.unwrap()).map(|r| (r[1].to_string(), r[7].parse().unwrap())).collect();
+    from_cli.sort();
+    assert_eq!(from_cli, expected);
+    let printed = verbatim(&db, &["theme-segments", "--theme", &top.to_string(), "--sentiment", "negative", "--limit", "3"]);
+    assert_eq!(printed.lines().count(), negative.segments.len().min(3), "{printed}");
+    assert!(printed.lines().zip(&negative.segments).all(|(line, s)| line.contains(" negative ") && line.contains(&s.response_id)), "{printed}");
+    let unknown = Command::new(env!("CARGO_BIN_EXE_verbatim")).args(["theme-segments", "--theme", "99999", "--db"]).arg(&db).output().unwrap();
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success() && stderr.contains("--theme 99999"), "{stderr}");
 
     // Bad input: a clear status naming the field, and the server keeps serving.
     let e = client.get_theme_report(ThemeReportRequest { period_days: 5000, ..Default::default() }).await.unwrap_err();
