@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -54,6 +55,8 @@ struct Calls {
 #[derive(Debug, Default)]
 pub struct Metrics {
     calls: Mutex<Calls>,
+    /// Calls started and not yet ended.
+    in_flight: AtomicI64,
 }
 
 impl Metrics {
@@ -87,6 +90,8 @@ impl Metrics {
             let _ = writeln!(out, "grpc_server_handling_seconds_sum{{{}}} {}", labels(route), h.sum);
             let _ = writeln!(out, "grpc_server_handling_seconds_count{{{}}} {}", labels(route), h.count);
         }
+        header(&mut out, "verbatim_grpc_calls_in_flight", "gauge", "gRPC calls started and not yet answered.");
+        let _ = writeln!(out, "verbatim_grpc_calls_in_flight {}", self.in_flight.load(Ordering::Relaxed));
         header(&mut out, "verbatim_encoder_queue_texts", "gauge", "Texts queued for the encoder or being embedded.");
         let _ = writeln!(out, "verbatim_encoder_queue_texts {}", encoder.queued);
         header(&mut out, "verbatim_encoder_queue_capacity", "gauge", "Texts the encoder queue holds before calls are refused (RESOURCE_EXHAUSTED).");
@@ -187,14 +192,37 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (path, started, metrics) = (request.uri().path().to_string(), Instant::now(), Arc::clone(&self.metrics));
+        let call = Call::start(Arc::clone(&self.metrics), request.uri().path());
         let reply = self.inner.call(request);
         Box::pin(async move {
+            let mut call = call; // the whole guard lives in the future, not just its field
             let reply = reply.await;
-            let code = reply.as_ref().map_or(tonic::Code::Unavailable, |r| status_of(r.headers()));
-            metrics.observe(&path, code, started.elapsed());
+            call.code = Some(reply.as_ref().map_or(tonic::Code::Unavailable, |r| status_of(r.headers())));
             reply
         })
+    }
+}
+
+/// One call in flight; recorded when it ends, with its status, or as `Canceled` when the caller
+/// went away (or its deadline passed) first and the server dropped the call.
+struct Call {
+    metrics: Arc<Metrics>,
+    path: String,
+    started: Instant,
+    code: Option<tonic::Code>,
+}
+
+impl Call {
+    fn start(metrics: Arc<Metrics>, path: &str) -> Self {
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self { metrics, path: path.to_string(), started: Instant::now(), code: None }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.observe(&self.path, self.code.unwrap_or(tonic::Code::Cancelled), self.started.elapsed());
     }
 }
 

@@ -166,16 +166,34 @@ async fn metrics_count_every_call_by_method_and_code_and_the_encoder_queue() {
     assert_eq!(value(r#"grpc_server_handled_total{grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="OK"}"#), 1.0);
     assert_eq!(value(r#"grpc_server_handled_total{grpc_service="unknown",grpc_method="unknown",grpc_code="Unimplemented"}"#), 1.0);
     assert!(!text.contains("NoSuchMethod"));
-    // Three segments embedded; nothing queued now; the configured capacity.
+    // Three segments embedded; nothing queued or in flight now; the configured capacity.
     assert_eq!(value("verbatim_encoder_texts_total"), 3.0);
     assert_eq!(value("verbatim_encoder_queue_texts"), 0.0);
     assert_eq!(value("verbatim_encoder_queue_capacity"), 512.0);
+    assert_eq!(value("verbatim_grpc_calls_in_flight"), 0.0);
+
+    // A caller whose deadline passes mid-call: counted as Canceled once the server lets it go.
+    let long: Vec<String> = (0..200).map(|i| format!("Call {i}: the export to the data warehouse times out every night and support has not replied in a week.")).collect();
+    let mut hurried = tonic::Request::new(AnalyzeTextRequest { texts: long, include_embeddings: false });
+    hurried.set_timeout(std::time::Duration::from_millis(20));
+    assert!(client.analyze_text(hurried).await.is_err());
+    let canceled = format!("grpc_server_handled_total{{{analyze},grpc_code=\"Canceled\"}} 1");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = http_get(endpoint, "/metrics").await.1;
+        if seen.contains(&canceled) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen.contains(&canceled), "{seen}");
 
     // Anything but GET /metrics is refused with a status that says so; the server keeps serving.
     assert_eq!(http_get(endpoint, "/").await.0, "HTTP/1.1 404 Not Found");
     client.analyze_text(request(&["Still works."], false)).await.unwrap();
     let (_, again) = http_get(endpoint, "/metrics?x=1").await;
     assert!(again.contains(&format!("grpc_server_handled_total{{{analyze},grpc_code=\"OK\"}} 3")), "{again}");
+    assert!(again.contains("verbatim_grpc_calls_in_flight 0"), "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
