@@ -112,7 +112,7 @@ pub fn evidence_name(e: Evidence) -> &'static str {
 pub fn evidence_text(e: Evidence) -> &'static str {
     match e {
         Evidence::Clear => "clear",
-        Evidence::Uncertain => "uncertain (interval spans zero)",
+        Evidence::Uncertain => "uncertain (could be chance)",
         Evidence::TooLittleData => "too little data",
     }
 }
@@ -151,7 +151,7 @@ pub const HOW_TO_READ: &[(&str, &str)] = &[
     ("q-value", "The churn risk ratio's p-value (the chance of a ratio this far from 1 if the theme made no difference) adjusted for the number of themes tested in this report (Benjamini–Hochberg, over every theme with at least 5 accounts). A report tests many themes, and one at a time about 1 in 20 themes with no effect would look significant; themes whose q-value is at most 0.05 hold, on average, no more than 5% such chance findings among them."),
     ("Revenue-weighted impact", "ARR(mentioning accounts) × (their revenue churn rate − the revenue churn rate of the other responding accounts), where revenue churn rate = churned ARR / ARR. It is the churned ARR in excess of the baseline, with a 95% interval from 1,000 seeded bootstrap resamples of accounts. It measures association, not proof of cause."),
     ("ARR at risk", "ARR of mentioning accounts not yet churned × the excess revenue churn rate (when positive): what the theme will cost if it keeps acting as it has."),
-    ("Evidence", "clear: at least 5 mentioning accounts, a 95% interval of the revenue-weighted impact that excludes zero and a churn q-value of at most 0.05; uncertain: an interval spans no effect; too little data: fewer than 5 mentioning accounts or no comparison group. Clear costs rank first, then uncertain themes, then themes clearly linked to less churn, and themes with too little data come last, whatever their point estimate."),
+    ("Evidence", "clear: at least 5 mentioning accounts, a 95% interval of the revenue-weighted impact that excludes zero and a churn q-value of at most 0.05; uncertain: the excess interval spans zero or the q-value is above 0.05, so the figure could be chance; too little data: fewer than 5 mentioning accounts or no comparison group. Clear costs rank first, then uncertain themes, then themes clearly linked to less churn, and themes with too little data come last, whatever their point estimate."),
     ("Alerts", "Week over week, on the period's last 7 days: a volume spike is a mention count above the mean + 2 standard deviations of the 8 weeks before (a standard deviation of at least 1); a score-impact move is a change of 3 points or more since the week before. The trend charts show the same weekly shares."),
     ("At-risk accounts", "Active accounts with a negative sentence in the period on a theme whose revenue-weighted impact is clearly positive, ordered by ARR × the revenue churn rate of the accounts that raised that theme."),
 ];
