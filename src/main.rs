@@ -723,10 +723,8 @@ fn main() -> anyhow::Result<()> {
             let job = verbatim::recluster::ReclusterJob::default();
             print!("{}", verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |_| {})?);
             let until = chrono::Utc::now().timestamp();
-            // The whole simulated span (8 weeks): churn that follows a response has time to show,
-            // and the churn themes' evidence holds among all the themes tested (over the last
-            // four weeks alone at most one theme's does).
-            let period = std::time::Duration::from_secs(56 * 86_400);
+            // Four weeks: long enough for churn that follows a response to show.
+            let period = std::time::Duration::from_secs(28 * 86_400);
             write_report(store.as_ref(), &cli.workspace, until, period, &[], verbatim::report::Format::Html, &dir.join("report.html"))?;
             if !no_serve {
                 let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
