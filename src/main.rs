@@ -808,7 +808,7 @@ async fn serve(state: AppState, listen: SocketAddr, metrics_listen: Option<Socke
             let metrics_listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
             tracing::info!(addr = %metrics_listener.local_addr()?, "serving Prometheus metrics at /metrics");
             let (metrics, infer) = (state.metrics.clone(), state.ingest.infer.clone());
-            Some(tokio::spawn(verbatim::metrics::serve_http(metrics_listener, metrics, infer, std::future::pending())))
+            Some(tokio::spawn(verbatim::metrics::serve_http(metrics_listener, metrics, infer)))
         }
         None => None,
     };

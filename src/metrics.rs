@@ -226,24 +226,20 @@ impl Drop for Call {
     }
 }
 
-/// Answers `GET /metrics` on `listener` until `shutdown` completes (HTTP/1.1, one request per
+/// Answers `GET /metrics` on `listener` until its task is aborted (HTTP/1.1, one request per
 /// connection: what a Prometheus scrape needs, and nothing else).
-pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, infer: Infer, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
+pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, infer: Infer) {
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let (metrics, infer) = (Arc::clone(&metrics), infer.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = answer(stream, &metrics, &infer).await {
-                            tracing::debug!(error = %e, "metrics request failed");
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "metrics endpoint: accept failed"),
-            },
-            () = &mut shutdown => break,
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let (metrics, infer) = (Arc::clone(&metrics), infer.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = answer(stream, &metrics, &infer).await {
+                        tracing::debug!(error = %e, "metrics request failed");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics endpoint: accept failed"),
         }
     }
 }

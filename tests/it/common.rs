@@ -94,7 +94,7 @@ impl TestServer {
     pub async fn start_metrics_endpoint(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(verbatim::metrics::serve_http(listener, self.metrics.clone(), self.infer.clone(), std::future::pending()));
+        tokio::spawn(verbatim::metrics::serve_http(listener, self.metrics.clone(), self.infer.clone()));
         addr
     }
 
