@@ -72,6 +72,8 @@ fn theme(doc: &Document, rank: usize, t: &ThemeImpact) -> pb::ThemeImpact {
         churn_risk_ratio: t.churn_risk.map(|r| interval(r.ratio, r.low, r.high)),
         churn_p_value: t.churn_risk.map(|r| r.p_value),
         churn_q_value: t.churn_q_value,
+        churn_risk_ratio_adjusted: t.churn_risk_adjusted.map(|r| interval(r.ratio, r.low, r.high)),
+        explained_by_theme_id: t.explained_by,
         revenue_churn_mentioning: t.revenue_churn.map(|r| r.0),
         revenue_churn_others: t.revenue_churn.map(|r| r.1),
         excess_churned_arr: t.excess_churned_arr.map(|e| interval(e.value, e.low, e.high)),

@@ -86,6 +86,14 @@ pub struct ThemeImpact {
     /// The risk ratio's p-value adjusted for the number of themes tested in this report
     /// (Benjamini–Hochberg over every theme with enough accounts; `None` for the others).
     pub churn_q_value: Option<f64>,
+    /// For a theme whose churn figures alone are clear: its risk ratio within the accounts that
+    /// raise another clear cost and within those that raise none (Mantel–Haenszel), so that churn
+    /// it merely shares verbatims or accounts with does not count as its own. `None` when no other
+    /// theme is a clear cost, or for a theme that is not clear.
+    pub churn_risk_adjusted: Option<RiskRatio>,
+    /// A theme demoted from clear because its adjusted risk ratio's interval includes 1: the clear
+    /// cost it shares the most accounts with, whose churn it was showing.
+    pub explained_by: Option<i64>,
     /// Revenue churn rate (churned ARR / ARR) of mentioning and of non-mentioning accounts.
     pub revenue_churn: Option<(f64, f64)>,
     /// Churned ARR in excess of the baseline, with its bootstrap interval.
@@ -153,6 +161,56 @@ fn churned_arr(accounts: &[AccountRecord], outcomes: &[OutcomeRecord], since: &H
     lost
 }
 
+/// Themes are not independent causes: "the dashboard is cluttered" and "I was billed twice" are
+/// often written by the same accounts, even in one verbatim, and a theme that travels with a
+/// costly one shows its churn. So every clear theme's churn risk ratio is measured again within
+/// two strata — accounts raising some *other* clear cost, and accounts raising none — and pooled
+/// (Mantel–Haenszel). A theme whose adjusted interval includes 1 is demoted to uncertain and names
+/// the clear cost it shares the most accounts with (one still clear if any). One pass: the clear costs before adjustment
+/// define the strata (a theme that truly drives churn keeps its effect within them; one that only
+/// rides along loses it). Two themes nearly always raised together cannot be told apart, and
+/// both are demoted.
+fn adjust_for_co_occurring_costs(themes: &mut [ThemeImpact], accounts: &[BTreeSet<&str>], revenue: &BTreeMap<&str, AccountRevenue>) {
+    let costs: Vec<usize> = (0..themes.len()).filter(|&i| themes[i].evidence == Evidence::Clear && themes[i].excess_churned_arr.is_some_and(|e| e.value > 0.0)).collect();
+    let clear: Vec<usize> = (0..themes.len()).filter(|&i| themes[i].evidence == Evidence::Clear).collect();
+    let mut demoted = Vec::new();
+    for i in clear {
+        let others: Vec<usize> = costs.iter().copied().filter(|&j| j != i).collect();
+        if others.is_empty() {
+            continue;
+        }
+        // strata[0]: accounts raising another clear cost; strata[1]: the rest.
+        let mut strata = [stats::Stratum { a: 0, n1: 0, c: 0, n0: 0 }; 2];
+        for (id, account) in revenue {
+            let stratum = &mut strata[usize::from(!others.iter().any(|&j| accounts[j].contains(id)))];
+            let churned = u64::from(account.churned_arr > 0.0);
+            if accounts[i].contains(id) {
+                (stratum.a, stratum.n1) = (stratum.a + churned, stratum.n1 + 1);
+            } else {
+                (stratum.c, stratum.n0) = (stratum.c + churned, stratum.n0 + 1);
+            }
+        }
+        let adjusted = stats::mantel_haenszel_risk_ratio(&strata);
+        themes[i].churn_risk_adjusted = adjusted;
+        // Still clear only on the same side of 1 as before adjustment.
+        let same_side = |r: RiskRatio| if themes[i].churn_risk.is_some_and(|crude| crude.ratio > 1.0) { r.low > 1.0 } else { r.high < 1.0 };
+        if !adjusted.is_some_and(same_side) {
+            demoted.push((i, others));
+        }
+    }
+    for (i, _) in &demoted {
+        themes[*i].evidence = Evidence::Uncertain;
+    }
+    // Name the clear cost a demoted theme shares the most accounts with, preferring one that is
+    // still clear.
+    for (i, others) in demoted {
+        let still_clear: Vec<usize> = others.iter().copied().filter(|&j| themes[j].evidence == Evidence::Clear).collect();
+        let candidates = if still_clear.is_empty() { others } else { still_clear };
+        let shared = |j: usize| (accounts[i].intersection(&accounts[j]).count(), std::cmp::Reverse(themes[j].theme_id));
+        themes[i].explained_by = candidates.into_iter().max_by_key(|&j| shared(j)).map(|j| themes[j].theme_id);
+    }
+}
+
 /// Builds the report for `period`; `seed` fixes the bootstrap.
 pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     let in_period: Vec<bool> = input.responses.iter().map(|r| period.contains(r.submitted_at)).collect();
@@ -185,7 +243,7 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     let label_of: HashMap<i64, &Theme> = input.themes.iter().map(|t| (t.id, t)).collect();
     let current_scored: Vec<ScoredResponse> = current.iter().map(|&i| scored[i]).collect();
 
-    let mut themes: Vec<ThemeImpact> = by_theme
+    let (mut themes, theme_accounts): (Vec<ThemeImpact>, Vec<BTreeSet<&str>>) = by_theme
         .iter()
         .filter_map(|(&theme_id, segs)| {
             let now: Vec<&&SegmentTheme> = segs.iter().filter(|s| in_period[s.response]).collect();
@@ -236,7 +294,7 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
                 Some(e) if e.is_clear() && churn_risk.is_some_and(|r| r.is_significant()) => Evidence::Clear,
                 _ => Evidence::Uncertain,
             };
-            Some(ThemeImpact {
+            Some((ThemeImpact {
                 theme_id,
                 label: label_of.get(&theme_id).map_or_else(|| format!("theme {theme_id}"), |t| t.display_label().to_string()),
                 segments: now.len(),
@@ -248,14 +306,17 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
                 sentiment_mix,
                 churn_risk,
                 churn_q_value: None,
+                churn_risk_adjusted: None,
+                explained_by: None,
                 revenue_churn,
                 excess_churned_arr: excess,
                 arr_at_risk: stats::arr_at_risk(&theirs, &others),
                 arr_weighted_score_impact: headline.map(|impact| arr * impact / 100.0),
                 evidence,
-            })
+            }, accounts))
         })
-        .collect();
+        .unzip();
+    adjust_for_co_occurring_costs(&mut themes, &theme_accounts, &revenue);
 
     // The family of churn tests: every theme with enough accounts and a comparison group.
     let tested: Vec<usize> = (0..themes.len()).filter(|&i| themes[i].evidence != Evidence::TooLittleData && themes[i].churn_risk.is_some()).collect();
@@ -417,6 +478,46 @@ pub(crate) mod tests {
         assert_eq!((billing.churn_q_value, app.churn_q_value), (Some(q(p1)), Some(q(p2))));
         assert_eq!(small.churn_q_value, None);
         assert!(!ids.contains(&NO_CONTENT));
+    }
+
+    #[test]
+    fn a_theme_that_rides_along_with_a_churn_theme_is_not_a_clear_cost() {
+        // 300 accounts, one response each. Billing (theme 1): accounts 0–59, half of them churn;
+        // 4% of the rest churn. Dashboard (theme 2): written beside billing in 40 of billing's
+        // verbatims (accounts 0–39) and alone by 60 accounts (240–299) whose churn is the
+        // baseline's. Dashboard's accounts churn more than the rest only through billing.
+        let mut inp = ImpactInput::default();
+        let churned = |i: usize| if i < 60 { i % 2 == 0 } else { i % 25 == 0 };
+        for i in 0..300 {
+            inp.responses.push(response(i, &format!("a{i}"), 5.0, 10 * DAY + i as i64));
+            inp.accounts.push(account(i, 10_000.0));
+            if churned(i) {
+                inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });
+            }
+        }
+        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: None };
+        inp.segments.extend((0..60).map(|i| seg(i, 1)));
+        inp.segments.extend((0..40).chain(240..300).map(|i| seg(i, 2)));
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        let theme = |id: i64| r.themes.iter().find(|t| t.theme_id == id).unwrap();
+        let (billing, dashboard) = (theme(1), theme(2));
+        // Alone, dashboard looks like a cost: 20 + 2 of 100 churned against 10 + 7 of 200.
+        let crude = dashboard.churn_risk.unwrap();
+        assert!(crude.low > 1.0, "{crude:?}");
+        assert!(dashboard.excess_churned_arr.unwrap().is_clear());
+        // Within accounts that raise billing (20/40 vs 10/20) and within the rest (2/60 vs 7/180):
+        // no effect, so it is uncertain and names billing.
+        let adjusted = dashboard.churn_risk_adjusted.unwrap();
+        assert!(adjusted.low < 1.0 && adjusted.high > 1.0, "{adjusted:?}");
+        assert_eq!((dashboard.evidence, dashboard.explained_by), (Evidence::Uncertain, Some(1)));
+        // Billing keeps its effect within dashboard's strata and stays a clear cost, ranked first.
+        assert!(billing.churn_risk_adjusted.unwrap().low > 1.0, "{billing:?}");
+        assert_eq!((billing.evidence, billing.explained_by), (Evidence::Clear, None));
+        assert_eq!(r.themes[0].theme_id, 1);
+        // With billing alone clear, nothing is adjusted.
+        inp.segments.retain(|s| s.theme_id == 1);
+        let alone = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        assert_eq!((alone.themes[0].evidence, alone.themes[0].churn_risk_adjusted), (Evidence::Clear, None));
     }
 
     #[test]

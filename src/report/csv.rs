@@ -15,6 +15,7 @@ pub const COLUMNS: &[&str] = &[
     "excess_churned_arr", "excess_churned_arr_low", "excess_churned_arr_high",
     "arr_at_risk", "arr_weighted_score_impact",
     "churn_p_value", "churn_q_value",
+    "churn_risk_ratio_adjusted", "churn_risk_ratio_adjusted_low", "churn_risk_ratio_adjusted_high", "explained_by_theme_id",
 ];
 
 fn cell(v: Option<f64>) -> String {
@@ -44,6 +45,9 @@ fn row(rank: usize, t: &ThemeImpact) -> Vec<String> {
     let e = t.excess_churned_arr;
     out.extend([e.map(|e| e.value), e.map(|e| e.low), e.map(|e| e.high), t.arr_at_risk, t.arr_weighted_score_impact].map(cell));
     out.extend([t.churn_risk.map(|r| r.p_value), t.churn_q_value].map(cell));
+    let adjusted = t.churn_risk_adjusted;
+    out.extend([adjusted.map(|r| r.ratio), adjusted.map(|r| r.low), adjusted.map(|r| r.high)].map(cell));
+    out.push(t.explained_by.map(|id| id.to_string()).unwrap_or_default());
     out
 }
 

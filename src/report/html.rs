@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::markdown::{all_scores, excess_text, headline_score, risk_ratio_text};
-use super::{charts, escape, evidence_text, money, percent, period_label, ranked_by_text, timestamp, HOW_TO_READ};
+use super::{charts, escape, theme_evidence_text, money, percent, period_label, ranked_by_text, timestamp, HOW_TO_READ};
 use crate::impact::document::Document;
 use crate::impact::report::{Evidence, ThemeImpact};
 
@@ -76,7 +76,7 @@ pub fn render(doc: &Document) -> String {
             t.theme_id,
             escape(&t.label),
             evidence_class(t.evidence),
-            escape(evidence_text(t.evidence)),
+            escape(&theme_evidence_text(&r.themes, t)),
             t.responses,
             percent(t.share),
             prev,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{evidence_text, money, percent, period_label, ranked_by_text, HOW_TO_READ};
+use super::{theme_evidence_text, money, percent, period_label, ranked_by_text, HOW_TO_READ};
 use crate::impact::document::Document;
 use crate::impact::report::ThemeImpact;
 
@@ -24,15 +24,17 @@ fn survey_score(s: &crate::impact::report::SurveyImpact) -> String {
     format!("{} {metric}{impact}", s.survey)
 }
 
-/// "2.25 [1.10, 4.60], q 0.031": the churn risk ratio, its interval and its q-value (adjusted for
-/// every theme tested), or "–".
+/// "2.25 [1.10, 4.60], q 0.031; adj. 1.90 [1.05, 3.40]": the churn risk ratio, its interval, its
+/// q-value (adjusted for every theme tested) and, for a clear theme beside other clear costs, the
+/// ratio within strata of those (Mantel–Haenszel), or "–".
 pub fn risk_ratio_text(t: &ThemeImpact) -> String {
     let q = match t.churn_q_value {
         Some(q) if q < 0.001 => ", q < 0.001".to_string(),
         Some(q) => format!(", q {q:.3}"),
         None => String::new(),
     };
-    t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]{q}", x.ratio, x.low, x.high))
+    let adjusted = t.churn_risk_adjusted.map_or(String::new(), |a| format!("; adj. {:.2} [{:.2}, {:.2}]", a.ratio, a.low, a.high));
+    t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]{q}{adjusted}", x.ratio, x.low, x.high))
 }
 
 /// "−12.3k [−20.1k, −4.0k]" or "–".
@@ -59,7 +61,7 @@ pub fn render(doc: &Document) -> String {
             "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",
             i + 1,
             cell(&t.label),
-            evidence_text(t.evidence),
+            cell(&theme_evidence_text(&r.themes, t)),
             t.responses,
             percent(t.share),
             prev,

@@ -116,6 +116,18 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
         assert!(!churned[a["account_id"].as_str().unwrap()], "{a}");
         assert!(clear_ids.contains(&a["theme_id"].as_i64().unwrap()), "{a}");
     }
+    // Each clear cost keeps its churn within the accounts that raise another clear cost and within
+    // those that raise none; a theme demoted for riding along is uncertain and names a clear cost.
+    if clear_costs.len() > 1 {
+        for t in &clear_costs {
+            assert!(t["churn_risk_ratio"]["adjusted"]["low"].as_f64().unwrap() > 1.0, "{t:#}");
+        }
+    }
+    for t in themes.iter().filter(|t| !t["explained_by_theme_id"].is_null()) {
+        assert_eq!(t["evidence"], "uncertain", "{t:#}");
+        assert!(t["churn_risk_ratio"]["adjusted"]["low"].as_f64().unwrap() <= 1.0, "{t:#}");
+        assert!(clear_ids.contains(&t["explained_by_theme_id"].as_i64().unwrap()), "{t:#}");
+    }
     let losses: Vec<f64> = at_risk.iter().map(|a| a["expected_loss"].as_f64().unwrap()).collect();
     assert!(losses.windows(2).all(|w| w[0] >= w[1]), "{losses:?}");
     // Trends cover the last week and the eight before it; breakdowns are automatic: every
@@ -147,6 +159,9 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
     for (rpc, json) in reply.themes.iter().zip(themes) {
         let (a, b) = (rpc.churn_q_value, json["churn_risk_ratio"]["q_value"].as_f64());
         assert!(a.is_some() == b.is_some() && a.zip(b).is_none_or(|(a, b)| (a - b).abs() < 1e-12), "{a:?} {b:?}");
+        let (a, b) = (rpc.churn_risk_ratio_adjusted.map(|r| r.low), json["churn_risk_ratio"]["adjusted"]["low"].as_f64());
+        assert!(a.is_some() == b.is_some() && a.zip(b).is_none_or(|(a, b)| (a - b).abs() < 1e-12), "{a:?} {b:?}");
+        assert_eq!(rpc.explained_by_theme_id, json["explained_by_theme_id"].as_i64());
     }
     assert_eq!(reply.themes[0].breakdowns.len(), 1);
     assert_eq!(reply.themes[0].breakdowns[0].attribute, "plan");
