@@ -487,7 +487,7 @@ pub(crate) mod tests {
         // verbatims (accounts 0–39) and alone by 60 accounts (240–299) whose churn is the
         // baseline's. Dashboard's accounts churn more than the rest only through billing.
         let mut inp = ImpactInput::default();
-        let churned = |i: usize| if i < 60 { i % 2 == 0 } else { i % 25 == 0 };
+        let churned = |i: usize| if i < 60 { i.is_multiple_of(2) } else { i.is_multiple_of(25) };
         for i in 0..300 {
             inp.responses.push(response(i, &format!("a{i}"), 5.0, 10 * DAY + i as i64));
             inp.accounts.push(account(i, 10_000.0));
