@@ -147,7 +147,8 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     let mut q = vec![1.0; m];
     let mut running = 1.0f64;
     for (rank, &i) in order.iter().enumerate().rev() {
-        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        // m / rank first: for the largest p it is exactly 1, so q is never a rounding below p.
+        running = running.min(p[i] * (m as f64 / (rank + 1) as f64));
         q[i] = running;
     }
     q
@@ -323,6 +324,13 @@ mod tests {
         let qs = benjamini_hochberg(&shuffled);
         assert!((qs[1] - 0.0003).abs() < 1e-12 && (qs[0] - 0.3240).abs() < 1e-12 && (qs[2] - 0.06885).abs() < 1e-12, "{qs:?}");
         assert!(benjamini_hochberg(&[]).is_empty());
+        // Not even by a rounding: p · m / m came out one unit in the last place below p for a
+        // report whose largest p-value was 0.9908305016880362 (of 75 tested themes).
+        for m in 1..200 {
+            let mut p: Vec<f64> = (1..m).map(|i| 0.5 * i as f64 / m as f64).collect();
+            p.push(0.9908305016880362);
+            assert!(benjamini_hochberg(&p).iter().zip(&p).all(|(q, p)| q >= p), "m = {m}");
+        }
     }
 
     #[test]
