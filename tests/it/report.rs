@@ -68,6 +68,12 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
     let clear_costs: Vec<&serde_json::Value> =
         themes.iter().take_while(|t| t["evidence"] == "clear" && t["excess_churned_arr"]["value"].as_f64().unwrap() > 0.0).collect();
     assert!(clear_costs.len() >= 2, "at least two clear costs on top: {described:#?}");
+    let demoted: Vec<(Option<&str>, i64)> = themes.iter().filter(|t| !t["explained_by_theme_id"].is_null()).map(|t| (planted(t), t["explained_by_theme_id"].as_i64().unwrap())).collect();
+    eprintln!(
+        "report: {} themes, clear costs {:?}, demoted as riding along {demoted:?}",
+        themes.len(),
+        clear_costs.iter().map(|t| (planted(t), t["theme_id"].as_i64().unwrap(), t["churn_risk_ratio"]["q_value"].as_f64())).collect::<Vec<_>>()
+    );
     for t in &clear_costs {
         assert!(CHURN_THEMES.contains(&planted(t).unwrap_or("?")), "a clear cost that is not a churn theme: {t:#}");
         assert!(t["excess_churned_arr"]["low"].as_f64().unwrap() > 0.0);
