@@ -187,7 +187,7 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
         /// Only segments read as negative, neutral or positive.
-        #[arg(long, value_parser = parse_label)]
+        #[arg(long, value_parser = verbatim::sentiment::Label::parse_named)]
         sentiment: Option<verbatim::sentiment::Label>,
         /// At most this many segments, newest first (0: all).
         #[arg(long, default_value_t = 20)]
@@ -453,10 +453,6 @@ fn parse_time_or_age(flag: &str, s: &str) -> anyhow::Result<i64> {
         return Ok(chrono::Utc::now().timestamp() - age.as_secs() as i64);
     }
     verbatim::ingest::parse_timestamp(s).map_err(|m| anyhow::anyhow!("{flag}: {m}, or an age such as 90d"))
-}
-
-fn parse_label(s: &str) -> Result<verbatim::sentiment::Label, String> {
-    verbatim::sentiment::Label::parse(s).ok_or_else(|| format!("{s:?} is not negative, neutral or positive"))
 }
 
 fn parse_range(s: &str) -> Result<(usize, usize), String> {

@@ -26,7 +26,7 @@ pub fn query(r: &pb::ListThemeSegmentsRequest) -> Result<ThemeSegmentQuery, Erro
     }
     let sentiment = match r.sentiment.trim() {
         "" => None,
-        s => Some(Label::parse(s).ok_or_else(|| Error::invalid("sentiment", format!("{s:?} is not negative, neutral or positive (empty = all)")))?),
+        s => Some(Label::parse_named(s).map_err(|e| Error::invalid("sentiment", format!("{e} (empty = all)")))?),
     };
     let after = match r.page_token.as_str() {
         "" => None,

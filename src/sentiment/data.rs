@@ -43,6 +43,11 @@ impl Label {
         Label::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
+    /// The label named `s`, or the message every surface gives for a name that is not one.
+    pub fn parse_named(s: &str) -> Result<Label, String> {
+        Label::parse(s).ok_or_else(|| format!("{s:?} is not negative, neutral or positive"))
+    }
+
     /// Star rating → label: 1–2 negative, 3 neutral, 4–5 positive (on a 1–5 scale).
     pub fn from_stars(stars: u32) -> Option<Label> {
         match stars {
