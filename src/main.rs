@@ -75,6 +75,10 @@ enum Command {
         /// its latency, the encoder queue) on this address, e.g. 127.0.0.1:9464. Off by default.
         #[arg(long, env = "VERBATIM_METRICS_LISTEN", value_name = "ADDR")]
         metrics_listen: Option<SocketAddr>,
+        /// Answer only scrapes that carry `Authorization: Bearer <secret>`, the secret being this
+        /// file's content (surrounding whitespace ignored). Without it the endpoint is open.
+        #[arg(long, env = "VERBATIM_METRICS_TOKEN_FILE", value_name = "PATH", requires = "metrics_listen")]
+        metrics_token_file: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -724,7 +728,7 @@ fn main() -> anyhow::Result<()> {
             write_report(store.as_ref(), &cli.workspace, until, period, &[], verbatim::report::Format::Html, &dir.join("report.html"))?;
             if !no_serve {
                 let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
-                runtime.block_on(serve(state, listen, None))?;
+                runtime.block_on(serve(state, listen, None, None))?;
             }
         }
         Command::ThemeSegments { theme, since, until, sentiment, limit, output } => {
@@ -780,7 +784,7 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, engine } => {
+        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
             let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
@@ -790,21 +794,36 @@ fn main() -> anyhow::Result<()> {
             if let Some(age) = retention {
                 runtime.spawn(scheduled_retention(state.ingest.store.clone(), age));
             }
-            runtime.block_on(serve(state, listen, metrics_listen))?;
+            let metrics_token = metrics_token_file.map(|path| read_secret(&path, "--metrics-token-file")).transpose()?;
+            runtime.block_on(serve(state, listen, metrics_listen, metrics_token))?;
         }
     }
     Ok(())
 }
 
-async fn serve(state: AppState, listen: SocketAddr, metrics_listen: Option<SocketAddr>) -> anyhow::Result<()> {
+/// A secret kept in a file (as Kubernetes and systemd credentials hand them over): its content
+/// without surrounding whitespace, which must leave something.
+fn read_secret(path: &std::path::Path, option: &str) -> anyhow::Result<String> {
+    let secret = std::fs::read_to_string(path).with_context(|| format!("{option}: cannot read {}", path.display()))?.trim().to_string();
+    anyhow::ensure!(!secret.is_empty(), "{option}: {} is empty", path.display());
+    anyhow::ensure!(!secret.chars().any(char::is_whitespace), "{option}: the secret in {} holds whitespace (one line, no spaces)", path.display());
+    Ok(secret)
+}
+
+async fn serve(state: AppState, listen: SocketAddr, metrics_listen: Option<SocketAddr>, metrics_token: Option<String>) -> anyhow::Result<()> {
     check_auth(&state, listen).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let metrics = match metrics_listen {
         Some(addr) => {
             let metrics_listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
-            tracing::info!(addr = %metrics_listener.local_addr()?, "serving Prometheus metrics at /metrics");
+            let local = metrics_listener.local_addr()?;
+            match &metrics_token {
+                Some(_) => tracing::info!(addr = %local, "serving Prometheus metrics at /metrics (bearer token required)"),
+                None if local.ip().is_loopback() => tracing::info!(addr = %local, "serving Prometheus metrics at /metrics"),
+                None => tracing::warn!(addr = %local, "serving Prometheus metrics at /metrics to anyone who can reach it: give --metrics-token-file, or bind it privately"),
+            }
             let (metrics, infer) = (state.metrics.clone(), state.ingest.infer.clone());
-            Some(tokio::spawn(verbatim::metrics::serve_http(metrics_listener, metrics, infer)))
+            Some(tokio::spawn(verbatim::metrics::serve_http(metrics_listener, metrics, infer, metrics_token)))
         }
         None => None,
     };

@@ -227,14 +227,18 @@ impl Drop for Call {
 }
 
 /// Answers `GET /metrics` on `listener` until its task is aborted (HTTP/1.1, one request per
-/// connection: what a Prometheus scrape needs, and nothing else).
-pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, infer: Infer) {
+/// connection: what a Prometheus scrape needs, and nothing else). With a `bearer` secret, only a
+/// request that carries `Authorization: Bearer <secret>` is answered (Prometheus:
+/// `authorization: { credentials_file: … }`); any other gets 401.
+pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, infer: Infer, bearer: Option<String>) {
+    // Compared as hashes, so the time a comparison takes says nothing about the secret.
+    let expected: Option<Arc<str>> = bearer.map(|secret| crate::auth::hash_secret(&secret).into());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let (metrics, infer) = (Arc::clone(&metrics), infer.clone());
+                let (metrics, infer, expected) = (Arc::clone(&metrics), infer.clone(), expected.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = answer(stream, &metrics, &infer).await {
+                    if let Err(e) = answer(stream, &metrics, &infer, expected.as_deref()).await {
                         tracing::debug!(error = %e, "metrics request failed");
                     }
                 });
@@ -247,7 +251,16 @@ pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, infer: Inf
 /// Largest request head read; a scrape's is a few hundred bytes.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics, infer: &Infer) -> std::io::Result<()> {
+/// The credentials of an `Authorization: Bearer …` header in a request head, if any.
+fn bearer_credentials(head: &str) -> Option<&str> {
+    head.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let (scheme, credentials) = value.trim().split_once(' ')?;
+        (name.trim().eq_ignore_ascii_case("authorization") && scheme.eq_ignore_ascii_case("bearer")).then(|| credentials.trim())
+    })
+}
+
+async fn answer(mut stream: TcpStream, metrics: &Metrics, infer: &Infer, expected: Option<&str>) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     let read = async {
@@ -261,11 +274,14 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, infer: &Infer) -> std:
         Ok::<_, std::io::Error>(())
     };
     tokio::time::timeout(Duration::from_secs(10), read).await.map_err(|_| std::io::Error::other("request head timed out"))??;
-    let line = String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default()).trim_end().to_string();
+    let head = String::from_utf8_lossy(&head);
+    let line = head.lines().next().unwrap_or_default().trim_end();
     let mut parts = line.split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
+    let authorized = expected.is_none_or(|hash| bearer_credentials(&head).is_some_and(|given| crate::auth::hash_secret(given) == hash));
     let (status, content_type, body) = match (method, path) {
+        _ if !authorized => ("401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"metrics\"", "text/plain; charset=utf-8", "metrics need `Authorization: Bearer <the --metrics-token-file secret>`\n".to_string()),
         ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render(EncoderQueue::of(infer))),
         ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found: metrics are at /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET /metrics is served\n".to_string()),
@@ -278,6 +294,16 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, infer: &Infer) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_credentials_are_read_from_any_casing_of_the_header() {
+        let head = "GET /metrics HTTP/1.1\r\nHost: x\r\nauthorization: bearer s3cret \r\n\r\n";
+        assert_eq!(bearer_credentials(head), Some("s3cret"));
+        assert_eq!(bearer_credentials("GET /metrics HTTP/1.1\r\nAUTHORIZATION: Bearer a b\r\n"), Some("a b"));
+        assert_eq!(bearer_credentials("GET /metrics HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n"), None);
+        assert_eq!(bearer_credentials("GET /metrics HTTP/1.1\r\nX-Authorization: Bearer s3cret\r\n"), None);
+        assert_eq!(bearer_credentials("GET /metrics HTTP/1.1\r\n\r\n"), None);
+    }
 
     #[test]
     fn calls_are_counted_by_method_and_code_and_timed_in_cumulative_buckets() {

@@ -89,12 +89,12 @@ impl TestServer {
         Self { addr, infer, store, metrics, stop: Some(stop), handle: Some(handle), _dir: None }
     }
 
-    /// Serves this server's metrics on another 127.0.0.1:0 port, as `--metrics-listen` does;
-    /// returns its address.
-    pub async fn start_metrics_endpoint(&self) -> SocketAddr {
+    /// Serves this server's metrics on another 127.0.0.1:0 port, as `--metrics-listen` does (with
+    /// `bearer`: as `--metrics-token-file` does); returns its address.
+    pub async fn start_metrics_endpoint(&self, bearer: Option<&str>) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(verbatim::metrics::serve_http(listener, self.metrics.clone(), self.infer.clone()));
+        tokio::spawn(verbatim::metrics::serve_http(listener, self.metrics.clone(), self.infer.clone(), bearer.map(str::to_string)));
         addr
     }
 

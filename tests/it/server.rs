@@ -123,9 +123,14 @@ async fn a_full_queue_answers_resource_exhausted_then_recovers() {
 
 /// `GET path` on `addr` over plain HTTP/1.1: (status line, body).
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    http_get_with(addr, path, "").await
+}
+
+/// The same with extra header lines (each ending in CRLF).
+async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n").as_bytes()).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n{headers}\r\n").as_bytes()).await.unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await.unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -136,7 +141,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
 async fn metrics_count_every_call_by_method_and_code_and_the_encoder_queue() {
     use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
     let server = TestServer::start(512).await;
-    let endpoint = server.start_metrics_endpoint().await;
+    let endpoint = server.start_metrics_endpoint(None).await;
     let mut client = client(&server).await;
     client.analyze_text(request(&["Love the app. Support took 3 days!"], false)).await.unwrap();
     client.analyze_text(request(&["Fine."], false)).await.unwrap();
@@ -194,6 +199,18 @@ async fn metrics_count_every_call_by_method_and_code_and_the_encoder_queue() {
     let (_, again) = http_get(endpoint, "/metrics?x=1").await;
     assert!(again.contains(&format!("grpc_server_handled_total{{{analyze},grpc_code=\"OK\"}} 3")), "{again}");
     assert!(again.contains("verbatim_grpc_calls_in_flight 0"), "{again}");
+
+    // With a token (`--metrics-token-file`): no header, another scheme or another secret gets 401
+    // and no series; the right bearer gets the same metrics.
+    let guarded = server.start_metrics_endpoint(Some("scrape-me-9f3a")).await;
+    for headers in ["", "Authorization: Basic c2NyYXBlLW1lLTlmM2E=\r\n", "Authorization: Bearer scrape-me-9f3b\r\n", "Authorization: Bearer scrape-me-9f3a-and-more\r\n"] {
+        let (status, body) = http_get_with(guarded, "/metrics", headers).await;
+        assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{headers:?}");
+        assert!(!body.contains("grpc_server_handled_total") && body.contains("Bearer"), "{body}");
+    }
+    let (status, body) = http_get_with(guarded, "/metrics", "authorization: Bearer scrape-me-9f3a\r\n").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains(&format!("grpc_server_handled_total{{{analyze},grpc_code=\"OK\"}} 3")), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
