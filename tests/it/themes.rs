@@ -285,14 +285,9 @@ async fn banking77_quality_and_stability() {
         response_of.push(ids.len() - 1);
     }
     let categories: Vec<usize> = ids.iter().map(|id| category[*id]).collect();
-    let raw = themes::recluster::stack(&segments.iter().map(|s| s.embedding.as_slice()).collect::<Vec<_>>()).unwrap();
-    let x = themes::recluster::in_context(raw.view(), &group);
+    let x = themes::recluster::stack(&segments.iter().map(|s| s.embedding.as_slice()).collect::<Vec<_>>()).unwrap();
+    let x = themes::recluster::in_context(x.view(), &group);
     let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
-    // Two-topic verbatims: two one-sentence questions of different intents, consecutive in the
-    // data, joined into one response (up to 1,000 of them).
-    let single: Vec<usize> = (0..segments.len()).filter(|&i| group[i] == i && group.get(i + 1).is_none_or(|&g| g != i)).collect();
-    let pairs: Vec<(usize, usize)> =
-        single.chunks_exact(2).map(|c| (c[0], c[1])).filter(|&(a, b)| categories[response_of[a]] != categories[response_of[b]]).take(1000).collect();
     // A single run's NMI moves by about ±0.007 with the last bits of the stored vectors (which
     // depend on how the inference queue batched them) and with the seed, so k = 77 is scored as
     // the mean over three seeds; the automatic k runs once.
@@ -308,28 +303,11 @@ async fn banking77_quality_and_stability() {
             e.k, if k.is_some() { "given" } else { "automatic" }, e.nmi, e.ari, e.segment_nmi, 100.0 * e.keyword_hits
         );
         if k.is_some() {
-            assert!(e.nmi >= 0.77, "NMI {:.4} < 0.77 with k={} (seed {seed})", e.nmi, e.k);
+            assert!(e.nmi >= 0.79, "NMI {:.4} < 0.79 with k={} (seed {seed})", e.nmi, e.k);
             given.push(e.nmi);
         } else {
-            assert!(e.nmi >= 0.78, "NMI {:.4} < 0.78 with k={} chosen automatically", e.nmi, e.k);
+            assert!(e.nmi >= 0.80, "NMI {:.4} < 0.80 with k={} chosen automatically", e.nmi, e.k);
         }
-        // Each two-topic verbatim, assigned as a new response is (its sentences in context, the
-        // nearest centroid), keeps its two sentences in two themes where they are in two themes
-        // alone. (A flat context weight of 1 put both in one theme every time.)
-        let centroids: Vec<Vec<f32>> = outcome.model.themes.iter().filter(|t| !t.centroid.is_empty()).map(|t| t.centroid.clone()).collect();
-        let theme_of = |v: ndarray::ArrayView1<f32>| themes::cluster::nearest(v.as_slice().unwrap(), &centroids).0;
-        let (mut apart_alone, mut apart_together) = (0, 0);
-        for &(a, b) in &pairs {
-            let joined = themes::recluster::in_context(raw.select(ndarray::Axis(0), &[a, b]).view(), &[0, 0]);
-            if theme_of(raw.row(a)) != theme_of(raw.row(b)) {
-                apart_alone += 1;
-                apart_together += usize::from(theme_of(joined.row(0)) != theme_of(joined.row(1)));
-            }
-        }
-        let kept = apart_together as f64 / apart_alone.max(1) as f64;
-        eprintln!("banking77 two-intent verbatims: {apart_together} of {apart_alone} pairs whose sentences are in two themes alone stay in two themes joined ({:.1}%)", 100.0 * kept);
-        assert!(pairs.len() >= 500 && apart_alone >= 400, "{} pairs, {apart_alone} apart", pairs.len());
-        assert!(kept >= 0.85, "joined into one verbatim, only {:.1}% of the pairs keep two themes", 100.0 * kept);
         assert!((50..=130).contains(&e.k));
         assert!(e.keyword_hits >= 0.6, "top-3 keywords share a word with the intent in only {:.0}% of themes", 100.0 * e.keyword_hits);
         for t in &outcome.model.themes {
@@ -340,7 +318,7 @@ async fn banking77_quality_and_stability() {
         }
     }
     let mean = given.iter().sum::<f64>() / given.len() as f64;
-    assert!(mean >= 0.78, "mean NMI {mean:.4} < 0.78 with k=77 over three seeds: {given:?}");
+    assert!(mean >= 0.80, "mean NMI {mean:.4} < 0.80 with k=77 over three seeds: {given:?}");
 }
 
 fn theme_by_segment(store: &dyn Store) -> HashMap<(String, u32), Option<i64>> {
