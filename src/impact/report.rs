@@ -55,7 +55,8 @@ impl Period {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
     /// Enough accounts, a 95% interval of the excess that excludes zero and a churn risk ratio
-    /// whose interval excludes 1. Clear costs rank first; clearly protective themes (negative
+    /// whose interval excludes 1, also within strata of the other clear costs
+    /// ([`ThemeImpact::churn_risk_adjusted`]). Clear costs rank first; clearly protective themes (negative
     /// excess) rank after the uncertain ones.
     Clear,
     /// Enough accounts, but an interval spans "no effect": ranked after every clear cost.
@@ -166,8 +167,8 @@ fn churned_arr(accounts: &[AccountRecord], outcomes: &[OutcomeRecord], since: &H
 /// costly one shows its churn. So every clear theme's churn risk ratio is measured again within
 /// two strata — accounts raising some *other* clear cost, and accounts raising none — and pooled
 /// (Mantel–Haenszel). A theme whose adjusted interval includes 1 is demoted to uncertain and names
-/// the clear cost it shares the most accounts with (one still clear if any). One pass: the clear costs before adjustment
-/// define the strata (a theme that truly drives churn keeps its effect within them; one that only
+/// the clear cost it shares the most accounts with (one still clear if any). One pass: the clear
+/// costs before adjustment define the strata (a theme that truly drives churn keeps its effect within them; one that only
 /// rides along loses it). Two themes nearly always raised together cannot be told apart, and
 /// both are demoted.
 fn adjust_for_co_occurring_costs(themes: &mut [ThemeImpact], accounts: &[BTreeSet<&str>], revenue: &BTreeMap<&str, AccountRevenue>) {
