@@ -65,15 +65,26 @@ pub fn risk_ratio(a: u64, n1: u64, c: u64, n2: u64) -> Option<RiskRatio> {
     if n1 == 0 || n2 == 0 {
         return None;
     }
-    let (mut a, mut n1, mut c, mut n2) = (a as f64, n1 as f64, c as f64, n2 as f64);
-    if a == 0.0 || c == 0.0 || a == n1 || c == n2 {
-        // 0.5 to each of the four cells: churned and retained, both groups.
-        (a, c) = (a + 0.5, c + 0.5);
-        (n1, n2) = (n1 + 1.0, n2 + 1.0);
-    }
+    let (a, n1, c, n2) = haldane_anscombe(a, n1, c, n2);
     let ratio = (a / n1) / (c / n2);
     let se = (1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n2).sqrt();
-    Some(RiskRatio { ratio, low: (ratio.ln() - Z95 * se).exp(), high: (ratio.ln() + Z95 * se).exp(), p_value: two_sided_p(ratio.ln() / se) })
+    Some(on_log_scale(ratio, se))
+}
+
+/// A 2×2 table's counts as floats, with 0.5 added to each of its four cells (churned and retained,
+/// both groups) when one of them is zero.
+fn haldane_anscombe(a: u64, n1: u64, c: u64, n0: u64) -> (f64, f64, f64, f64) {
+    let (a, n1, c, n0) = (a as f64, n1 as f64, c as f64, n0 as f64);
+    if a == 0.0 || c == 0.0 || a == n1 || c == n0 {
+        (a + 0.5, n1 + 1.0, c + 0.5, n0 + 1.0)
+    } else {
+        (a, n1, c, n0)
+    }
+}
+
+/// A ratio with its 95% interval exp(ln ratio ± 1.96 · se) and the p-value of z = ln ratio / se.
+fn on_log_scale(ratio: f64, se: f64) -> RiskRatio {
+    RiskRatio { ratio, low: (ratio.ln() - Z95 * se).exp(), high: (ratio.ln() + Z95 * se).exp(), p_value: two_sided_p(ratio.ln() / se) }
 }
 
 /// One stratum's 2×2 table: `a` churned of `n1` exposed accounts, `c` of `n0` unexposed.
@@ -98,11 +109,7 @@ pub fn mantel_haenszel_risk_ratio(strata: &[Stratum]) -> Option<RiskRatio> {
     let mut informative = false;
     for t in strata.iter().filter(|t| t.n1 > 0 && t.n0 > 0) {
         informative = true;
-        let (mut a, mut n1, mut c, mut n0) = (t.a as f64, t.n1 as f64, t.c as f64, t.n0 as f64);
-        if a == 0.0 || c == 0.0 || a == n1 || c == n0 {
-            (a, c) = (a + 0.5, c + 0.5);
-            (n1, n0) = (n1 + 1.0, n0 + 1.0);
-        }
+        let (a, n1, c, n0) = haldane_anscombe(t.a, t.n1, t.c, t.n0);
         let total = n1 + n0;
         r += a * n0 / total;
         s += c * n1 / total;
@@ -111,9 +118,7 @@ pub fn mantel_haenszel_risk_ratio(strata: &[Stratum]) -> Option<RiskRatio> {
     if !informative {
         return None;
     }
-    let ratio = r / s;
-    let se = (v / (r * s)).sqrt();
-    Some(RiskRatio { ratio, low: (ratio.ln() - Z95 * se).exp(), high: (ratio.ln() + Z95 * se).exp(), p_value: two_sided_p(ratio.ln() / se) })
+    Some(on_log_scale(r / s, (v / (r * s)).sqrt()))
 }
 
 /// P(|Z| ≥ |z|) for a standard normal Z: erfc(|z| / √2) (at most 1: the fit overshoots by 1e-7 at 0).
