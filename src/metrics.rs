@@ -281,12 +281,13 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, infer: &Infer, expecte
     let path = target.split('?').next().unwrap_or("");
     let authorized = expected.is_none_or(|hash| bearer_credentials(&head).is_some_and(|given| crate::auth::hash_secret(given) == hash));
     let (status, content_type, body) = match (method, path) {
-        _ if !authorized => ("401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"metrics\"", "text/plain; charset=utf-8", "metrics need `Authorization: Bearer <the --metrics-token-file secret>`\n".to_string()),
+        _ if !authorized => ("401 Unauthorized", "text/plain; charset=utf-8", "metrics need `Authorization: Bearer <the --metrics-token-file secret>`\n".to_string()),
         ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render(EncoderQueue::of(infer))),
         ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found: metrics are at /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET /metrics is served\n".to_string()),
     };
-    let response = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let challenge = if authorized { "" } else { "WWW-Authenticate: Bearer realm=\"metrics\"\r\n" };
+    let response = format!("HTTP/1.1 {status}\r\n{challenge}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
 }
