@@ -19,6 +19,8 @@ use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
 use verbatim::model::sentiment::{TrainOptions, DEFAULT_DIR as DEFAULT_SENTIMENT_DIR};
 use verbatim::model::{self, BatchOptions, Encoder};
 use verbatim::impact::document::BreakdownBy;
+use verbatim::impact::report::Period;
+use verbatim::impact::scope::{Condition, Scope as ReportScope};
 use verbatim::sentiment::data::DataMix;
 use verbatim::sentiment::train as sentiment_train;
 use verbatim::simulate::{self, SimulateOptions};
@@ -141,6 +143,13 @@ enum Command {
         /// attribute with 2–12 values.
         #[arg(long, value_delimiter = ',')]
         breakdown: Vec<String>,
+        /// Only responses whose attribute (else their account's) is one of the values, e.g.
+        /// --where plan=enterprise,growth --where region=EU; repeat for several attributes.
+        #[arg(long = "where", value_name = "ATTRIBUTE=VALUE[,VALUE…]")]
+        conditions: Vec<String>,
+        /// Only these surveys: NPS, CSAT, CES (comma-separated); default every survey.
+        #[arg(long, value_delimiter = ',')]
+        survey: Vec<verbatim::survey::SurveyKind>,
     },
     /// Write a synthetic workspace (accounts.csv, responses.csv, truth.csv) with planted themes,
     /// two of which drive churn, for trying the whole path without private data.
@@ -676,14 +685,16 @@ fn main() -> anyhow::Result<()> {
             bar.finish_and_clear();
             print!("{}", summary?);
         }
-        Command::Report { period, until, format, output, breakdown } => {
+        Command::Report { period, until, format, output, breakdown, conditions, survey } => {
+            let conditions = conditions.iter().map(|c| Condition::parse(c, "--where")).collect::<Result<Vec<_>, _>>()?;
+            let scope = ReportScope::new(survey, conditions);
             let store = open_store(&cli)?;
             let until = match until {
                 Some(u) => parse_time_or_age("--until", &u)?,
                 None => chrono::Utc::now().timestamp(),
             };
             let format = format.unwrap_or_else(|| format_of(&output));
-            write_report(store.as_ref(), &cli.workspace, until, period, &breakdown, format, &output)?;
+            write_report(store.as_ref(), &cli.workspace, verbatim::report::period_ending(until, period.as_secs() as i64), &breakdown, &scope, format, &output)?;
         }
         Command::Simulate { out, accounts, weeks, responses_per_week, seed } => {
             let opts = SimulateOptions { accounts, weeks, responses_per_week, seed, ..Default::default() };
@@ -722,10 +733,9 @@ fn main() -> anyhow::Result<()> {
             print!("responses: {summary}");
             let job = verbatim::recluster::ReclusterJob::default();
             print!("{}", verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |_| {})?);
-            let until = chrono::Utc::now().timestamp();
             // Four weeks: long enough for churn that follows a response to show.
-            let period = std::time::Duration::from_secs(28 * 86_400);
-            write_report(store.as_ref(), &cli.workspace, until, period, &[], verbatim::report::Format::Html, &dir.join("report.html"))?;
+            let period = verbatim::report::period_ending(chrono::Utc::now().timestamp(), 28 * 86_400);
+            write_report(store.as_ref(), &cli.workspace, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &dir.join("report.html"))?;
             if !no_serve {
                 let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
                 runtime.block_on(serve(state, listen, None, None))?;
@@ -930,31 +940,31 @@ fn write_theme_segments(path: &std::path::Path, hits: &[verbatim::store::ThemeSe
     Ok(())
 }
 
-/// Writes the report of the period of `length` ending at `until` to `output`, atomically.
+/// Writes the report of `period` (narrowed to `scope`) to `output`, atomically.
 fn write_report(
     store: &dyn Store,
     workspace: &str,
-    until: i64,
-    length: std::time::Duration,
+    period: Period,
     breakdown: &[String],
+    scope: &ReportScope,
     format: verbatim::report::Format,
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
     let by = if breakdown.is_empty() { BreakdownBy::Auto } else { BreakdownBy::List(breakdown.to_vec()) };
-    let period = verbatim::report::period_ending(until, length.as_secs() as i64);
-    let doc = verbatim::report::load(store, workspace, period, &by)?;
+    let doc = verbatim::report::load(store, workspace, period, &by, scope, "--where")?;
     let text = verbatim::report::render(&doc, format);
     let tmp = output.with_extension("partial");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))?;
     let r = &doc.impact;
     println!(
-        "{}: {} themes over {} responses from {} accounts ({}), {} alerts, {} accounts to call",
+        "{}: {} themes over {} responses from {} accounts ({}{}), {} alerts, {} accounts to call",
         output.display(),
         r.themes.len(),
         r.responses,
         r.accounts,
         verbatim::report::period_label(r.period),
+        if scope.is_everything() { String::new() } else { format!("; {}", scope.describe()) },
         doc.alerts.len(),
         doc.at_risk.len()
     );

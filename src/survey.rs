@@ -16,7 +16,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 /// The kind of survey a score answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SurveyKind {
     Nps,
     Csat,

@@ -26,6 +26,16 @@ fn optional_time(field: &str, value: &str) -> Result<Option<i64>, crate::error::
     }
 }
 
+/// The protobuf survey type of a survey kind.
+fn survey_type(kind: crate::survey::SurveyKind) -> pb::SurveyType {
+    use crate::survey::SurveyKind;
+    match kind {
+        SurveyKind::Nps => pb::SurveyType::Nps,
+        SurveyKind::Csat => pb::SurveyType::Csat,
+        SurveyKind::Ces => pb::SurveyType::Ces,
+    }
+}
+
 /// Code generated from `proto/verbatim/v1/verbatim.proto` by `build.rs`.
 pub mod pb {
     tonic::include_proto!("verbatim.v1");

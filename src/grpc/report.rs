@@ -6,10 +6,34 @@ use crate::error::Error;
 use crate::impact::alerts::{Alert, AlertKind, TrendPoint};
 use crate::impact::document::Document;
 use crate::impact::report::{Period, ThemeImpact};
+use crate::impact::scope::{Condition, Scope, MAX_CONDITIONS};
+use crate::survey::SurveyKind;
 use crate::report::{alert_kind_name, evidence_name, period_ending, ranked_by_name, timestamp};
 
 /// Longest period a report may cover, in days (ten years).
 pub const MAX_PERIOD_DAYS: u32 = 3660;
+
+/// A request's scope from its `filters` and `surveys` fields, each checked.
+pub fn scope(filters: &[pb::AttributeFilter], surveys: &[i32]) -> Result<Scope, Error> {
+    if filters.len() > MAX_CONDITIONS {
+        return Err(Error::invalid("filters", format!("{} filters; at most {MAX_CONDITIONS}", filters.len())));
+    }
+    let conditions = filters.iter().map(|f| Condition::new(&f.attribute, f.values.clone(), "filters")).collect::<Result<Vec<_>, _>>()?;
+    let surveys = surveys
+        .iter()
+        .map(|&s| match pb::SurveyType::try_from(s) {
+            Ok(pb::SurveyType::Nps) => Ok(SurveyKind::Nps),
+            Ok(pb::SurveyType::Csat) => Ok(SurveyKind::Csat),
+            Ok(pb::SurveyType::Ces) => Ok(SurveyKind::Ces),
+            _ => Err(Error::invalid("surveys", format!("{s} is not a survey type; allowed NPS (1), CSAT (2), CES (3)"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Scope::new(surveys, conditions))
+}
+
+fn filters(scope: &Scope) -> Vec<pb::AttributeFilter> {
+    scope.conditions.iter().map(|c| pb::AttributeFilter { attribute: c.attribute.clone(), values: c.values.clone() }).collect()
+}
 
 /// The period of `days` (0 = 7) ending at `until` (empty = now).
 pub fn period(days: u32, until: &str) -> Result<Period, Error> {
@@ -107,6 +131,8 @@ pub fn theme_report(doc: &Document, only: Option<i64>) -> pb::ThemeReport {
         responses: r.responses as u32,
         accounts: r.accounts as u32,
         ranked_by: ranked_by_name(r.ranked_by).into(),
+        filters: filters(&doc.scope),
+        surveys: doc.scope.surveys.iter().map(|&s| super::survey_type(s) as i32).collect(),
         themes: r
             .themes
             .iter()

@@ -426,8 +426,9 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             return Err(Error::invalid("breakdown_by", format!("attribute name {bad:?} must be 1–{} characters", ingest::MAX_ATTRIBUTE_KEY_CHARS)).into());
         }
         let by = BreakdownBy::List(r.breakdown_by);
+        let scope = report::scope(&r.filters, &r.surveys)?;
         let ws = workspace.clone();
-        let doc = self.state.ingest.blocking(move |s| crate::report::load(s, &ws, period, &by)).await?;
+        let doc = self.state.ingest.blocking(move |s| Ok(crate::report::load(s, &ws, period, &by, &scope, "filters"))).await??;
         let only = (r.theme_id != 0).then_some(r.theme_id);
         if let Some(id) = only {
             if !doc.impact.themes.iter().any(|t| t.theme_id == id) {
@@ -441,7 +442,8 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
         let r = request.into_inner();
         let period = report::period(r.period_days, &r.until)?;
-        let alerts = self.state.ingest.blocking(move |s| crate::report::load_alerts(s, &workspace, period)).await?;
+        let scope = report::scope(&r.filters, &r.surveys)?;
+        let alerts = self.state.ingest.blocking(move |s| Ok(crate::report::load_alerts(s, &workspace, period, &scope, "filters"))).await??;
         Ok(Response::new(pb::ListAlertsReply {
             period_from: crate::report::timestamp(period.from),
             period_to: crate::report::timestamp(period.to),

@@ -6,7 +6,6 @@ use crate::error::Error;
 use crate::report::timestamp;
 use crate::sentiment::Label;
 use crate::store::{SegmentPosition, ThemeSegmentHit, ThemeSegmentPage, ThemeSegmentQuery};
-use crate::survey::SurveyKind;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -45,15 +44,10 @@ pub fn reply(page: &ThemeSegmentPage) -> pb::ListThemeSegmentsReply {
 
 fn segment(h: &ThemeSegmentHit) -> pb::ThemeSegment {
     let r = &h.response;
-    let survey = match r.survey {
-        SurveyKind::Nps => pb::SurveyType::Nps,
-        SurveyKind::Csat => pb::SurveyType::Csat,
-        SurveyKind::Ces => pb::SurveyType::Ces,
-    };
     pb::ThemeSegment {
         response_id: r.response_id.clone(),
         account_id: r.account_id.clone(),
-        survey: survey as i32,
+        survey: super::survey_type(r.survey) as i32,
         scale: Some(pb::Scale { min: r.scale.min, max: r.scale.max }),
         score: r.score,
         submitted_at: timestamp(r.submitted_at),

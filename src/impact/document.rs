@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::alerts::{self, Alert, TrendPoint, HISTORY_PERIODS};
 use super::at_risk::{at_risk_accounts, AtRiskAccount};
 use super::report::{self, breakdown, ImpactInput, ImpactReport, Period, SegmentBreakdown};
+use super::scope::Scope;
 
 const WEEK: i64 = 7 * 86_400;
 
@@ -26,6 +27,8 @@ pub struct Breakdown {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub workspace: String,
+    /// The responses the document was computed from (the whole workspace by default).
+    pub scope: Scope,
     /// Seconds since the epoch.
     pub generated_at: i64,
     pub impact: ImpactReport,
@@ -67,7 +70,7 @@ pub fn assemble(workspace: &str, input: &ImpactInput, period: Period, by: &Break
         .map(|(theme_id, attribute)| Breakdown { theme_id, attribute: attribute.clone(), rows: breakdown(input, period, theme_id, attribute) })
         .collect();
     let quotes = impact.themes.iter().map(|t| (t.theme_id, quotes(input, period, t.theme_id))).collect();
-    Document { workspace: workspace.to_string(), generated_at, impact, trends, alerts, at_risk, quotes, breakdowns }
+    Document { workspace: workspace.to_string(), scope: Scope::default(), generated_at, impact, trends, alerts, at_risk, quotes, breakdowns }
 }
 
 /// Trends and alerts are week over week, whatever the report's period: its last seven days.

@@ -364,14 +364,8 @@ pub struct SegmentBreakdown {
 /// `theme_id` in `period`, broken down by `attribute`, read from the response's attributes, else
 /// its account's (responses with neither are "(none)"). Largest groups first.
 pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: &str) -> Vec<SegmentBreakdown> {
-    let accounts: HashMap<&str, &AccountRecord> = input.accounts.iter().map(|a| (a.account_id.as_str(), a)).collect();
-    let value_of = |r: &ResponseRecord| -> String {
-        r.attributes
-            .get(attribute)
-            .or_else(|| accounts.get(r.account_id.as_str()).and_then(|a| a.attributes.get(attribute)))
-            .cloned()
-            .unwrap_or_else(|| "(none)".into())
-    };
+    let accounts = super::scope::accounts_by_id(&input.accounts);
+    let value_of = |r: &ResponseRecord| -> String { super::scope::attribute_value(r, &accounts, attribute).unwrap_or("(none)").to_string() };
     let mentioning: BTreeSet<usize> = input.segments.iter().filter(|s| s.theme_id == theme_id).map(|s| s.response).collect();
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| period.contains(r.submitted_at)) {

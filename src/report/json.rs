@@ -55,6 +55,10 @@ pub fn document(doc: &Document) -> Value {
         "generated_at": timestamp(doc.generated_at),
         "period": period(r.period),
         "previous_period": period(r.period.previous()),
+        "scope": {
+            "surveys": doc.scope.surveys.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "filters": doc.scope.conditions.iter().map(|c| json!({ "attribute": c.attribute, "values": c.values })).collect::<Vec<_>>(),
+        },
         "responses": r.responses,
         "accounts": r.accounts,
         "ranked_by": ranked_by_name(r.ranked_by),

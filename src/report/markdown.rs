@@ -50,6 +50,9 @@ pub fn render(doc: &Document) -> String {
     let r = &doc.impact;
     let mut out = String::new();
     let _ = writeln!(out, "# Verbatim report — {} ({})\n", doc.workspace, period_label(r.period));
+    if !doc.scope.is_everything() {
+        let _ = writeln!(out, "Scope: {}.\n", doc.scope.describe());
+    }
     let _ = writeln!(out, "{} responses from {} accounts. {}\n", r.responses, r.accounts, ranked_by_text(r.ranked_by));
     let _ = writeln!(out, "| # | theme | evidence | mentions | share (prev.) | score (impact) | churn RR [95% CI], q | excess churned ARR [95% CI] | ARR at risk |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");

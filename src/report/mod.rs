@@ -14,21 +14,25 @@ use crate::error::Error;
 use crate::impact::alerts::AlertKind;
 use crate::impact::document::{self, BreakdownBy, Document};
 use crate::impact::report::{Evidence, Period, RankedBy, ThemeImpact};
-use crate::store::{Store, StoreResult};
+use crate::impact::scope::Scope;
+use crate::store::Store;
 
 /// The bootstrap seed of every report: the same data gives the same intervals.
 pub const SEED: u64 = 20_26;
 
-/// Loads what `period` needs (with its history) from the store and assembles the document.
-pub fn load(store: &dyn Store, workspace: &str, period: Period, by: &BreakdownBy) -> StoreResult<Document> {
-    let input = store.impact_input(workspace, document::history_start(period))?;
-    Ok(document::assemble(workspace, &input, period, by, SEED, chrono::Utc::now().timestamp()))
+/// Loads what `period` needs (with its history) from the store, narrows it to `scope` (a
+/// condition the data cannot meet is an error naming `scope_field`) and assembles the document.
+pub fn load(store: &dyn Store, workspace: &str, period: Period, by: &BreakdownBy, scope: &Scope, scope_field: &str) -> Result<Document, Error> {
+    let input = scope.apply(&store.impact_input(workspace, document::history_start(period))?, scope_field)?;
+    let doc = document::assemble(workspace, &input, period, by, SEED, chrono::Utc::now().timestamp());
+    Ok(Document { scope: scope.clone(), ..doc })
 }
 
-/// The alerts of the last week of `period` (no bootstrap): what `ListAlerts` returns.
-pub fn load_alerts(store: &dyn Store, workspace: &str, period: Period) -> StoreResult<Vec<crate::impact::alerts::Alert>> {
+/// The alerts of the last week of `period` (no bootstrap) among the responses in `scope`: what
+/// `ListAlerts` returns.
+pub fn load_alerts(store: &dyn Store, workspace: &str, period: Period, scope: &Scope, scope_field: &str) -> Result<Vec<crate::impact::alerts::Alert>, Error> {
     use crate::impact::alerts;
-    let input = store.impact_input(workspace, document::history_start(period))?;
+    let input = scope.apply(&store.impact_input(workspace, document::history_start(period))?, scope_field)?;
     let trends = alerts::trends(&input, document::last_week(period), alerts::HISTORY_PERIODS);
     let label = |id: i64| input.themes.iter().find(|t| t.id == id).map_or_else(|| format!("theme {id}"), |t| t.display_label().to_string());
     Ok(alerts::alerts(&trends, label))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use verbatim::grpc::pb::verbatim_client::VerbatimClient;
-use verbatim::grpc::pb::{ListAlertsRequest, ListThemeSegmentsRequest, ThemeReportRequest};
+use verbatim::grpc::pb::{AttributeFilter, ListAlertsRequest, ListThemeSegmentsRequest, SurveyType, ThemeReportRequest};
 use verbatim::simulate::{planted_theme_of, THEMES};
 
 use crate::common::{encoder, model_dir, TestServer};
@@ -191,6 +191,53 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
         kinds(listed.alerts.iter().map(|a| (a.theme_id, a.kind.clone())).collect()),
         kinds(alerts.iter().map(|a| (a["theme_id"].as_i64().unwrap(), a["kind"].as_str().unwrap().to_string())).collect())
     );
+    // A scoped report: enterprise accounts' NPS responses only, counted against the CSV files;
+    // the command line and the RPC agree on it, and a misspelt scope is refused, naming what exists.
+    let plan_of: HashMap<String, String> =
+        csv::Reader::from_path(dir.join("accounts.csv")).unwrap().records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[3].to_string())).collect();
+    let in_scope = csv::Reader::from_path(dir.join("responses.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[2] == "NPS" && plan_of[&r[1]] == "enterprise" && (reply.period_from.as_str()..reply.period_to.as_str()).contains(&&r[7]))
+        .count();
+    let enterprise = vec![AttributeFilter { attribute: "plan".into(), values: vec!["enterprise".into()] }];
+    let nps = vec![SurveyType::Nps as i32];
+    let scoped = client
+        .get_theme_report(ThemeReportRequest { period_days: PERIOD_DAYS, until: reply.period_to.clone(), filters: enterprise.clone(), surveys: nps.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    eprintln!("report: scoped to enterprise NPS, {} of {} responses, {} themes", scoped.responses, reply.responses, scoped.themes.len());
+    assert!(in_scope > 50 && scoped.responses as usize == in_scope, "{} responses in scope, {in_scope} in the CSV", scoped.responses);
+    assert!(scoped.accounts < reply.accounts && (scoped.filters.clone(), scoped.surveys.clone()) == (enterprise.clone(), nps.clone()));
+    for t in &scoped.themes {
+        let whole = reply.themes.iter().find(|w| w.theme_id == t.theme_id).expect("a scoped theme is in the whole report");
+        assert!(t.responses <= whole.responses && t.accounts <= whole.accounts, "{t:?}");
+    }
+    assert!(scoped.at_risk_accounts.iter().all(|a| plan_of[&a.account_id] == "enterprise"));
+    let scoped_json = dir.join("enterprise.json");
+    let printed = verbatim(&db, &["report", "--period", PERIOD, "--until", &reply.period_to, "--where", "plan=enterprise", "--survey", "nps", "--output", scoped_json.to_str().unwrap()]);
+    assert!(printed.contains("NPS · plan = enterprise"), "{printed}");
+    let scoped_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&scoped_json).unwrap()).unwrap();
+    assert_eq!(scoped_json["scope"], serde_json::json!({ "surveys": ["NPS"], "filters": [{ "attribute": "plan", "values": ["enterprise"] }] }));
+    assert_eq!(scoped_json["responses"].as_u64(), Some(in_scope as u64));
+    let cli_ids: Vec<i64> = scoped_json["themes"].as_array().unwrap().iter().map(|t| t["theme_id"].as_i64().unwrap()).collect();
+    assert_eq!(cli_ids, scoped.themes.iter().map(|t| t.theme_id).collect::<Vec<_>>());
+    let alerts_in_scope = ListAlertsRequest { period_days: PERIOD_DAYS, filters: enterprise, surveys: nps, ..Default::default() };
+    assert!(client.list_alerts(alerts_in_scope).await.is_ok());
+    let misspelt = vec![AttributeFilter { attribute: "plan".into(), values: vec!["enterprize".into()] }];
+    let e = client.get_theme_report(ThemeReportRequest { filters: misspelt.clone(), ..Default::default() }).await.unwrap_err();
+    assert!(e.code() == tonic::Code::InvalidArgument && e.message().starts_with("filters") && e.message().contains("enterprise, growth, starter"), "{}", e.message());
+    let e = client.list_alerts(ListAlertsRequest { filters: misspelt, ..Default::default() }).await.unwrap_err();
+    assert!(e.code() == tonic::Code::InvalidArgument && e.message().starts_with("filters"), "{}", e.message());
+    let e = client.get_theme_report(ThemeReportRequest { surveys: vec![7], ..Default::default() }).await.unwrap_err();
+    assert!(e.code() == tonic::Code::InvalidArgument && e.message().starts_with("surveys") && e.message().contains("NPS (1)"), "{}", e.message());
+    let bad = Command::new(env!("CARGO_BIN_EXE_verbatim")).args(["report", "--where", "plna=enterprise", "--output"]).arg(dir.join("x.json")).arg("--db").arg(&db).output().unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("--where") && stderr.contains("attributes: channel, plan, region"), "{stderr}");
+    assert!(!dir.join("x.json").exists(), "a refused report writes nothing");
+
     // Drill-down: the top clear cost's segments, newest first and page by page, are exactly the
     // segments `export-assignments` puts in that theme, each with its whole verbatim.
     let top = clear_ids[0];
