@@ -24,10 +24,12 @@
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`metrics`]: every call counted and timed, and the encoder queue, for Prometheus.
 //! - [`auth`]: API tokens (workspace, scopes) and the decision whether a call may run.
+//! - [`curation`]: renaming, pinning and merging themes by hand (RPCs and `verbatim themes`).
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
 
 pub mod analyze;
 pub mod auth;
+pub mod curation;
 pub mod error;
 pub mod fault;
 pub mod grpc;

@@ -209,6 +209,16 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The active themes (id, size, pin, name or label, keywords), largest first; or curate them
+    /// (rename, pin, unpin, merge), as the RenameTheme / PinTheme / MergeThemes calls do. A server
+    /// on the same database sees a change at once.
+    Themes {
+        #[command(subcommand)]
+        command: Option<ThemesCommand>,
+        /// Print the model as JSON (every theme with its keywords and quotes) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Train a model.
     Train {
         #[command(subcommand)]
@@ -498,6 +508,23 @@ enum TokensCommand {
     Revoke { name: String },
 }
 
+#[derive(Subcommand)]
+enum ThemesCommand {
+    /// Show NAME instead of the theme's keyword label (reports, ListThemes); "" clears it. The
+    /// name survives reclusters.
+    Rename { theme: i64, name: String },
+    /// Keep the theme through reclusters even when the data no longer forms it.
+    Pin { theme: i64 },
+    /// Let reclusters retire the theme again when the data no longer forms it.
+    Unpin { theme: i64 },
+    /// Move every segment of THEME into --into; later reclusters fold THEME's centroid in again.
+    Merge {
+        theme: i64,
+        #[arg(long)]
+        into: i64,
+    },
+}
+
 fn parse_scope(s: &str) -> Result<Scope, String> {
     Scope::parse(s).ok_or_else(|| format!("unknown scope {s:?}; use ingest, read or admin"))
 }
@@ -517,6 +544,7 @@ fn main() -> anyhow::Result<()> {
     let Cli { global: cli, command } = Cli::parse();
     match command {
         Command::Tokens { command } => run_tokens(&cli, command)?,
+        Command::Themes { command, json } => run_themes(&cli, command, json)?,
         Command::Erase { responses, account, before } => {
             let what = match (account, before) {
                 (Some(account), _) => Erasure::Account(account),
@@ -867,6 +895,52 @@ async fn check_auth(state: &AppState, listen: SocketAddr) -> anyhow::Result<()> 
         ),
     }
     Ok(())
+}
+
+fn run_themes(cli: &GlobalArgs, command: Option<ThemesCommand>, json: bool) -> anyhow::Result<()> {
+    use verbatim::curation;
+    let store = open_store(cli)?;
+    let workspace = &cli.workspace;
+    let changed = match command {
+        Some(ThemesCommand::Rename { theme, name }) => curation::rename(store.as_ref(), workspace, theme, Some(&name), "NAME")?,
+        Some(ThemesCommand::Pin { theme }) => curation::pin(store.as_ref(), workspace, theme, true)?,
+        Some(ThemesCommand::Unpin { theme }) => curation::pin(store.as_ref(), workspace, theme, false)?,
+        Some(ThemesCommand::Merge { theme, into }) => curation::merge(store.as_ref(), workspace, theme, into, "THEME", "--into")?,
+        None => {
+            let model = store.active_theme_model(workspace)?;
+            print_themes(workspace, model.as_ref(), json);
+            return Ok(());
+        }
+    };
+    let pin = if changed.pinned { ", pinned" } else { "" };
+    println!("theme {}: {} ({} segments{pin})", changed.id, changed.display_label(), changed.size);
+    Ok(())
+}
+
+fn print_themes(workspace: &str, model: Option<&verbatim::themes::ThemeModel>, json: bool) {
+    let mut themes: Vec<&verbatim::themes::Theme> = model.map(|m| m.themes.iter().collect()).unwrap_or_default();
+    themes.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
+    if json {
+        let themes: Vec<serde_json::Value> = themes
+            .iter()
+            .map(|t| {
+                serde_json::json!({ "theme_id": t.id, "label": t.label, "name": t.name, "display_label": t.display_label(),
+                    "keywords": t.keywords, "quotes": t.quotes, "size": t.size, "pinned": t.pinned })
+            })
+            .collect();
+        let m = model.map(|m| serde_json::json!({ "version": m.version, "created_at": m.created_at, "assign_threshold": m.assign_threshold, "segments": m.segments }));
+        println!("{:#}", serde_json::json!({ "workspace": workspace, "model": m, "themes": themes }));
+        return;
+    }
+    let Some(m) = model else {
+        println!("workspace {workspace:?} has no theme model yet: run `verbatim recluster`");
+        return;
+    };
+    println!("workspace {workspace:?}: theme model v{} of {}, {} themes over {} segments (online threshold {:.2})", m.version, m.created_at, m.k, m.segments, m.assign_threshold);
+    println!("{:>6} {:>7} {:<6} theme — keywords", "id", "size", "pin");
+    for t in themes {
+        println!("{:>6} {:>7} {:<6} {} — {}", t.id, t.size, if t.pinned { "pinned" } else { "" }, t.display_label(), t.keywords.join(", "));
+    }
 }
 
 fn run_tokens(cli: &GlobalArgs, command: TokensCommand) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use super::AppState;
 use crate::impact::document::BreakdownBy;
 use crate::analyze::analyze_texts;
 use crate::auth::{self, AuthMode, Need, Scope};
+use crate::curation;
 use crate::error::Error;
 use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, Submission};
 use crate::model::MODEL_NAME;
@@ -369,40 +370,23 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn rename_theme(&self, request: Request<pb::RenameThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
-        if r.name.chars().count() > MAX_THEME_NAME_CHARS {
-            return Err(Error::invalid("name", format!("at most {MAX_THEME_NAME_CHARS} characters")).into());
-        }
-        let ws = workspace.clone();
-        let theme = self.state.ingest.blocking(move |s| s.rename_theme(&ws, r.theme_id, Some(&r.name))).await?;
-        Ok(Response::new(theme_info(&theme.ok_or_else(|| unknown_theme(r.theme_id, &workspace))?)))
+        let theme = self.state.ingest.blocking(move |s| Ok(curation::rename(s, &workspace, r.theme_id, Some(&r.name), "name"))).await??;
+        Ok(Response::new(theme_info(&theme)))
     }
 
     async fn merge_themes(&self, request: Request<pb::MergeThemesRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
-        if r.source_theme_id == r.target_theme_id {
-            return Err(Error::invalid("source_theme_id", "must differ from target_theme_id").into());
-        }
-        if r.source_theme_id == NO_CONTENT || r.target_theme_id == NO_CONTENT {
-            return Err(Error::invalid("source_theme_id", "the no-content theme (0) cannot be merged").into());
-        }
-        let ws = workspace.clone();
-        let theme = self.state.ingest.blocking(move |s| s.merge_themes(&ws, r.source_theme_id, r.target_theme_id)).await?;
-        let theme = theme.ok_or_else(|| {
-            Status::not_found(format!(
-                "theme {} or {} is not in the active theme model of workspace {workspace:?}",
-                r.source_theme_id, r.target_theme_id
-            ))
-        })?;
+        let (source, target) = (r.source_theme_id, r.target_theme_id);
+        let theme = self.state.ingest.blocking(move |s| Ok(curation::merge(s, &workspace, source, target, "source_theme_id", "target_theme_id"))).await??;
         Ok(Response::new(theme_info(&theme)))
     }
 
     async fn pin_theme(&self, request: Request<pb::PinThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
-        let ws = workspace.clone();
-        let theme = self.state.ingest.blocking(move |s| s.pin_theme(&ws, r.theme_id, r.pinned)).await?;
-        Ok(Response::new(theme_info(&theme.ok_or_else(|| unknown_theme(r.theme_id, &workspace))?)))
+        let theme = self.state.ingest.blocking(move |s| Ok(curation::pin(s, &workspace, r.theme_id, r.pinned))).await??;
+        Ok(Response::new(theme_info(&theme)))
     }
 
     async fn list_theme_segments(&self, request: Request<pb::ListThemeSegmentsRequest>) -> Result<Response<pb::ListThemeSegmentsReply>, Status> {
@@ -412,7 +396,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             return Err(Status::failed_precondition(format!("workspace {workspace:?} has no theme model yet: run `verbatim recluster` or the Recluster call")));
         };
         if !model.themes.iter().any(|t| t.id == query.theme_id) {
-            return Err(unknown_theme(query.theme_id, &workspace));
+            return Err(curation::unknown_theme(query.theme_id, &workspace).into());
         }
         let page = self.state.ingest.blocking(move |s| s.theme_segment_page(&workspace, &query)).await?;
         Ok(Response::new(super::theme_segments::reply(&page)))
@@ -452,9 +436,3 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     }
 }
 
-/// Longest human theme name.
-const MAX_THEME_NAME_CHARS: usize = 200;
-
-fn unknown_theme(id: i64, workspace: &str) -> Status {
-    Status::not_found(format!("theme_id {id} is not in the active theme model of workspace {workspace:?}"))
-}

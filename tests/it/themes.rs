@@ -193,6 +193,60 @@ async fn recluster_curate_and_assign_through_grpc() {
     server.shutdown().await;
 }
 
+/// `verbatim themes` lists the active model and curates it from the command line; a server
+/// already running on the same database sees each change at once; bad input changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn themes_command_lists_and_curates_what_a_running_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let empty = run_ok(&db, &["themes"]);
+    assert!(empty.contains("no theme model yet"), "{empty}");
+    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
+    run_ok(&db, &["recluster", "--k", "4"]);
+    let server = TestServer::start_with_db(&db, 64).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap();
+    let listed = |json: &str| -> serde_json::Value { serde_json::from_str(json).unwrap() };
+    let before = listed(&run_ok(&db, &["themes", "--json"]));
+    let themes = before["themes"].as_array().unwrap();
+    assert_eq!(before["model"]["version"], 1);
+    let served = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
+    assert_eq!(themes.len(), served.themes.len());
+    let sizes: Vec<u64> = themes.iter().map(|t| t["size"].as_u64().unwrap()).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+    let real: Vec<&serde_json::Value> = themes.iter().filter(|t| t["theme_id"] != NO_CONTENT).collect();
+    let (a, b) = (real[0]["theme_id"].as_i64().unwrap(), real[1]["theme_id"].as_i64().unwrap());
+    let (size_a, size_b) = (real[0]["size"].as_u64().unwrap(), real[1]["size"].as_u64().unwrap());
+
+    // Bad input: refused, naming the argument, and nothing changes.
+    let refused = |args: &[&str], says: &str| {
+        let out = verbatim_cmd(&db, args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(&["themes", "merge", &a.to_string(), "--into", &a.to_string()], "THEME: must differ from --into");
+    refused(&["themes", "merge", "0", "--into", &a.to_string()], "no-content theme");
+    refused(&["themes", "rename", "999", "x"], "theme_id 999 is not in the active theme model");
+    refused(&["themes", "rename", &a.to_string(), &"n".repeat(201)], "NAME: 201 characters; at most 200");
+    assert_eq!(listed(&run_ok(&db, &["themes", "--json"])), before);
+
+    let out = run_ok(&db, &["themes", "rename", &a.to_string(), "Billing errors"]);
+    assert!(out.contains(&format!("theme {a}: Billing errors")), "{out}");
+    run_ok(&db, &["themes", "pin", &b.to_string()]);
+    let served = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
+    let by_id = |id: i64| served.themes.iter().find(|t| t.theme_id == id).unwrap().clone();
+    assert_eq!(by_id(a).display_label, "Billing errors", "the running server sees the new name");
+    assert!(by_id(b).pinned);
+    run_ok(&db, &["themes", "unpin", &b.to_string()]);
+    let out = run_ok(&db, &["themes", "merge", &b.to_string(), "--into", &a.to_string()]);
+    assert!(out.contains(&format!("({} segments)", size_a + size_b)), "{out}");
+    let served = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
+    assert!(served.themes.iter().all(|t| t.theme_id != b), "merged away");
+    assert_eq!(served.themes.iter().find(|t| t.theme_id == a).unwrap().size, size_a + size_b);
+    let table = run_ok(&db, &["themes"]);
+    assert!(table.contains("theme model v1") && table.lines().any(|l| l.contains("Billing errors") && l.contains(&(size_a + size_b).to_string())), "{table}");
+    server.shutdown().await;
+}
+
 /// A process killed in the middle of activating a model (abort after half the segment updates)
 /// leaves the previous model active and every segment on it; the next run succeeds.
 #[test]

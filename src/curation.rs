@@ -1,0 +1,41 @@
+//! Curating the active theme model by hand: a name, a pin, a merge. The checks and the errors live
+//! here, so the RPCs (`RenameTheme`, `PinTheme`, `MergeThemes`) and `verbatim themes` refuse the
+//! same things with the same words; the store does the writes (each one transaction).
+
+use crate::error::Error;
+use crate::store::Store;
+use crate::themes::{Theme, NO_CONTENT};
+
+/// Longest human theme name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Gives theme `id` a name shown instead of its keyword label (`None` or "" clears it).
+pub fn rename(store: &dyn Store, workspace: &str, id: i64, name: Option<&str>, name_field: &str) -> Result<Theme, Error> {
+    if let Some(n) = name.filter(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(Error::invalid(name_field, format!("{} characters; at most {MAX_NAME_CHARS}", n.chars().count())));
+    }
+    store.rename_theme(workspace, id, name)?.ok_or_else(|| unknown_theme(id, workspace))
+}
+
+/// Pins theme `id` (kept by reclusters even when the data no longer forms it) or unpins it.
+pub fn pin(store: &dyn Store, workspace: &str, id: i64, pinned: bool) -> Result<Theme, Error> {
+    store.pin_theme(workspace, id, pinned)?.ok_or_else(|| unknown_theme(id, workspace))
+}
+
+/// Moves every segment of `source` into `target`; later reclusters fold `source` back in.
+pub fn merge(store: &dyn Store, workspace: &str, source: i64, target: i64, source_field: &str, target_field: &str) -> Result<Theme, Error> {
+    if source == target {
+        return Err(Error::invalid(source_field, format!("must differ from {target_field} (both are {source})")));
+    }
+    if source == NO_CONTENT || target == NO_CONTENT {
+        let field = if source == NO_CONTENT { source_field } else { target_field };
+        return Err(Error::invalid(field, format!("the no-content theme ({NO_CONTENT}) cannot be merged")));
+    }
+    store.merge_themes(workspace, source, target)?.ok_or_else(|| {
+        Error::NotFound(format!("theme {source} or {target} is not in the active theme model of workspace {workspace:?}"))
+    })
+}
+
+pub fn unknown_theme(id: i64, workspace: &str) -> Error {
+    Error::NotFound(format!("theme_id {id} is not in the active theme model of workspace {workspace:?}"))
+}
