@@ -208,6 +208,13 @@ enum Command {
         /// Write them all as CSV here instead of printing them.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Only responses whose attribute (else their account's) is one of the values, as
+        /// `verbatim report --where`; repeat for several attributes.
+        #[arg(long = "where", value_name = "ATTRIBUTE=VALUE[,VALUE…]")]
+        conditions: Vec<String>,
+        /// Only these surveys: NPS, CSAT, CES (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        survey: Vec<verbatim::survey::SurveyKind>,
     },
     /// The active themes (id, size, pin, name or label, keywords), largest first; or curate them
     /// (rename, pin, unpin, merge), as the RenameTheme / PinTheme / MergeThemes calls do. A server
@@ -714,8 +721,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", summary?);
         }
         Command::Report { period, until, format, output, breakdown, conditions, survey } => {
-            let conditions = conditions.iter().map(|c| Condition::parse(c, "--where")).collect::<Result<Vec<_>, _>>()?;
-            let scope = ReportScope::new(survey, conditions);
+            let scope = report_scope(&conditions, survey)?;
             let store = open_store(&cli)?;
             let until = match until {
                 Some(u) => parse_time_or_age("--until", &u)?,
@@ -769,7 +775,8 @@ fn main() -> anyhow::Result<()> {
                 runtime.block_on(serve(state, listen, None, None))?;
             }
         }
-        Command::ThemeSegments { theme, since, until, sentiment, limit, output } => {
+        Command::ThemeSegments { theme, since, until, sentiment, limit, output, conditions, survey } => {
+            let scope = report_scope(&conditions, survey)?;
             let store = open_store(&cli)?;
             let workspace = &cli.workspace;
             let Some(model) = store.active_theme_model(workspace)? else {
@@ -788,7 +795,7 @@ fn main() -> anyhow::Result<()> {
             let mut hits = Vec::new();
             loop {
                 query.limit = (wanted - hits.len()).min(500);
-                let page = store.theme_segment_page(workspace, &query)?;
+                let page = verbatim::report::theme_segment_page(store.as_ref(), workspace, &query, &scope, "--where")?;
                 query.after = page.segments.last().map(|h| h.position());
                 hits.extend(page.segments);
                 if !page.more || hits.len() >= wanted {
@@ -1012,6 +1019,12 @@ fn write_theme_segments(path: &std::path::Path, hits: &[verbatim::store::ThemeSe
     }
     w.flush()?;
     Ok(())
+}
+
+/// The scope of `--where` and `--survey`.
+fn report_scope(conditions: &[String], surveys: Vec<verbatim::survey::SurveyKind>) -> Result<ReportScope, verbatim::error::Error> {
+    let conditions = conditions.iter().map(|c| Condition::parse(c, "--where")).collect::<Result<Vec<_>, _>>()?;
+    Ok(ReportScope::new(surveys, conditions))
 }
 
 /// Writes the report of `period` (narrowed to `scope`) to `output`, atomically.

@@ -398,7 +398,8 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         if !model.themes.iter().any(|t| t.id == query.theme_id) {
             return Err(curation::unknown_theme(query.theme_id, &workspace).into());
         }
-        let page = self.state.ingest.blocking(move |s| s.theme_segment_page(&workspace, &query)).await?;
+        let scope = report::scope(&request.get_ref().filters, &request.get_ref().surveys)?;
+        let page = self.state.ingest.blocking(move |s| Ok(crate::report::theme_segment_page(s, &workspace, &query, &scope, "filters"))).await??;
         Ok(Response::new(super::theme_segments::reply(&page)))
     }
 

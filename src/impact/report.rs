@@ -365,7 +365,7 @@ pub struct SegmentBreakdown {
 /// its account's (responses with neither are "(none)"). Largest groups first.
 pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: &str) -> Vec<SegmentBreakdown> {
     let accounts = super::scope::accounts_by_id(&input.accounts);
-    let value_of = |r: &ResponseRecord| -> String { super::scope::attribute_value(r, &accounts, attribute).unwrap_or("(none)").to_string() };
+    let value_of = |r: &ResponseRecord| -> String { super::scope::attribute_value(r, accounts.get(r.account_id.as_str()).copied(), attribute).unwrap_or("(none)").to_string() };
     let mentioning: BTreeSet<usize> = input.segments.iter().filter(|s| s.theme_id == theme_id).map(|s| s.response).collect();
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| period.contains(r.submitted_at)) {

@@ -70,13 +70,9 @@ impl Scope {
         }
         let accounts = accounts_by_id(&input.accounts);
         self.check(input, &accounts, field)?;
-        let keep = |r: &ResponseRecord| {
-            (self.surveys.is_empty() || self.surveys.contains(&r.survey))
-                && self.conditions.iter().all(|c| attribute_value(r, &accounts, &c.attribute).is_some_and(|v| c.values.iter().any(|x| x == v)))
-        };
         let mut renumber = vec![None; input.responses.len()];
         let mut responses = Vec::new();
-        for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| keep(r)) {
+        for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| self.matches(r, accounts.get(r.account_id.as_str()).copied())) {
             renumber[i] = Some(responses.len());
             responses.push(r.clone());
         }
@@ -88,21 +84,45 @@ impl Scope {
         Ok(ImpactInput { responses, segments, accounts: input.accounts.clone(), outcomes: input.outcomes.clone(), themes: input.themes.clone() })
     }
 
+    /// Whether response `r` (of `account`, if known) is in scope.
+    pub fn matches(&self, r: &ResponseRecord, account: Option<&AccountRecord>) -> bool {
+        (self.surveys.is_empty() || self.surveys.contains(&r.survey))
+            && self.conditions.iter().all(|c| attribute_value(r, account, &c.attribute).is_some_and(|v| c.values.iter().any(|x| x == v)))
+    }
+
     fn check(&self, input: &ImpactInput, accounts: &HashMap<&str, &AccountRecord>, field: &str) -> Result<(), Error> {
-        for c in &self.conditions {
-            let held: BTreeSet<&str> = input.responses.iter().filter_map(|r| attribute_value(r, accounts, &c.attribute)).collect();
-            if held.is_empty() {
-                let names: BTreeSet<&str> = input
-                    .responses
-                    .iter()
-                    .flat_map(|r| r.attributes.keys().chain(accounts.get(r.account_id.as_str()).into_iter().flat_map(|a| a.attributes.keys())))
-                    .map(String::as_str)
-                    .collect();
-                let names = if names.is_empty() { "none".to_string() } else { names.into_iter().collect::<Vec<_>>().join(", ") };
-                return Err(Error::invalid(field, format!("no response or account holds an attribute named {:?}; attributes: {names}", c.attribute)));
+        let mut seen = Seen::default();
+        for r in &input.responses {
+            self.observe(&mut seen, r, accounts.get(r.account_id.as_str()).copied());
+        }
+        self.check_seen(&seen, field)
+    }
+
+    /// Notes which attribute names, and which values of the scope's attributes, `r` (of
+    /// `account`) holds.
+    pub fn observe(&self, seen: &mut Seen, r: &ResponseRecord, account: Option<&AccountRecord>) {
+        for name in r.attributes.keys().chain(account.iter().flat_map(|a| a.attributes.keys())) {
+            if !seen.names.contains(name) {
+                seen.names.insert(name.clone());
             }
-            if let Some(missing) = c.values.iter().find(|v| !held.contains(v.as_str())) {
-                let mut listed: Vec<&str> = held.iter().copied().take(LISTED_VALUES).collect();
+        }
+        for c in &self.conditions {
+            if let Some(v) = attribute_value(r, account, &c.attribute) {
+                seen.held.entry(c.attribute.clone()).or_default().insert(v.to_string());
+            }
+        }
+    }
+
+    /// Refuses a condition whose attribute or value nothing `seen` holds, naming `field` and what
+    /// does exist.
+    pub fn check_seen(&self, seen: &Seen, field: &str) -> Result<(), Error> {
+        for c in &self.conditions {
+            let Some(held) = seen.held.get(&c.attribute) else {
+                let names = if seen.names.is_empty() { "none".to_string() } else { seen.names.iter().cloned().collect::<Vec<_>>().join(", ") };
+                return Err(Error::invalid(field, format!("no response or account holds an attribute named {:?}; attributes: {names}", c.attribute)));
+            };
+            if let Some(missing) = c.values.iter().find(|v| !held.contains(*v)) {
+                let mut listed: Vec<&str> = held.iter().map(String::as_str).take(LISTED_VALUES).collect();
                 if held.len() > LISTED_VALUES {
                     listed.push("…");
                 }
@@ -111,6 +131,13 @@ impl Scope {
         }
         Ok(())
     }
+}
+
+/// What responses were seen to hold, for [`Scope::check_seen`].
+#[derive(Debug, Default)]
+pub struct Seen {
+    names: BTreeSet<String>,
+    held: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Condition {
@@ -148,8 +175,8 @@ pub fn accounts_by_id(accounts: &[AccountRecord]) -> HashMap<&str, &AccountRecor
 }
 
 /// A response's attribute, else its account's: how scopes and breakdowns read "plan" or "region".
-pub fn attribute_value<'a>(r: &'a ResponseRecord, accounts: &HashMap<&str, &'a AccountRecord>, name: &str) -> Option<&'a str> {
-    r.attributes.get(name).or_else(|| accounts.get(r.account_id.as_str()).and_then(|a| a.attributes.get(name))).map(String::as_str)
+pub fn attribute_value<'a>(r: &'a ResponseRecord, account: Option<&'a AccountRecord>, name: &str) -> Option<&'a str> {
+    r.attributes.get(name).or_else(|| account?.attributes.get(name)).map(String::as_str)
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
     assert_eq!(scoped_json["responses"].as_u64(), Some(in_scope as u64));
     let cli_ids: Vec<i64> = scoped_json["themes"].as_array().unwrap().iter().map(|t| t["theme_id"].as_i64().unwrap()).collect();
     assert_eq!(cli_ids, scoped.themes.iter().map(|t| t.theme_id).collect::<Vec<_>>());
-    let alerts_in_scope = ListAlertsRequest { period_days: PERIOD_DAYS, filters: enterprise, surveys: nps, ..Default::default() };
+    let alerts_in_scope = ListAlertsRequest { period_days: PERIOD_DAYS, filters: enterprise.clone(), surveys: nps, ..Default::default() };
     assert!(client.list_alerts(alerts_in_scope).await.is_ok());
     let misspelt = vec![AttributeFilter { attribute: "plan".into(), values: vec!["enterprize".into()] }];
     let e = client.get_theme_report(ThemeReportRequest { filters: misspelt.clone(), ..Default::default() }).await.unwrap_err();
@@ -284,6 +284,38 @@ async fn simulated_churn_themes_top_the_revenue_ranking_in_every_surface() {
     assert!(e.code() == tonic::Code::InvalidArgument && e.message().contains("page_size") && e.message().contains("1–500"), "{}", e.message());
     let e = client.list_theme_segments(ListThemeSegmentsRequest { theme_id: 99_999, ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound, "{}", e.message());
+    // The same drill-down within a scope (enterprise accounts): small pages, each full, together
+    // exactly the expected segments of enterprise accounts; a misspelt value is refused.
+    let account_of: HashMap<String, String> =
+        csv::Reader::from_path(dir.join("responses.csv")).unwrap().records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[1].to_string())).collect();
+    let mut expected_enterprise: Vec<(String, u32)> = expected.iter().filter(|(id, _)| plan_of[&account_of[id]] == "enterprise").cloned().collect();
+    let (mut scoped_read, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let request = ListThemeSegmentsRequest { theme_id: top, page_size: 7, page_token: token.clone(), filters: enterprise.clone(), ..Default::default() };
+        let page = client.list_theme_segments(request).await.unwrap().into_inner();
+        pages += 1;
+        assert!(pages <= 200, "page {pages} never ends");
+        assert!(page.segments.len() == 7 || page.next_page_token.is_empty(), "a page that is not the last is full");
+        scoped_read.extend(page.segments.iter().map(|s| (s.response_id.clone(), s.index)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    scoped_read.sort();
+    expected_enterprise.sort();
+    assert!(!expected_enterprise.is_empty() && expected_enterprise.len() < expected.len());
+    assert_eq!(scoped_read, expected_enterprise);
+    let misspelt_drill = ListThemeSegmentsRequest { theme_id: top, filters: vec![AttributeFilter { attribute: "plan".into(), values: vec!["enterprize".into()] }], ..Default::default() };
+    let e = client.list_theme_segments(misspelt_drill).await.unwrap_err();
+    assert!(e.code() == tonic::Code::InvalidArgument && e.message().starts_with("filters") && e.message().contains("enterprise"), "{}", e.message());
+    let enterprise_csv = dir.join("theme-enterprise.csv");
+    verbatim(&db, &["theme-segments", "--theme", &top.to_string(), "--where", "plan=enterprise", "--limit", "0", "--output", enterprise_csv.to_str().unwrap()]);
+    let mut from_cli: Vec<(String, u32)> =
+        csv::Reader::from_path(&enterprise_csv).unwrap().records().map(|r| r.unwrap()).map(|r| (r[1].to_string(), r[7].parse().unwrap())).collect();
+    from_cli.sort();
+    assert_eq!(from_cli, expected_enterprise);
+
     // The same from the command line: every segment as CSV, or the newest few printed.
     let theme_csv = dir.join("theme.csv");
     verbatim(&db, &["theme-segments", "--theme", &top.to_string(), "--limit", "0", "--output", theme_csv.to_str().unwrap()]);
