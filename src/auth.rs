@@ -108,6 +108,14 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
+/// The credentials of an `Authorization` value of the Bearer scheme (`Bearer <token>`; the scheme
+/// in any casing, RFC 7235), trimmed; `None` for another scheme or no scheme. Shared by the gRPC
+/// tokens and the metrics endpoint.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
 /// The stored form of a secret: hex SHA-256.
 pub fn hash_secret(secret: &str) -> String {
     Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -177,7 +185,8 @@ pub fn authorize(
                 .into(),
         ));
     };
-    let secret = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("bearer ")).unwrap_or(presented).trim();
+    // A bare token is accepted too (some clients cannot set a scheme).
+    let secret = bearer_credentials(presented).unwrap_or(presented.trim());
     if !secret.starts_with(TOKEN_PREFIX) {
         return Err(Denied::Unauthenticated(format!(
             "authorization: expected `Bearer {TOKEN_PREFIX}…`, got a value that is not a Verbatim token"
@@ -256,6 +265,16 @@ mod tests {
         assert!(!Need::Scope(Scope::Admin).met_by(&[Scope::Ingest, Scope::Read]));
         assert!(Need::AnyScope.met_by(&[Scope::Read]));
         assert!(!Need::AnyScope.met_by(&[]));
+    }
+
+    #[test]
+    fn bearer_credentials_take_the_scheme_in_any_casing_and_nothing_else() {
+        for value in ["Bearer vbt_x", "bearer vbt_x", "BEARER  vbt_x ", " Bearer vbt_x"] {
+            assert_eq!(bearer_credentials(value), Some("vbt_x"), "{value:?}");
+        }
+        for value in ["vbt_x", "Basic dXNlcjpwYXNz", "Bearervbt_x", ""] {
+            assert_eq!(bearer_credentials(value), None, "{value:?}");
+        }
     }
 
     #[test]

@@ -255,8 +255,7 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 fn bearer_credentials(head: &str) -> Option<&str> {
     head.lines().skip(1).find_map(|line| {
         let (name, value) = line.split_once(':')?;
-        let (scheme, credentials) = value.trim().split_once(' ')?;
-        (name.trim().eq_ignore_ascii_case("authorization") && scheme.eq_ignore_ascii_case("bearer")).then(|| credentials.trim())
+        name.trim().eq_ignore_ascii_case("authorization").then(|| crate::auth::bearer_credentials(value)).flatten()
     })
 }
 
