@@ -23,6 +23,7 @@
 //! - [`jsonl`]: JSON-lines batch files for the command line.
 //! - [`grpc`]: the tonic front end (generated code, service, health, reflection, status mapping).
 //! - [`metrics`]: every call counted and timed, and the encoder queue, for Prometheus.
+//! - [`webhook`]: the week's alerts pushed to a chat or incident tool after each scheduled recluster.
 //! - [`auth`]: API tokens (workspace, scopes) and the decision whether a call may run.
 //! - [`curation`]: renaming, pinning and merging themes by hand (RPCs and `verbatim themes`).
 //! - [`error`]: the crate's error type; [`fault`]: crash-test fault points.
@@ -48,5 +49,6 @@ pub mod store;
 pub mod survey;
 pub mod text;
 pub mod themes;
+pub mod webhook;
 
 pub use error::{Error, Result};

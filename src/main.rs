@@ -81,6 +81,11 @@ enum Command {
         /// file's content (surrounding whitespace ignored). Without it the endpoint is open.
         #[arg(long, env = "VERBATIM_METRICS_TOKEN_FILE", value_name = "PATH", requires = "metrics_listen")]
         metrics_token_file: Option<PathBuf>,
+        /// After each scheduled recluster, POST the workspace's alerts of the last 7 days (if any)
+        /// to this URL as JSON: a Slack incoming-webhook message with the alerts beside it. The URL
+        /// is a secret (give it through the environment); it is never logged.
+        #[arg(long, env = "VERBATIM_ALERTS_WEBHOOK", value_name = "URL", requires = "recluster_every", hide_env_values = true)]
+        alerts_webhook: Option<String>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -829,12 +834,13 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, engine } => {
+        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, alerts_webhook, engine } => {
+            let webhook = alerts_webhook.map(|url| verbatim::webhook::Webhook::new(&url, "--alerts-webhook")).transpose()?.map(Arc::new);
             let ingest = open_ingest(&cli, &engine)?;
             let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
             if let Some(every) = recluster_every {
-                runtime.spawn(scheduled_recluster(state.clone(), every));
+                runtime.spawn(scheduled_recluster(state.clone(), every, webhook));
             }
             if let Some(age) = retention {
                 runtime.spawn(scheduled_retention(state.ingest.store.clone(), age));
@@ -1109,7 +1115,7 @@ fn load_encoder_with_sentiment(cli: &GlobalArgs, max_batch: usize) -> anyhow::Re
 /// [`verbatim::recluster::run_due`]): checked at start, then every ten minutes (or `every`, if
 /// shorter). A pass is skipped while a `Recluster` call of this server runs; a failed run is
 /// logged, leaves the previous model active, and is tried again after `MAX_RETRY_AFTER` at most.
-async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
+async fn scheduled_recluster(state: AppState, every: std::time::Duration, webhook: Option<Arc<verbatim::webhook::Webhook>>) {
     let mut ticks = tokio::time::interval(every.min(std::time::Duration::from_secs(600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -1121,7 +1127,12 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
             Ok(Ok(ran)) => {
                 for (workspace, outcome) in &ran {
                     match outcome {
-                        Ok(s) => tracing::info!(%workspace, version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done"),
+                        Ok(s) => {
+                            tracing::info!(%workspace, version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done");
+                            if let Some(hook) = &webhook {
+                                deliver_alerts(state.ingest.store.clone(), hook.clone(), workspace.clone(), now).await;
+                            }
+                        }
                         // A dormant workspace (nothing submitted in the window) is not a failure.
                         Err(e @ verbatim::Error::NotFound(_)) => tracing::info!(%workspace, "scheduled recluster skipped: {e}"),
                         Err(e) => tracing::warn!(%workspace, error = %e, "scheduled recluster failed; the previous theme model stays active"),
@@ -1136,6 +1147,24 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration) {
             Ok(Err(e)) => tracing::warn!(error = %e, "scheduled recluster pass failed; it runs again at the next check"),
             Err(e) => tracing::error!(error = %e, "scheduled recluster pass panicked; it runs again at the next check"),
         }
+    }
+}
+
+/// The alerts of `workspace`'s last seven days (to `now`) to the webhook. A failure is logged;
+/// the alerts stay readable through `ListAlerts` and the report.
+async fn deliver_alerts(store: Arc<dyn Store>, hook: Arc<verbatim::webhook::Webhook>, workspace: String, now: i64) {
+    let week = verbatim::report::period_ending(now, 7 * 86_400);
+    let ws = workspace.clone();
+    let sent = tokio::task::spawn_blocking(move || {
+        let alerts = verbatim::report::load_alerts(store.as_ref(), &ws, week, &ReportScope::default(), "scope").map_err(|e| e.to_string())?;
+        hook.deliver(&ws, week, &alerts).map(|sent| sent.then_some(alerts.len()))
+    })
+    .await;
+    match sent {
+        Ok(Ok(Some(n))) => tracing::info!(%workspace, alerts = n, "alerts delivered to the webhook"),
+        Ok(Ok(None)) => tracing::info!(%workspace, "no alerts this week; nothing sent to the webhook"),
+        Ok(Err(e)) => tracing::warn!(%workspace, error = %e, "alerts not delivered"),
+        Err(e) => tracing::error!(%workspace, error = %e, "alert delivery panicked"),
     }
 }
 

@@ -5,16 +5,33 @@
 use serde_json::{json, Value};
 
 use super::{alert_kind_name, evidence_name, ranked_by_name, timestamp};
-use crate::impact::alerts::{AlertKind, TrendPoint};
+use crate::impact::alerts::{Alert, AlertKind, TrendPoint};
 use crate::impact::document::Document;
 use crate::impact::report::{Period, ThemeImpact};
 
-fn period(p: Period) -> Value {
+pub fn period(p: Period) -> Value {
     json!({ "from": timestamp(p.from), "to": timestamp(p.to) })
 }
 
 fn trend_point(p: &TrendPoint) -> Value {
     json!({ "from": timestamp(p.period.from), "to": timestamp(p.period.to), "responses": p.responses, "mentions": p.mentions, "share": p.share, "impact": p.impact })
+}
+
+/// One alert's object (the report's `alerts`, and the alerts webhook's).
+pub fn alert(a: &Alert) -> Value {
+    let mut v = json!({ "theme_id": a.theme_id, "label": a.label, "kind": alert_kind_name(&a.kind), "message": a.message });
+    match a.kind {
+        AlertKind::VolumeSpike { mentions, mean, sd } => {
+            v["mentions"] = json!(mentions);
+            v["mean"] = json!(mean);
+            v["sd"] = json!(sd);
+        }
+        AlertKind::ImpactMove { previous, current } => {
+            v["previous"] = json!(previous);
+            v["current"] = json!(current);
+        }
+    }
+    v
 }
 
 /// One theme's object.
@@ -63,14 +80,7 @@ pub fn document(doc: &Document) -> Value {
         "accounts": r.accounts,
         "ranked_by": ranked_by_name(r.ranked_by),
         "themes": r.themes.iter().enumerate().map(|(i, t)| theme(doc, i + 1, t)).collect::<Vec<_>>(),
-        "alerts": doc.alerts.iter().map(|a| {
-            let mut v = json!({ "theme_id": a.theme_id, "label": a.label, "kind": alert_kind_name(&a.kind), "message": a.message });
-            match a.kind {
-                AlertKind::VolumeSpike { mentions, mean, sd } => { v["mentions"] = json!(mentions); v["mean"] = json!(mean); v["sd"] = json!(sd); }
-                AlertKind::ImpactMove { previous, current } => { v["previous"] = json!(previous); v["current"] = json!(current); }
-            }
-            v
-        }).collect::<Vec<_>>(),
+        "alerts": doc.alerts.iter().map(alert).collect::<Vec<_>>(),
         "at_risk_accounts": doc.at_risk.iter().map(|a| json!({
             "account_id": a.account_id, "arr": a.arr, "risk": a.risk, "expected_loss": a.expected_loss,
             "theme_id": a.theme_id, "label": a.label, "quote": a.quote, "response_id": a.response_id,

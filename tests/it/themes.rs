@@ -193,6 +193,97 @@ async fn recluster_curate_and_assign_through_grpc() {
     server.shutdown().await;
 }
 
+/// `serve --alerts-webhook`: after the scheduled recluster, the week's alerts reach a webhook (a
+/// local HTTP listener here) as a Slack-style message with the alerts beside it. The data: nine
+/// weeks of billing and delivery complaints, one billing complaint a week per phrasing until the
+/// last week, which holds five of each.
+#[cfg(unix)]
+#[test]
+fn serve_posts_the_weeks_alerts_to_the_webhook_after_a_scheduled_recluster() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let now = chrono::Utc::now().timestamp();
+    let billing = ["I was charged twice this month.", "The invoice shows the wrong amount.", "Billing charged us for seats we removed."];
+    let delivery = ["The parcel arrived a week late.", "Delivery took far too long again."];
+    let mut csv = String::from("response_id,account_id,survey,score,verbatim,submitted_at\n");
+    let mut n = 0;
+    let mut row = |text: &str, at: i64| {
+        n += 1;
+        let when = chrono::DateTime::from_timestamp(at, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ");
+        csv.push_str(&format!("r{n},a{},NPS,{},{text},{when}\n", n % 13, n % 7));
+    };
+    for week in 0..9i64 {
+        let start = now - (9 - week) * 7 * 86_400 + 3600;
+        let repeats = if week == 8 { 5 } else { 1 };
+        for (i, text) in billing.iter().enumerate() {
+            (0..repeats).for_each(|r| row(text, start + (i * 10 + r) as i64 * 600));
+        }
+        for (i, text) in delivery.iter().enumerate() {
+            row(text, start + 86_400 + i as i64 * 600);
+        }
+    }
+    let path = dir.path().join("responses.csv");
+    std::fs::write(&path, csv).unwrap();
+    run_ok(&db, &["import", path.to_str().unwrap()]);
+
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/verbatim", hook.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = hook.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
+        tx.send((head, String::from_utf8(body).unwrap())).unwrap();
+    });
+
+    let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1d"])
+        .env("VERBATIM_ALERTS_WEBHOOK", &url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
+        let done = line.contains("alerts delivered") || line.contains("alerts not delivered") || line.contains("nothing sent");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let log = lines.join("\n");
+    assert!(log.contains("alerts delivered to the webhook"), "{log}");
+    assert!(!log.contains("/hooks/verbatim"), "the webhook URL is a secret and is not logged:\n{log}");
+    let (head, body) = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the webhook was called");
+    assert!(head.starts_with("POST /hooks/verbatim ") && head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let alerts = body["alerts"].as_array().unwrap();
+    assert!(body["text"].as_str().unwrap().starts_with("Verbatim · default · ") && body["workspace"] == "default", "{body:#}");
+    let model = SqliteStore::open(&db).unwrap().active_theme_model("default").unwrap().expect("reclustered");
+    let billing_themes: Vec<i64> = model.themes.iter().filter(|t| t.quotes.iter().any(|q| billing.contains(&q.as_str()))).map(|t| t.id).collect();
+    let spikes: Vec<i64> = alerts.iter().filter(|a| a["kind"] == "volume_spike").map(|a| a["theme_id"].as_i64().unwrap()).collect();
+    assert!(!spikes.is_empty() && spikes.iter().all(|id| billing_themes.contains(id)), "spikes {spikes:?}, billing themes {billing_themes:?}: {body:#}");
+    assert_eq!(body["text"].as_str().unwrap().lines().count(), alerts.len() + 1, "one line per alert");
+}
+
 /// `verbatim themes` lists the active model and curates it from the command line; a server
 /// already running on the same database sees each change at once; bad input changes nothing.
 #[tokio::test(flavor = "multi_thread")]
