@@ -18,7 +18,7 @@ use verbatim::grpc::{self, AppState};
 use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
 use verbatim::model::sentiment::{TrainOptions, DEFAULT_DIR as DEFAULT_SENTIMENT_DIR};
 use verbatim::model::{self, BatchOptions, Encoder};
-use verbatim::impact::document::BreakdownBy;
+use verbatim::impact::document::{BreakdownBy, Document};
 use verbatim::impact::report::Period;
 use verbatim::impact::scope::{Condition, Scope as ReportScope};
 use verbatim::sentiment::data::DataMix;
@@ -86,6 +86,14 @@ enum Command {
         /// is a secret (give it through the environment); it is never logged.
         #[arg(long, env = "VERBATIM_ALERTS_WEBHOOK", value_name = "URL", requires = "recluster_every", hide_env_values = true)]
         alerts_webhook: Option<String>,
+        /// After each scheduled recluster, write the workspace's HTML report of the last
+        /// --report-period into this directory as WORKSPACE-YYYY-MM-DD.html (an archive of the
+        /// weekly reports, kept until you delete them).
+        #[arg(long, env = "VERBATIM_REPORT_DIR", value_name = "DIR", requires = "recluster_every")]
+        report_dir: Option<PathBuf>,
+        /// The period of those reports (four weeks: long enough for churn after a response to show).
+        #[arg(long, value_parser = parse_duration, default_value = "28d", requires = "report_dir")]
+        report_period: std::time::Duration,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -733,7 +741,8 @@ fn main() -> anyhow::Result<()> {
                 None => chrono::Utc::now().timestamp(),
             };
             let format = format.unwrap_or_else(|| format_of(&output));
-            write_report(store.as_ref(), &cli.workspace, verbatim::report::period_ending(until, period.as_secs() as i64), &breakdown, &scope, format, &output)?;
+            let doc = write_report(store.as_ref(), &cli.workspace, verbatim::report::period_ending(until, period.as_secs() as i64), &breakdown, &scope, format, &output)?;
+            print_report_summary(&doc, &output);
         }
         Command::Simulate { out, accounts, weeks, responses_per_week, seed } => {
             let opts = SimulateOptions { accounts, weeks, responses_per_week, seed, ..Default::default() };
@@ -774,7 +783,9 @@ fn main() -> anyhow::Result<()> {
             print!("{}", verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |_| {})?);
             // Four weeks: long enough for churn that follows a response to show.
             let period = verbatim::report::period_ending(chrono::Utc::now().timestamp(), 28 * 86_400);
-            write_report(store.as_ref(), &cli.workspace, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &dir.join("report.html"))?;
+            let output = dir.join("report.html");
+            let doc = write_report(store.as_ref(), &cli.workspace, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &output)?;
+            print_report_summary(&doc, &output);
             if !no_serve {
                 let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
                 runtime.block_on(serve(state, listen, None, None))?;
@@ -834,13 +845,17 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, alerts_webhook, engine } => {
+        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, alerts_webhook, report_dir, report_period, engine } => {
             let webhook = alerts_webhook.map(|url| verbatim::webhook::Webhook::new(&url, "--alerts-webhook")).transpose()?.map(Arc::new);
+            if let Some(dir) = &report_dir {
+                std::fs::create_dir_all(dir).with_context(|| format!("--report-dir: cannot create {}", dir.display()))?;
+            }
+            let after = AfterRecluster { webhook, report_dir, report_period };
             let ingest = open_ingest(&cli, &engine)?;
             let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
             if let Some(every) = recluster_every {
-                runtime.spawn(scheduled_recluster(state.clone(), every, webhook));
+                runtime.spawn(scheduled_recluster(state.clone(), every, after));
             }
             if let Some(age) = retention {
                 runtime.spawn(scheduled_retention(state.ingest.store.clone(), age));
@@ -1042,13 +1057,18 @@ fn write_report(
     scope: &ReportScope,
     format: verbatim::report::Format,
     output: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Document> {
     let by = if breakdown.is_empty() { BreakdownBy::Auto } else { BreakdownBy::List(breakdown.to_vec()) };
     let doc = verbatim::report::load(store, workspace, period, &by, scope, "--where")?;
     let text = verbatim::report::render(&doc, format);
     let tmp = output.with_extension("partial");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(doc)
+}
+
+/// One line on what a written report holds, and its top five themes.
+fn print_report_summary(doc: &Document, output: &std::path::Path) {
     let r = &doc.impact;
     println!(
         "{}: {} themes over {} responses from {} accounts ({}{}), {} alerts, {} accounts to call",
@@ -1057,14 +1077,13 @@ fn write_report(
         r.responses,
         r.accounts,
         verbatim::report::period_label(r.period),
-        if scope.is_everything() { String::new() } else { format!("; {}", scope.describe()) },
+        if doc.scope.is_everything() { String::new() } else { format!("; {}", doc.scope.describe()) },
         doc.alerts.len(),
         doc.at_risk.len()
     );
     for (i, t) in r.themes.iter().take(5).enumerate() {
         println!("  {}. {} — {}", i + 1, t.label, verbatim::report::markdown::excess_text(t));
     }
-    Ok(())
 }
 
 fn open_store(cli: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -1115,7 +1134,14 @@ fn load_encoder_with_sentiment(cli: &GlobalArgs, max_batch: usize) -> anyhow::Re
 /// [`verbatim::recluster::run_due`]): checked at start, then every ten minutes (or `every`, if
 /// shorter). A pass is skipped while a `Recluster` call of this server runs; a failed run is
 /// logged, leaves the previous model active, and is tried again after `MAX_RETRY_AFTER` at most.
-async fn scheduled_recluster(state: AppState, every: std::time::Duration, webhook: Option<Arc<verbatim::webhook::Webhook>>) {
+/// What follows a workspace's scheduled recluster.
+struct AfterRecluster {
+    webhook: Option<Arc<verbatim::webhook::Webhook>>,
+    report_dir: Option<PathBuf>,
+    report_period: std::time::Duration,
+}
+
+async fn scheduled_recluster(state: AppState, every: std::time::Duration, after: AfterRecluster) {
     let mut ticks = tokio::time::interval(every.min(std::time::Duration::from_secs(600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -1129,7 +1155,10 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration, webhoo
                     match outcome {
                         Ok(s) => {
                             tracing::info!(%workspace, version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done");
-                            if let Some(hook) = &webhook {
+                            if let Some(dir) = &after.report_dir {
+                                archive_report(state.ingest.store.clone(), dir.clone(), after.report_period, workspace.clone(), now).await;
+                            }
+                            if let Some(hook) = &after.webhook {
                                 deliver_alerts(state.ingest.store.clone(), hook.clone(), workspace.clone(), now).await;
                             }
                         }
@@ -1147,6 +1176,24 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration, webhoo
             Ok(Err(e)) => tracing::warn!(error = %e, "scheduled recluster pass failed; it runs again at the next check"),
             Err(e) => tracing::error!(error = %e, "scheduled recluster pass panicked; it runs again at the next check"),
         }
+    }
+}
+
+/// Writes `workspace`'s HTML report of the `length` before `now` into `dir` (a failure is logged).
+async fn archive_report(store: Arc<dyn Store>, dir: PathBuf, length: std::time::Duration, workspace: String, now: i64) {
+    let day = chrono::DateTime::from_timestamp(now, 0).map_or_else(|| now.to_string(), |d| d.format("%Y-%m-%d").to_string());
+    // Flat names: a workspace name (letters, digits, - _ .) never leaves the directory.
+    let path = dir.join(format!("{workspace}-{day}.html"));
+    let period = verbatim::report::period_ending(now, length.as_secs() as i64);
+    let ws = workspace.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        write_report(store.as_ref(), &ws, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &path).map(|doc| (doc.impact.themes.len(), path))
+    })
+    .await;
+    match written {
+        Ok(Ok((themes, path))) => tracing::info!(%workspace, path = %path.display(), themes, "report written"),
+        Ok(Err(e)) => tracing::warn!(%workspace, error = %format!("{e:#}"), "report not written"),
+        Err(e) => tracing::error!(%workspace, error = %e, "report writing panicked"),
     }
 }
 

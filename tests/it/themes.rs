@@ -193,8 +193,9 @@ async fn recluster_curate_and_assign_through_grpc() {
     server.shutdown().await;
 }
 
-/// `serve --alerts-webhook`: after the scheduled recluster, the week's alerts reach a webhook (a
-/// local HTTP listener here) as a Slack-style message with the alerts beside it. The data: nine
+/// `serve --alerts-webhook --report-dir`: after the scheduled recluster, the week's alerts reach a
+/// webhook (a local HTTP listener here) as a Slack-style message with the alerts beside it, and
+/// the workspace's report is archived as HTML. The data: nine
 /// weeks of billing and delivery complaints, one billing complaint a week per phrasing until the
 /// last week, which holds five of each.
 #[cfg(unix)]
@@ -253,7 +254,8 @@ fn serve_posts_the_weeks_alerts_to_the_webhook_after_a_scheduled_recluster() {
         tx.send((head, String::from_utf8(body).unwrap())).unwrap();
     });
 
-    let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1d"])
+    let reports = dir.path().join("reports");
+    let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1d", "--report-dir", reports.to_str().unwrap()])
         .env("VERBATIM_ALERTS_WEBHOOK", &url)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -282,6 +284,12 @@ fn serve_posts_the_weeks_alerts_to_the_webhook_after_a_scheduled_recluster() {
     let spikes: Vec<i64> = alerts.iter().filter(|a| a["kind"] == "volume_spike").map(|a| a["theme_id"].as_i64().unwrap()).collect();
     assert!(!spikes.is_empty() && spikes.iter().all(|id| billing_themes.contains(id)), "spikes {spikes:?}, billing themes {billing_themes:?}: {body:#}");
     assert_eq!(body["text"].as_str().unwrap().lines().count(), alerts.len() + 1, "one line per alert");
+    // --report-dir: the same pass archived the workspace's HTML report.
+    let archived: Vec<PathBuf> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    let name = archived[0].file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("default-") && name.ends_with(".html") && log.contains("report written"), "{name}\n{log}");
+    assert!(std::fs::read_to_string(&archived[0]).unwrap().contains("<title>Verbatim report — default — "));
 }
 
 /// `verbatim themes` lists the active model and curates it from the command line; a server
