@@ -229,7 +229,8 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         survey: Vec<verbatim::survey::SurveyKind>,
     },
-    /// The active themes (id, size, pin, name or label, keywords), largest first; or curate them
+    /// The active themes (id, size, pin, the most alike theme, name or label, keywords), largest
+    /// first; or curate them
     /// (rename, pin, unpin, merge), as the RenameTheme / PinTheme / MergeThemes calls do. A server
     /// on the same database sees a change at once.
     Themes {
@@ -562,6 +563,14 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let Cli { global: cli, command } = Cli::parse();
+    #[cfg(unix)]
+    if !matches!(command, Command::Serve { .. } | Command::Demo { .. }) {
+        // `verbatim themes | head` ends quietly when head has read enough, as a Unix tool does
+        // (Rust ignores SIGPIPE, so printing would panic on the closed pipe). Not for the
+        // servers, which must outlive any one closed connection.
+        // SAFETY: restoring a signal's default disposition before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match command {
         Command::Tokens { command } => run_tokens(&cli, command)?,
         Command::Themes { command, json } => run_themes(&cli, command, json)?,
@@ -948,12 +957,15 @@ fn run_themes(cli: &GlobalArgs, command: Option<ThemesCommand>, json: bool) -> a
 fn print_themes(workspace: &str, model: Option<&verbatim::themes::ThemeModel>, json: bool) {
     let mut themes: Vec<&verbatim::themes::Theme> = model.map(|m| m.themes.iter().collect()).unwrap_or_default();
     themes.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
+    let alike = model.map(|m| m.alike(3)).unwrap_or_default();
+    let alike_of = |id: i64| alike.get(&id).map(Vec::as_slice).unwrap_or_default();
     if json {
         let themes: Vec<serde_json::Value> = themes
             .iter()
             .map(|t| {
+                let near: Vec<serde_json::Value> = alike_of(t.id).iter().map(|&(id, s)| serde_json::json!({ "theme_id": id, "similarity": s })).collect();
                 serde_json::json!({ "theme_id": t.id, "label": t.label, "name": t.name, "display_label": t.display_label(),
-                    "keywords": t.keywords, "quotes": t.quotes, "size": t.size, "pinned": t.pinned })
+                    "keywords": t.keywords, "quotes": t.quotes, "size": t.size, "pinned": t.pinned, "alike": near })
             })
             .collect();
         let m = model.map(|m| serde_json::json!({ "version": m.version, "created_at": m.created_at, "assign_threshold": m.assign_threshold, "segments": m.segments }));
@@ -965,9 +977,10 @@ fn print_themes(workspace: &str, model: Option<&verbatim::themes::ThemeModel>, j
         return;
     };
     println!("workspace {workspace:?}: theme model v{} of {}, {} themes over {} segments (online threshold {:.2})", m.version, m.created_at, m.k, m.segments, m.assign_threshold);
-    println!("{:>6} {:>7} {:<6} theme — keywords", "id", "size", "pin");
+    println!("{:>6} {:>7} {:<6} {:<13} theme — keywords", "id", "size", "pin", "most alike");
     for t in themes {
-        println!("{:>6} {:>7} {:<6} {} — {}", t.id, t.size, if t.pinned { "pinned" } else { "" }, t.display_label(), t.keywords.join(", "));
+        let near = alike_of(t.id).first().map_or(String::new(), |(id, s)| format!("{id} ({s:.2})"));
+        println!("{:>6} {:>7} {:<6} {near:<13} {} — {}", t.id, t.size, if t.pinned { "pinned" } else { "" }, t.display_label(), t.keywords.join(", "));
     }
 }
 

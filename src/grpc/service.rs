@@ -124,6 +124,9 @@ fn themes_status(model: Option<&ThemeModel>) -> String {
     }
 }
 
+/// Alike themes listed per theme by ListThemes.
+const ALIKE_THEMES: usize = 3;
+
 fn theme_info(t: &Theme) -> pb::ThemeInfo {
     pb::ThemeInfo {
         theme_id: t.id,
@@ -134,6 +137,7 @@ fn theme_info(t: &Theme) -> pb::ThemeInfo {
         quotes: t.quotes.clone(),
         size: t.size,
         pinned: t.pinned,
+        alike: Vec::new(),
     }
 }
 
@@ -362,7 +366,15 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 version: m.version,
                 created_at: m.created_at.clone(),
                 assign_threshold: m.assign_threshold,
-                themes: m.themes.iter().map(theme_info).collect(),
+                themes: {
+                    let alike = m.alike(ALIKE_THEMES);
+                    let mut themes: Vec<pb::ThemeInfo> = m.themes.iter().map(theme_info).collect();
+                    for t in &mut themes {
+                        let near = alike.get(&t.theme_id).map(Vec::as_slice).unwrap_or_default();
+                        t.alike = near.iter().map(|&(theme_id, similarity)| pb::AlikeTheme { theme_id, similarity }).collect();
+                    }
+                    themes
+                },
             },
         }))
     }

@@ -313,6 +313,19 @@ async fn themes_command_lists_and_curates_what_a_running_server_serves() {
     let sizes: Vec<u64> = themes.iter().map(|t| t["size"].as_u64().unwrap()).collect();
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
     let real: Vec<&serde_json::Value> = themes.iter().filter(|t| t["theme_id"] != NO_CONTENT).collect();
+    // Merge candidates: per theme the most alike others, most alike first, as ListThemes gives them.
+    for t in themes {
+        let id = t["theme_id"].as_i64().unwrap();
+        let alike: Vec<(i64, f64)> = t["alike"].as_array().unwrap().iter().map(|a| (a["theme_id"].as_i64().unwrap(), a["similarity"].as_f64().unwrap())).collect();
+        let rpc = &served.themes.iter().find(|s| s.theme_id == id).unwrap().alike;
+        assert_eq!(alike.iter().map(|a| a.0).collect::<Vec<_>>(), rpc.iter().map(|a| a.theme_id).collect::<Vec<_>>(), "theme {id}");
+        if id == NO_CONTENT {
+            assert!(alike.is_empty());
+        } else {
+            assert_eq!(alike.len(), (real.len() - 1).min(3), "theme {id}");
+            assert!(alike.iter().all(|a| a.0 != id && a.0 != NO_CONTENT) && alike.windows(2).all(|w| w[0].1 >= w[1].1), "theme {id}: {alike:?}");
+        }
+    }
     let (a, b) = (real[0]["theme_id"].as_i64().unwrap(), real[1]["theme_id"].as_i64().unwrap());
     let (size_a, size_b) = (real[0]["size"].as_u64().unwrap(), real[1]["size"].as_u64().unwrap());
 
