@@ -820,7 +820,7 @@ fn main() -> anyhow::Result<()> {
             let mut hits = Vec::new();
             loop {
                 query.limit = (wanted - hits.len()).min(500);
-                let page = verbatim::report::theme_segment_page(store.as_ref(), workspace, &query, &scope, "--where")?;
+                let page = verbatim::report::theme_segment_page(store.as_ref(), workspace, &query, &scope)?;
                 query.after = page.segments.last().map(|h| h.position());
                 hits.extend(page.segments);
                 if !page.more || hits.len() >= wanted {
@@ -838,7 +838,8 @@ fn main() -> anyhow::Result<()> {
                         let sentiment = h.sentiment.map_or("–".to_string(), |s| format!("{} {:+.2}", s.label().as_str(), s.score()));
                         println!("{}  {} {}  {sentiment:<13}  {}  ({}, {})", verbatim::report::timestamp(r.submitted_at), r.survey, r.score, h.text, r.response_id, r.account_id);
                     }
-                    eprintln!("{} segments of theme {theme} (model v{}), newest first", hits.len(), model.version);
+                    let scoped = if scope.is_everything() { String::new() } else { format!(" in scope {}", scope.describe()) };
+                    eprintln!("{} segments of theme {theme}{scoped} (model v{}), newest first", hits.len(), model.version);
                 }
             }
         }

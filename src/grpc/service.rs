@@ -411,7 +411,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             return Err(curation::unknown_theme(query.theme_id, &workspace).into());
         }
         let scope = report::scope(&request.get_ref().filters, &request.get_ref().surveys)?;
-        let page = self.state.ingest.blocking(move |s| Ok(crate::report::theme_segment_page(s, &workspace, &query, &scope, "filters"))).await??;
+        let page = self.state.ingest.blocking(move |s| crate::report::theme_segment_page(s, &workspace, &query, &scope)).await?;
         Ok(Response::new(super::theme_segments::reply(&page)))
     }
 

@@ -100,7 +100,7 @@ impl Scope {
 
     /// Notes which attribute names, and which values of the scope's attributes, `r` (of
     /// `account`) holds.
-    pub fn observe(&self, seen: &mut Seen, r: &ResponseRecord, account: Option<&AccountRecord>) {
+    fn observe(&self, seen: &mut Seen, r: &ResponseRecord, account: Option<&AccountRecord>) {
         for name in r.attributes.keys().chain(account.iter().flat_map(|a| a.attributes.keys())) {
             if !seen.names.contains(name) {
                 seen.names.insert(name.clone());
@@ -115,7 +115,7 @@ impl Scope {
 
     /// Refuses a condition whose attribute or value nothing `seen` holds, naming `field` and what
     /// does exist.
-    pub fn check_seen(&self, seen: &Seen, field: &str) -> Result<(), Error> {
+    fn check_seen(&self, seen: &Seen, field: &str) -> Result<(), Error> {
         for c in &self.conditions {
             let Some(held) = seen.held.get(&c.attribute) else {
                 let names = if seen.names.is_empty() { "none".to_string() } else { seen.names.iter().cloned().collect::<Vec<_>>().join(", ") };
@@ -135,7 +135,7 @@ impl Scope {
 
 /// What responses were seen to hold, for [`Scope::check_seen`].
 #[derive(Debug, Default)]
-pub struct Seen {
+struct Seen {
     names: BTreeSet<String>,
     held: BTreeMap<String, BTreeSet<String>>,
 }

@@ -16,8 +16,8 @@ use crate::impact::document::{self, BreakdownBy, Document};
 use crate::impact::report::{Evidence, Period, RankedBy, ThemeImpact};
 use std::collections::HashMap;
 
-use crate::impact::scope::{Scope, Seen};
-use crate::store::{AccountRecord, Store, ThemeSegmentPage, ThemeSegmentQuery};
+use crate::impact::scope::Scope;
+use crate::store::{AccountRecord, Store, StoreResult, ThemeSegmentPage, ThemeSegmentQuery};
 
 /// The bootstrap seed of every report: the same data gives the same intervals.
 pub const SEED: u64 = 20_26;
@@ -46,17 +46,16 @@ const SCOPED_READ: usize = 200;
 /// A page of one theme's segments within `scope` (what is behind a scoped report row): the
 /// store's pages are read in order and filtered — the response, else its account, must be in
 /// scope — until `q.limit` segments match or the theme is exhausted, so a page is full and its
-/// last segment's position continues the next one exactly. A first page that reads segments but
-/// keeps none is checked as a report's scope is: a condition on an attribute or value that none
-/// of those responses (with their accounts) holds is an error naming `scope_field`.
-pub fn theme_segment_page(store: &dyn Store, workspace: &str, q: &ThemeSegmentQuery, scope: &Scope, scope_field: &str) -> Result<ThemeSegmentPage, Error> {
+/// last segment's position continues the next one exactly. Unlike a report, the scope is not
+/// checked against the data: that no enterprise account wrote about this theme is an answer (an
+/// empty page), and a theme's segments are too few to tell a misspelt value from an absent one.
+pub fn theme_segment_page(store: &dyn Store, workspace: &str, q: &ThemeSegmentQuery, scope: &Scope) -> StoreResult<ThemeSegmentPage> {
     if scope.is_everything() {
-        return Ok(store.theme_segment_page(workspace, q)?);
+        return store.theme_segment_page(workspace, q);
     }
     let mut accounts: HashMap<String, Option<AccountRecord>> = HashMap::new();
-    let mut seen = Seen::default();
     let mut read = ThemeSegmentQuery { limit: q.limit.max(SCOPED_READ), ..q.clone() };
-    let (mut out, mut read_any) = (ThemeSegmentPage::default(), false);
+    let mut out = ThemeSegmentPage::default();
     loop {
         let page = store.theme_segment_page(workspace, &read)?;
         if read.after != q.after && page.version != out.version {
@@ -67,14 +66,13 @@ pub fn theme_segment_page(store: &dyn Store, workspace: &str, q: &ThemeSegmentQu
         out.version = page.version;
         read.after = page.segments.last().map(|h| h.position());
         for hit in page.segments {
-            read_any = true;
             if !accounts.contains_key(&hit.response.account_id) {
                 accounts.insert(hit.response.account_id.clone(), store.get_account(workspace, &hit.response.account_id)?);
             }
-            let account = accounts[&hit.response.account_id].as_ref();
-            if !scope.matches(&hit.response, account) {
-                scope.observe(&mut seen, &hit.response, account);
-            } else if out.segments.len() == q.limit {
+            if !scope.matches(&hit.response, accounts[&hit.response.account_id].as_ref()) {
+                continue;
+            }
+            if out.segments.len() == q.limit {
                 out.more = true;
                 return Ok(out);
             } else {
@@ -84,9 +82,6 @@ pub fn theme_segment_page(store: &dyn Store, workspace: &str, q: &ThemeSegmentQu
         if !page.more {
             break;
         }
-    }
-    if out.segments.is_empty() && q.after.is_none() && read_any {
-        scope.check_seen(&seen, scope_field)?;
     }
     Ok(out)
 }
