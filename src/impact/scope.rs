@@ -90,10 +90,19 @@ impl Scope {
             && self.conditions.iter().all(|c| attribute_value(r, account, &c.attribute).is_some_and(|v| c.values.iter().any(|x| x == v)))
     }
 
+    /// What is known: the loaded responses (with their accounts' attributes) and every account.
     fn check(&self, input: &ImpactInput, accounts: &HashMap<&str, &AccountRecord>, field: &str) -> Result<(), Error> {
         let mut seen = Seen::default();
         for r in &input.responses {
             self.observe(&mut seen, r, accounts.get(r.account_id.as_str()).copied());
+        }
+        for a in &input.accounts {
+            seen.names.extend(a.attributes.keys().cloned());
+            for c in &self.conditions {
+                if let Some(v) = a.attributes.get(&c.attribute) {
+                    seen.held.entry(c.attribute.clone()).or_default().insert(v.clone());
+                }
+            }
         }
         self.check_seen(&seen, field)
     }
@@ -101,11 +110,7 @@ impl Scope {
     /// Notes which attribute names, and which values of the scope's attributes, `r` (of
     /// `account`) holds.
     fn observe(&self, seen: &mut Seen, r: &ResponseRecord, account: Option<&AccountRecord>) {
-        for name in r.attributes.keys().chain(account.iter().flat_map(|a| a.attributes.keys())) {
-            if !seen.names.contains(name) {
-                seen.names.insert(name.clone());
-            }
-        }
+        seen.names.extend(r.attributes.keys().chain(account.iter().flat_map(|a| a.attributes.keys())).cloned());
         for c in &self.conditions {
             if let Some(v) = attribute_value(r, account, &c.attribute) {
                 seen.held.entry(c.attribute.clone()).or_default().insert(v.to_string());
@@ -119,14 +124,14 @@ impl Scope {
         for c in &self.conditions {
             let Some(held) = seen.held.get(&c.attribute) else {
                 let names = if seen.names.is_empty() { "none".to_string() } else { seen.names.iter().cloned().collect::<Vec<_>>().join(", ") };
-                return Err(Error::invalid(field, format!("no response or account holds an attribute named {:?}; attributes: {names}", c.attribute)));
+                return Err(Error::invalid(field, format!("no account, and no response of the report's weeks, holds an attribute named {:?}; attributes: {names}", c.attribute)));
             };
             if let Some(missing) = c.values.iter().find(|v| !held.contains(*v)) {
                 let mut listed: Vec<&str> = held.iter().map(String::as_str).take(LISTED_VALUES).collect();
                 if held.len() > LISTED_VALUES {
                     listed.push("…");
                 }
-                return Err(Error::invalid(field, format!("{} never takes the value {missing:?}; its values: {}", c.attribute, listed.join(", "))));
+                return Err(Error::invalid(field, format!("{} never takes the value {missing:?} (accounts, and responses of the report's weeks); its values: {}", c.attribute, listed.join(", "))));
             }
         }
         Ok(())
@@ -287,12 +292,17 @@ mod tests {
 
     #[test]
     fn a_condition_the_data_cannot_meet_is_refused_naming_what_exists() {
-        let inp = input();
+        let mut inp = input();
+        let mut silent = AccountRecord { account_id: "quiet".into(), arr: 1.0, churned_at: None, attributes: Default::default() };
+        silent.attributes.insert("plan".into(), "trial".into());
+        inp.accounts.push(silent);
+        let trial = Scope::new([], [Condition { attribute: "plan".into(), values: vec!["trial".into()] }]).apply(&inp, "f").unwrap();
+        assert!(trial.responses.is_empty(), "a plan held only by an account that did not answer: an empty scope, not an error");
         let c = |a: &str, v: &str| Scope::new([], [Condition { attribute: a.into(), values: vec![v.into()] }]);
         let e = c("plna", "enterprise").apply(&inp, "filters").unwrap_err().to_string();
         assert!(e.starts_with("filters:") && e.contains("\"plna\"") && e.contains("attributes: plan"), "{e}");
         let e = c("plan", "enterprize").apply(&inp, "--where").unwrap_err().to_string();
-        assert!(e.starts_with("--where:") && e.contains("\"enterprize\"") && e.contains("its values: enterprise, starter"), "{e}");
+        assert!(e.starts_with("--where:") && e.contains("\"enterprize\"") && e.contains("its values: enterprise, starter, trial"), "{e}");
     }
 
     #[test]
