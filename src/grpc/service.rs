@@ -404,13 +404,13 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn list_theme_segments(&self, request: Request<pb::ListThemeSegmentsRequest>) -> Result<Response<pb::ListThemeSegmentsReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Read)).await?;
         let query = super::theme_segments::query(request.get_ref())?;
+        let scope = report::scope(&request.get_ref().filters, &request.get_ref().surveys)?;
         let Some(model) = self.state.ingest.theme_model(&workspace).await? else {
             return Err(Status::failed_precondition(format!("workspace {workspace:?} has no theme model yet: run `verbatim recluster` or the Recluster call")));
         };
         if !model.themes.iter().any(|t| t.id == query.theme_id) {
             return Err(curation::unknown_theme(query.theme_id, &workspace).into());
         }
-        let scope = report::scope(&request.get_ref().filters, &request.get_ref().surveys)?;
         let page = self.state.ingest.blocking(move |s| crate::report::theme_segment_page(s, &workspace, &query, &scope)).await?;
         Ok(Response::new(super::theme_segments::reply(&page)))
     }
