@@ -958,7 +958,7 @@ fn run_themes(cli: &GlobalArgs, command: Option<ThemesCommand>, json: bool) -> a
 fn print_themes(workspace: &str, model: Option<&verbatim::themes::ThemeModel>, json: bool) {
     let mut themes: Vec<&verbatim::themes::Theme> = model.map(|m| m.themes.iter().collect()).unwrap_or_default();
     themes.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
-    let alike = model.map(|m| m.alike(3)).unwrap_or_default();
+    let alike = model.map(|m| m.alike(verbatim::themes::ALIKE_LISTED)).unwrap_or_default();
     let alike_of = |id: i64| alike.get(&id).map(Vec::as_slice).unwrap_or_default();
     if json {
         let themes: Vec<serde_json::Value> = themes
@@ -977,7 +977,8 @@ fn print_themes(workspace: &str, model: Option<&verbatim::themes::ThemeModel>, j
         println!("workspace {workspace:?} has no theme model yet: run `verbatim recluster`");
         return;
     };
-    println!("workspace {workspace:?}: theme model v{} of {}, {} themes over {} segments (online threshold {:.2})", m.version, m.created_at, m.k, m.segments, m.assign_threshold);
+    let real = m.themes.iter().filter(|t| t.id != verbatim::themes::NO_CONTENT).count();
+    println!("workspace {workspace:?}: theme model v{} of {}, {real} themes (+ no content) over {} segments (online threshold {:.2})", m.version, m.created_at, m.segments, m.assign_threshold);
     println!("{:>6} {:>7} {:<6} {:<13} theme — keywords", "id", "size", "pin", "most alike");
     for t in themes {
         let near = alike_of(t.id).first().map_or(String::new(), |(id, s)| format!("{id} ({s:.2})"));

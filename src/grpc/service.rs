@@ -124,9 +124,6 @@ fn themes_status(model: Option<&ThemeModel>) -> String {
     }
 }
 
-/// Alike themes listed per theme by ListThemes.
-const ALIKE_THEMES: usize = 3;
-
 fn theme_info(t: &Theme) -> pb::ThemeInfo {
     pb::ThemeInfo {
         theme_id: t.id,
@@ -367,7 +364,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 created_at: m.created_at.clone(),
                 assign_threshold: m.assign_threshold,
                 themes: {
-                    let alike = m.alike(ALIKE_THEMES);
+                    let alike = m.alike(crate::themes::ALIKE_LISTED);
                     let mut themes: Vec<pb::ThemeInfo> = m.themes.iter().map(theme_info).collect();
                     for t in &mut themes {
                         let near = alike.get(&t.theme_id).map(Vec::as_slice).unwrap_or_default();

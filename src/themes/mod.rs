@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 /// The reserved theme of content-free segments ("ok", "n/a", "👍"). Real themes start at 1.
 pub const NO_CONTENT: i64 = 0;
 pub const NO_CONTENT_LABEL: &str = "no content";
+/// Alike themes listed per theme (ListThemes, `verbatim themes`): see [`ThemeModel::alike`].
+pub const ALIKE_LISTED: usize = 3;
 
 /// One theme of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
