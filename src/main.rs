@@ -1196,9 +1196,8 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration, after:
 
 /// Writes `workspace`'s HTML report of the `length` before `now` into `dir` (a failure is logged).
 async fn archive_report(store: Arc<dyn Store>, dir: PathBuf, length: std::time::Duration, workspace: String, now: i64) {
-    let day = chrono::DateTime::from_timestamp(now, 0).map_or_else(|| now.to_string(), |d| d.format("%Y-%m-%d").to_string());
     // Flat names: a workspace name (letters, digits, - _ .) never leaves the directory.
-    let path = dir.join(format!("{workspace}-{day}.html"));
+    let path = dir.join(format!("{workspace}-{}.html", verbatim::report::day(now)));
     let period = verbatim::report::period_ending(now, length.as_secs() as i64);
     let ws = workspace.clone();
     let written = tokio::task::spawn_blocking(move || {

@@ -8,14 +8,13 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use crate::error::Error;
 use crate::impact::alerts::AlertKind;
 use crate::impact::document::{self, BreakdownBy, Document};
 use crate::impact::report::{Evidence, Period, RankedBy, ThemeImpact};
-use std::collections::HashMap;
-
 use crate::impact::scope::Scope;
 use crate::store::{AccountRecord, Store, StoreResult, ThemeSegmentPage, ThemeSegmentQuery};
 
@@ -132,8 +131,12 @@ pub fn timestamp(t: i64) -> String {
 /// A period as people read it: "2026-11-16 – 2026-11-22" (the end is exclusive, so the last day
 /// shown is the day before `to`).
 pub fn period_label(p: Period) -> String {
-    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d").to_string());
     format!("{} – {}", day(p.from), day(p.to - 1))
+}
+
+/// The UTC day of `t`: "2026-11-22".
+pub fn day(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d").to_string())
 }
 
 /// Money in the workspace's currency, short: 950, 12.3k, 4.56M.
