@@ -88,12 +88,16 @@ enum Command {
         alerts_webhook: Option<String>,
         /// After each scheduled recluster, write the workspace's HTML report of the last
         /// --report-period into this directory as WORKSPACE-YYYY-MM-DD.html (an archive of the
-        /// weekly reports, kept until you delete them).
+        /// weekly reports). With --retention, a report is deleted once the responses it quotes
+        /// are erased.
         #[arg(long, env = "VERBATIM_REPORT_DIR", value_name = "DIR", requires = "recluster_every")]
         report_dir: Option<PathBuf>,
         /// The period of those reports (four weeks: long enough for churn after a response to show).
         #[arg(long, value_parser = parse_duration, default_value = "28d", requires = "report_dir")]
         report_period: std::time::Duration,
+        /// Keep only the newest N archived reports of each workspace (default: all).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "report_dir")]
+        report_keep: Option<u32>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -855,12 +859,16 @@ fn main() -> anyhow::Result<()> {
             w.flush()?;
             println!("wrote {} segments to {}", rows.len(), output.display());
         }
-        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, alerts_webhook, report_dir, report_period, engine } => {
+        Command::Serve { listen, recluster_every, retention, auth, metrics_listen, metrics_token_file, alerts_webhook, report_dir, report_period, report_keep, engine } => {
             let webhook = alerts_webhook.map(|url| verbatim::webhook::Webhook::new(&url, "--alerts-webhook")).transpose()?.map(Arc::new);
             if let Some(dir) = &report_dir {
                 std::fs::create_dir_all(dir).with_context(|| format!("--report-dir: cannot create {}", dir.display()))?;
             }
-            let after = AfterRecluster { webhook, report_dir, report_period };
+            if let (Some(age), Some(_)) = (retention, &report_dir) {
+                anyhow::ensure!(report_period <= age, "--report-period ({:.1} days) is longer than --retention ({:.1} days): every archived report would quote responses the retention erases", report_period.as_secs_f64() / 86_400.0, age.as_secs_f64() / 86_400.0);
+            }
+            let archive = report_dir.map(|dir| Archive { dir, period: report_period, keep: report_keep.map(|n| n as usize) });
+            let after = Arc::new(AfterRecluster { webhook, archive: archive.clone() });
             let ingest = open_ingest(&cli, &engine)?;
             let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
             let runtime = tokio::runtime::Runtime::new()?;
@@ -868,7 +876,7 @@ fn main() -> anyhow::Result<()> {
                 runtime.spawn(scheduled_recluster(state.clone(), every, after));
             }
             if let Some(age) = retention {
-                runtime.spawn(scheduled_retention(state.ingest.store.clone(), age));
+                runtime.spawn(scheduled_retention(state.ingest.store.clone(), age, archive));
             }
             let metrics_token = metrics_token_file.map(|path| read_secret(&path, "--metrics-token-file")).transpose()?;
             runtime.block_on(serve(state, listen, metrics_listen, metrics_token))?;
@@ -1152,11 +1160,18 @@ fn load_encoder_with_sentiment(cli: &GlobalArgs, max_batch: usize) -> anyhow::Re
 /// What follows a workspace's scheduled recluster.
 struct AfterRecluster {
     webhook: Option<Arc<verbatim::webhook::Webhook>>,
-    report_dir: Option<PathBuf>,
-    report_period: std::time::Duration,
+    archive: Option<Archive>,
 }
 
-async fn scheduled_recluster(state: AppState, every: std::time::Duration, after: AfterRecluster) {
+/// `--report-dir`: where the weekly reports go, their period, how many of a workspace's to keep.
+#[derive(Clone)]
+struct Archive {
+    dir: PathBuf,
+    period: std::time::Duration,
+    keep: Option<usize>,
+}
+
+async fn scheduled_recluster(state: AppState, every: std::time::Duration, after: Arc<AfterRecluster>) {
     let mut ticks = tokio::time::interval(every.min(std::time::Duration::from_secs(600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -1170,11 +1185,9 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration, after:
                     match outcome {
                         Ok(s) => {
                             tracing::info!(%workspace, version = s.version, k = s.k, matched = s.matched, new = s.new, retired = s.retired.len(), "scheduled recluster done");
-                            if let Some(dir) = &after.report_dir {
-                                archive_report(state.ingest.store.clone(), dir.clone(), after.report_period, workspace.clone(), now).await;
-                            }
-                            if let Some(hook) = &after.webhook {
-                                deliver_alerts(state.ingest.store.clone(), hook.clone(), workspace.clone(), now).await;
+                            let (store, after, ws) = (state.ingest.store.clone(), after.clone(), workspace.clone());
+                            if let Err(e) = tokio::task::spawn_blocking(move || after_recluster(store.as_ref(), &after, &ws, now)).await {
+                                tracing::error!(%workspace, error = %e, "archiving the report or delivering the alerts panicked");
                             }
                         }
                         // A dormant workspace (nothing submitted in the window) is not a failure.
@@ -1194,59 +1207,73 @@ async fn scheduled_recluster(state: AppState, every: std::time::Duration, after:
     }
 }
 
-/// Writes `workspace`'s HTML report of the `length` before `now` into `dir` (a failure is logged).
-async fn archive_report(store: Arc<dyn Store>, dir: PathBuf, length: std::time::Duration, workspace: String, now: i64) {
-    // Flat names: a workspace name (letters, digits, - _ .) never leaves the directory.
-    let path = dir.join(format!("{workspace}-{}.html", verbatim::report::day(now)));
-    let period = verbatim::report::period_ending(now, length.as_secs() as i64);
-    let ws = workspace.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        write_report(store.as_ref(), &ws, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &path).map(|doc| (doc.impact.themes.len(), path))
-    })
-    .await;
-    match written {
-        Ok(Ok((themes, path))) => tracing::info!(%workspace, path = %path.display(), themes, "report written"),
-        Ok(Err(e)) => tracing::warn!(%workspace, error = %format!("{e:#}"), "report not written"),
-        Err(e) => tracing::error!(%workspace, error = %e, "report writing panicked"),
+/// After `workspace`'s scheduled recluster at `now`: archive its report, prune the archive, post
+/// the week's alerts. Each failure is logged; the report and alerts stay readable over gRPC.
+fn after_recluster(store: &dyn Store, after: &AfterRecluster, workspace: &str, now: i64) {
+    let mut alerts = None;
+    if let Some(archive) = &after.archive {
+        let path = verbatim::report::archive::path(&archive.dir, workspace, now);
+        let period = verbatim::report::period_ending(now, archive.period.as_secs() as i64);
+        match write_report(store, workspace, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &path) {
+            Ok(doc) => {
+                tracing::info!(%workspace, path = %path.display(), themes = doc.impact.themes.len(), "report written");
+                alerts = Some(doc.alerts); // the last week of the report's period: the webhook's week
+            }
+            Err(e) => tracing::warn!(%workspace, error = %format!("{e:#}"), "report not written"),
+        }
+        if let Some(keep) = archive.keep {
+            match verbatim::report::archive::keep_newest(&archive.dir, workspace, keep) {
+                Ok(removed) => removed.iter().for_each(|p| tracing::info!(%workspace, path = %p.display(), keep, "archived report deleted")),
+                Err(e) => tracing::warn!(%workspace, error = %e, "archived reports not pruned"),
+            }
+        }
+    }
+    if let Some(hook) = &after.webhook {
+        let week = verbatim::report::period_ending(now, 7 * 86_400);
+        let alerts = match alerts {
+            Some(alerts) => Ok(alerts),
+            None => verbatim::report::load_alerts(store, workspace, week, &ReportScope::default(), "scope").map_err(|e| e.to_string()),
+        };
+        match alerts.and_then(|alerts| hook.deliver(workspace, week, &alerts).map(|sent| sent.then_some(alerts.len()))) {
+            Ok(Some(n)) => tracing::info!(%workspace, alerts = n, "alerts delivered to the webhook"),
+            Ok(None) => tracing::info!(%workspace, "no alerts this week; nothing sent to the webhook"),
+            Err(e) => tracing::warn!(%workspace, error = %e, "alerts not delivered"),
+        }
     }
 }
 
-/// The alerts of `workspace`'s last seven days (to `now`) to the webhook. A failure is logged;
-/// the alerts stay readable through `ListAlerts` and the report.
-async fn deliver_alerts(store: Arc<dyn Store>, hook: Arc<verbatim::webhook::Webhook>, workspace: String, now: i64) {
-    let week = verbatim::report::period_ending(now, 7 * 86_400);
-    let ws = workspace.clone();
-    let sent = tokio::task::spawn_blocking(move || {
-        let alerts = verbatim::report::load_alerts(store.as_ref(), &ws, week, &ReportScope::default(), "scope").map_err(|e| e.to_string())?;
-        hook.deliver(&ws, week, &alerts).map(|sent| sent.then_some(alerts.len()))
-    })
-    .await;
-    match sent {
-        Ok(Ok(Some(n))) => tracing::info!(%workspace, alerts = n, "alerts delivered to the webhook"),
-        Ok(Ok(None)) => tracing::info!(%workspace, "no alerts this week; nothing sent to the webhook"),
-        Ok(Err(e)) => tracing::warn!(%workspace, error = %e, "alerts not delivered"),
-        Err(e) => tracing::error!(%workspace, error = %e, "alert delivery panicked"),
-    }
-}
-
-/// Applies the retention policy at start and every hour: erases responses older than `age`.
-async fn scheduled_retention(store: Arc<dyn Store>, age: std::time::Duration) {
+/// Applies the retention policy at start and every hour: erases responses older than `age`, and
+/// deletes the archived reports that quote any of them.
+async fn scheduled_retention(store: Arc<dyn Store>, age: std::time::Duration, archive: Option<Archive>) {
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticks.tick().await;
         let cutoff = chrono::Utc::now().timestamp() - age.as_secs() as i64;
         let store = store.clone();
-        match tokio::task::spawn_blocking(move || verbatim::store::erase_submitted_before(store.as_ref(), cutoff)).await {
-            Ok(Ok(erased)) => {
-                for (workspace, summary) in &erased {
-                    tracing::info!(%workspace, "retention: {summary}");
-                }
-                tracing::info!(cutoff = %verbatim::report::timestamp(cutoff), workspaces = erased.len(), "retention run done");
+        let erased = match tokio::task::spawn_blocking(move || verbatim::store::erase_submitted_before(store.as_ref(), cutoff)).await {
+            Ok(Ok(erased)) => erased,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "retention run failed; it runs again within the hour");
+                continue;
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "retention run failed; it runs again within the hour"),
-            Err(e) => tracing::error!(error = %e, "retention run panicked; it runs again within the hour"),
+            Err(e) => {
+                tracing::error!(error = %e, "retention run panicked; it runs again within the hour");
+                continue;
+            }
+        };
+        for (workspace, summary) in &erased {
+            tracing::info!(%workspace, "retention: {summary}");
         }
+        if let Some(archive) = archive.clone() {
+            let period = archive.period.as_secs() as i64;
+            match tokio::task::spawn_blocking(move || verbatim::report::archive::drop_erased(&archive.dir, cutoff, period)).await {
+                Ok(Ok(removed)) => removed.iter().for_each(|p| tracing::info!(path = %p.display(), "retention: archived report deleted")),
+                Ok(Err(e)) => tracing::warn!(error = %e, "retention: archived reports not pruned; tried again within the hour"),
+                Err(e) => tracing::error!(error = %e, "retention: pruning archived reports panicked"),
+            }
+        }
+        tracing::info!(cutoff = %verbatim::report::timestamp(cutoff), workspaces = erased.len(), "retention run done");
     }
 }
 

@@ -2,6 +2,7 @@
 //! wiki, and one self-contained HTML file (inline CSS, SVG charts from plotters, no scripts, no
 //! network fetches) for the CX team. Field names and units are documented in the README.
 
+pub mod archive;
 pub mod charts;
 pub mod csv;
 pub mod html;

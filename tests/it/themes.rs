@@ -254,17 +254,30 @@ fn serve_posts_the_weeks_alerts_to_the_webhook_after_a_scheduled_recluster() {
         tx.send((head, String::from_utf8(body).unwrap())).unwrap();
     });
 
+    // The archive already holds an older report of this workspace (beyond --report-keep 1), one of
+    // another workspace from before the retention cutoff (its quotes are erased), one of it from
+    // after, and a file that is no report; only the first two go.
     let reports = dir.path().join("reports");
-    let mut child = verbatim_cmd(&db, &["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1d", "--report-dir", reports.to_str().unwrap()])
+    std::fs::create_dir(&reports).unwrap();
+    for old in ["default-2020-01-06.html", "other-2010-01-04.html", "other-2020-01-06.html", "notes.txt"] {
+        std::fs::write(reports.join(old), "old").unwrap();
+    }
+    let refused = verbatim_cmd(&db, &["serve", "--recluster-every", "1d", "--report-dir", reports.to_str().unwrap(), "--retention", "14d"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("--report-period") && stderr.contains("--retention"), "{stderr}");
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--recluster-every", "1d", "--report-dir", reports.to_str().unwrap(), "--report-keep", "1", "--retention", "3650d"];
+    let mut child = verbatim_cmd(&db, &serve)
         .env("VERBATIM_ALERTS_WEBHOOK", &url)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = Vec::new();
+    let (mut delivered, mut retained) = (false, false);
     for line in BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
-        let done = line.contains("alerts delivered") || line.contains("alerts not delivered") || line.contains("nothing sent");
+        delivered |= line.contains("alerts delivered") || line.contains("alerts not delivered") || line.contains("nothing sent");
+        retained |= line.contains("retention run done") || line.contains("retention run failed");
         lines.push(line);
-        if done {
+        if delivered && retained {
             break;
         }
     }
@@ -284,12 +297,14 @@ fn serve_posts_the_weeks_alerts_to_the_webhook_after_a_scheduled_recluster() {
     let spikes: Vec<i64> = alerts.iter().filter(|a| a["kind"] == "volume_spike").map(|a| a["theme_id"].as_i64().unwrap()).collect();
     assert!(!spikes.is_empty() && spikes.iter().all(|id| billing_themes.contains(id)), "spikes {spikes:?}, billing themes {billing_themes:?}: {body:#}");
     assert_eq!(body["text"].as_str().unwrap().lines().count(), alerts.len() + 1, "one line per alert");
-    // --report-dir: the same pass archived the workspace's HTML report.
-    let archived: Vec<PathBuf> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(archived.len(), 1, "{archived:?}");
-    let name = archived[0].file_name().unwrap().to_str().unwrap();
-    assert!(name.starts_with("default-") && name.ends_with(".html") && log.contains("report written"), "{name}\n{log}");
-    assert!(std::fs::read_to_string(&archived[0]).unwrap().contains("<title>Verbatim report — default — "));
+    // --report-dir: the same pass archived the workspace's HTML report and pruned the archive.
+    let mut archived: Vec<String> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    archived.sort();
+    let today = archived[0].clone(); // the day the pass ran
+    assert!(today.starts_with("default-") && today != "default-2020-01-06.html", "{archived:?}");
+    assert_eq!(archived[1..], ["notes.txt", "other-2020-01-06.html"], "{log}");
+    assert!(log.contains("report written") && log.contains("archived report deleted"), "{log}");
+    assert!(std::fs::read_to_string(reports.join(&today)).unwrap().contains("<title>Verbatim report — default — "));
 }
 
 /// `verbatim themes` lists the active model and curates it from the command line; a server

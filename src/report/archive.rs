@@ -1,0 +1,142 @@
+//! The report archive that `serve --report-dir` keeps: one HTML file per workspace and day,
+//! `WORKSPACE-YYYY-MM-DD.html`, pruned to the newest few per workspace (`--report-keep`) and,
+//! under a retention policy, once the responses a report quotes have been erased.
+//!
+//! Only files named exactly so are ever deleted; anything else in the directory is left alone.
+
+use std::path::{Path, PathBuf};
+
+/// One archived report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    pub path: PathBuf,
+    pub workspace: String,
+    /// Start of the report's day (UTC), Unix seconds.
+    pub day: i64,
+}
+
+/// Where `workspace`'s report written at `now` goes. Flat names: a workspace name (letters,
+/// digits, `-`, `_`, `.`) never leaves the directory.
+pub fn path(dir: &Path, workspace: &str, now: i64) -> PathBuf {
+    dir.join(format!("{workspace}-{}.html", super::day(now)))
+}
+
+/// The workspace and day of an archived report's file name, `None` for any other name.
+fn parse(name: &str) -> Option<(String, i64)> {
+    let stem = name.strip_suffix(".html")?;
+    let split = stem.len().checked_sub(11)?;
+    let (workspace, day) = (stem.get(..split)?, stem.get(split..)?.strip_prefix('-')?);
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    (!workspace.is_empty() && day.len() == 10).then(|| (workspace.to_string(), date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()))
+}
+
+/// The archived reports in `dir`, newest first (an absent directory holds none).
+pub fn list(dir: &Path) -> std::io::Result<Vec<Archived>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Some((workspace, day)) = entry.file_name().to_str().and_then(parse) {
+            if entry.file_type()?.is_file() {
+                out.push(Archived { path: entry.path(), workspace, day });
+            }
+        }
+    }
+    out.sort_by(|a, b| b.day.cmp(&a.day).then_with(|| a.workspace.cmp(&b.workspace)));
+    Ok(out)
+}
+
+/// Deletes `workspace`'s archived reports beyond the newest `keep`; returns what it deleted.
+pub fn keep_newest(dir: &Path, workspace: &str, keep: usize) -> std::io::Result<Vec<PathBuf>> {
+    let old = list(dir)?.into_iter().filter(|a| a.workspace == workspace).skip(keep);
+    remove(old)
+}
+
+/// Deletes every archived report (any workspace) whose period of `period` seconds began before
+/// `erased_before`: the responses it quotes from then are erased by the same retention policy,
+/// and the archive must not keep them. Returns what it deleted.
+pub fn drop_erased(dir: &Path, erased_before: i64, period: i64) -> std::io::Result<Vec<PathBuf>> {
+    let old = list(dir)?.into_iter().filter(|a| a.day - period < erased_before);
+    remove(old)
+}
+
+fn remove(reports: impl Iterator<Item = Archived>) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for a in reports {
+        match std::fs::remove_file(&a.path) {
+            Ok(()) => removed.push(a.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn names(paths: &[PathBuf]) -> Vec<String> {
+        let mut v: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_string()).collect();
+        v.sort();
+        v
+    }
+
+    fn left(dir: &Path) -> Vec<String> {
+        names(&std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn names_parse_back_to_their_workspace_and_day() {
+        let t = 1_764_000_000; // 2025-11-24T16:00:00Z
+        let p = path(Path::new("/r"), "acme-eu.v2", t);
+        assert_eq!(p, Path::new("/r/acme-eu.v2-2025-11-24.html"));
+        let (workspace, day) = parse(p.file_name().unwrap().to_str().unwrap()).unwrap();
+        assert_eq!((workspace.as_str(), day), ("acme-eu.v2", t - t % DAY));
+        for other in ["notes.txt", "2025-11-24.html", "-2025-11-24.html", "acme-2025-13-01.html", "acme-2025-11-24.html.partial", "acme_2025-11-24.html", "acme-25-11-24.html"] {
+            assert_eq!(parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn keep_newest_prunes_one_workspace_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            "acme-2025-11-03.html",
+            "acme-2025-11-10.html",
+            "acme-2025-11-17.html",
+            "acme-eu-2025-11-03.html", // another workspace whose name starts like this one
+            "acme-2025-11-17.partial",
+            "README.txt",
+        ];
+        for f in files {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("acme-2020-01-01.html")).unwrap(); // a directory is not a report
+        let removed = keep_newest(dir.path(), "acme", 1).unwrap();
+        assert_eq!(names(&removed), ["acme-2025-11-03.html", "acme-2025-11-10.html"]);
+        assert_eq!(left(dir.path()), ["README.txt", "acme-2020-01-01.html", "acme-2025-11-17.html", "acme-2025-11-17.partial", "acme-eu-2025-11-03.html"]);
+        assert!(keep_newest(dir.path(), "acme", 1).unwrap().is_empty(), "a second pass deletes nothing");
+        assert!(keep_newest(&dir.path().join("absent"), "acme", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn drop_erased_deletes_reports_whose_period_began_before_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a-2025-01-29.html", "a-2025-01-30.html", "b-2025-01-28.html", "b-2025-03-01.html", "keep.html"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let jan_30 = chrono::NaiveDate::from_ymd_opt(2025, 1, 30).unwrap().and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        // 28-day reports; responses submitted before 2025-01-02 are erased: the report of
+        // 2025-01-30 covers 2025-01-02 onwards and stays, the ones before it quote erased responses.
+        let removed = drop_erased(dir.path(), jan_30 - 28 * DAY, 28 * DAY).unwrap();
+        assert_eq!(names(&removed), ["a-2025-01-29.html", "b-2025-01-28.html"]);
+        assert_eq!(left(dir.path()), ["a-2025-01-30.html", "b-2025-03-01.html", "keep.html"]);
+    }
+}
