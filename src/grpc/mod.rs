@@ -36,6 +36,17 @@ fn survey_type(kind: crate::survey::SurveyKind) -> pb::SurveyType {
     }
 }
 
+/// The survey kind of a protobuf `SurveyType` value; `None` for UNSPECIFIED and unknown values.
+fn survey_kind(value: i32) -> Option<crate::survey::SurveyKind> {
+    use crate::survey::SurveyKind;
+    match pb::SurveyType::try_from(value).ok()? {
+        pb::SurveyType::Nps => Some(SurveyKind::Nps),
+        pb::SurveyType::Csat => Some(SurveyKind::Csat),
+        pb::SurveyType::Ces => Some(SurveyKind::Ces),
+        pb::SurveyType::Unspecified => None,
+    }
+}
+
 /// Code generated from `proto/verbatim/v1/verbatim.proto` by `build.rs`.
 pub mod pb {
     tonic::include_proto!("verbatim.v1");
@@ -93,4 +104,19 @@ pub async fn serve(
         .add_service(verbatim)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::survey::SurveyKind;
+
+    #[test]
+    fn survey_kinds_map_both_ways_and_unspecified_is_none() {
+        for kind in SurveyKind::ALL {
+            assert_eq!(survey_kind(survey_type(kind) as i32), Some(kind));
+        }
+        assert_eq!(survey_kind(pb::SurveyType::Unspecified as i32), None);
+        assert_eq!(survey_kind(99), None);
+    }
 }

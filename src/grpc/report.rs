@@ -7,7 +7,6 @@ use crate::impact::alerts::{Alert, AlertKind, TrendPoint};
 use crate::impact::document::Document;
 use crate::impact::report::{Period, ThemeImpact};
 use crate::impact::scope::{Condition, Scope, MAX_CONDITIONS};
-use crate::survey::SurveyKind;
 use crate::report::{alert_kind_name, evidence_name, period_ending, ranked_by_name, timestamp};
 
 /// Longest period a report may cover, in days (ten years).
@@ -21,12 +20,7 @@ pub fn scope(filters: &[pb::AttributeFilter], surveys: &[i32]) -> Result<Scope, 
     let conditions = filters.iter().map(|f| Condition::new(&f.attribute, f.values.clone(), "filters")).collect::<Result<Vec<_>, _>>()?;
     let surveys = surveys
         .iter()
-        .map(|&s| match pb::SurveyType::try_from(s) {
-            Ok(pb::SurveyType::Nps) => Ok(SurveyKind::Nps),
-            Ok(pb::SurveyType::Csat) => Ok(SurveyKind::Csat),
-            Ok(pb::SurveyType::Ces) => Ok(SurveyKind::Ces),
-            _ => Err(Error::invalid("surveys", format!("{s} is not a survey type; allowed NPS (1), CSAT (2), CES (3)"))),
-        })
+        .map(|&s| super::survey_kind(s).ok_or_else(|| Error::invalid("surveys", format!("{s} is not a survey type; allowed NPS (1), CSAT (2), CES (3)"))))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Scope::new(surveys, conditions))
 }

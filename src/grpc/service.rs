@@ -61,12 +61,11 @@ impl VerbatimService {
 }
 
 fn submission(r: pb::SurveyResponse) -> Submission {
-    let survey = match pb::SurveyType::try_from(r.survey) {
-        Ok(pb::SurveyType::Nps) => "NPS".to_string(),
-        Ok(pb::SurveyType::Csat) => "CSAT".to_string(),
-        Ok(pb::SurveyType::Ces) => "CES".to_string(),
-        Ok(pb::SurveyType::Unspecified) => String::new(),
-        Err(_) => format!("survey type {}", r.survey),
+    // UNSPECIFIED stays empty and an unknown value stays visible, for the ingest check to name.
+    let survey = match super::survey_kind(r.survey) {
+        Some(kind) => kind.as_str().to_string(),
+        None if r.survey == pb::SurveyType::Unspecified as i32 => String::new(),
+        None => format!("survey type {}", r.survey),
     };
     Submission {
         response_id: r.response_id,
