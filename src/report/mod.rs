@@ -53,11 +53,21 @@ pub fn theme_segment_page(store: &dyn Store, workspace: &str, q: &ThemeSegmentQu
     if scope.is_everything() {
         return store.theme_segment_page(workspace, q);
     }
+    scoped_page(q, scope, |read| store.theme_segment_page(workspace, read), |id| store.get_account(workspace, id))
+}
+
+/// [`theme_segment_page`] over a page source and an account lookup.
+fn scoped_page(
+    q: &ThemeSegmentQuery,
+    scope: &Scope,
+    mut read_page: impl FnMut(&ThemeSegmentQuery) -> StoreResult<ThemeSegmentPage>,
+    mut get_account: impl FnMut(&str) -> StoreResult<Option<AccountRecord>>,
+) -> StoreResult<ThemeSegmentPage> {
     let mut accounts: HashMap<String, Option<AccountRecord>> = HashMap::new();
     let mut read = ThemeSegmentQuery { limit: q.limit.max(SCOPED_READ), ..q.clone() };
     let mut out = ThemeSegmentPage::default();
     loop {
-        let page = store.theme_segment_page(workspace, &read)?;
+        let page = read_page(&read)?;
         if read.after != q.after && page.version != out.version {
             // A recluster activated between two reads: start again on the new model.
             (read.after, out) = (q.after.clone(), ThemeSegmentPage::default());
@@ -67,7 +77,7 @@ pub fn theme_segment_page(store: &dyn Store, workspace: &str, q: &ThemeSegmentQu
         read.after = page.segments.last().map(|h| h.position());
         for hit in page.segments {
             if !accounts.contains_key(&hit.response.account_id) {
-                accounts.insert(hit.response.account_id.clone(), store.get_account(workspace, &hit.response.account_id)?);
+                accounts.insert(hit.response.account_id.clone(), get_account(&hit.response.account_id)?);
             }
             if !scope.matches(&hit.response, accounts[&hit.response.account_id].as_ref()) {
                 continue;
@@ -241,6 +251,78 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::impact::scope::Condition;
+    use crate::store::{ResponseRecord, ThemeSegmentHit};
+    use crate::survey::SurveyKind;
+
+    /// Segment `i` of a theme: response `r{i}` of account `a{i % 3}` (accounts a0 and a2 are
+    /// enterprise, a1 is not), submitted at `i`.
+    fn hit(i: usize) -> ThemeSegmentHit {
+        let response = ResponseRecord {
+            response_id: format!("r{i:03}"),
+            account_id: format!("a{}", i % 3),
+            survey: SurveyKind::Nps,
+            scale: SurveyKind::Nps.default_scale(),
+            score: 3.0,
+            verbatim: "Slow support.".into(),
+            submitted_at: i as i64,
+            attributes: Default::default(),
+        };
+        ThemeSegmentHit { response, index: 0, text: "Slow support.".into(), sentiment: None, similarity: 0.9 }
+    }
+
+    /// Pages of `q.limit` segments after `q.after` from `n` segments, tagged `version`.
+    fn page(n: usize, version: i64, q: &ThemeSegmentQuery) -> ThemeSegmentPage {
+        let start = q.after.as_ref().map_or(0, |p| p.submitted_at as usize + 1);
+        let segments: Vec<_> = (start..n).take(q.limit).map(hit).collect();
+        ThemeSegmentPage { version, more: start + segments.len() < n, segments }
+    }
+
+    fn account(id: &str) -> StoreResult<Option<AccountRecord>> {
+        let plan = if id == "a1" { "growth" } else { "enterprise" };
+        Ok(Some(AccountRecord { account_id: id.into(), arr: 1.0, churned_at: None, attributes: [("plan".to_string(), plan.to_string())].into_iter().collect() }))
+    }
+
+    fn enterprise() -> Scope {
+        Scope::new([], [Condition::parse("plan=enterprise", "filters").unwrap()])
+    }
+
+    #[test]
+    fn a_scoped_page_is_full_and_continues_where_the_last_one_stopped() {
+        // 700 segments: 467 enterprise (i % 3 != 1), read 300 at a time from the store.
+        let q = ThemeSegmentQuery { theme_id: 1, since: None, until: None, sentiment: None, after: None, limit: 300 };
+        let first = scoped_page(&q, &enterprise(), |r| Ok(page(700, 4, r)), account).unwrap();
+        assert_eq!((first.version, first.segments.len(), first.more), (4, 300, true));
+        assert!(first.segments.iter().all(|h| h.response.account_id != "a1"));
+        let q2 = ThemeSegmentQuery { after: first.segments.last().map(|h| h.position()), ..q.clone() };
+        let second = scoped_page(&q2, &enterprise(), |r| Ok(page(700, 4, r)), account).unwrap();
+        assert_eq!((second.segments.len(), second.more), (167, false));
+        let all: Vec<usize> = first.segments.iter().chain(&second.segments).map(|h| h.response.submitted_at as usize).collect();
+        assert_eq!(all, (0..700).filter(|i| i % 3 != 1).collect::<Vec<_>>(), "every enterprise segment once, in order");
+    }
+
+    #[test]
+    fn a_recluster_between_two_reads_restarts_the_page_on_the_new_model() {
+        // The first store read comes from model 4; every later one from model 5, which holds
+        // 500 segments: the page must be model 5's first 250 enterprise segments, not a splice.
+        let q = ThemeSegmentQuery { theme_id: 1, since: None, until: None, sentiment: None, after: None, limit: 250 };
+        let mut reads = Vec::new();
+        let out = scoped_page(
+            &q,
+            &enterprise(),
+            |r| {
+                reads.push(r.after.as_ref().map(|p| p.submitted_at));
+                Ok(if reads.len() == 1 { page(700, 4, r) } else { page(500, 5, r) })
+            },
+            account,
+        )
+        .unwrap();
+        assert_eq!(reads, [None, Some(249), None, Some(249)], "read model 4, then model 5 from the request's own start");
+        assert_eq!((out.version, out.segments.len(), out.more), (5, 250, true));
+        let got: Vec<usize> = out.segments.iter().map(|h| h.response.submitted_at as usize).collect();
+        assert_eq!(got, (0..500).filter(|i| i % 3 != 1).take(250).collect::<Vec<_>>());
+    }
 
     #[test]
     fn numbers_and_times_read_well() {
