@@ -68,7 +68,8 @@ fn main() {
         for k in [None, Some(true_k)] {
             let opts = ReclusterOptions { k, k_range: None, seed: 42 };
             let started = Instant::now();
-            let outcome = recluster(&refs, x.view(), &Default::default(), &opts, &mut |_| {}).unwrap();
+            let own: Vec<usize> = (0..refs.len()).collect(); // each segment its own response
+            let outcome = recluster(&refs, x.view(), &own, &Default::default(), &opts, &mut |_| {}).unwrap();
             let seconds = started.elapsed().as_secs_f64();
             let predicted: Vec<usize> = outcome.assignments.iter().map(|a| a.0 as usize).collect();
             let nmi = verbatim::themes::eval::nmi(&truth, &predicted);

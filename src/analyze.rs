@@ -28,7 +28,11 @@ pub struct AnalyzedSegment {
     pub end: usize,
     pub tokens: usize,
     pub embedding: Vec<f32>,
+    /// `None` without the sentiment branch, or for a segment in another language.
     pub sentiment: Option<Sentiment>,
+    /// The ISO 639-3 code of the segment's language when it is clearly not English
+    /// ([`crate::language::other_than_english`]); `None` for English.
+    pub language: Option<&'static str>,
 }
 
 /// Checks the request-level limits shared by every entry point.
@@ -76,18 +80,24 @@ fn assemble(splits: Vec<SplitText>, embeddings: Vec<Embedding>) -> Vec<TextAnaly
     splits
         .into_iter()
         .map(|split| {
+            let texts: Vec<&str> = split.segments.iter().map(|r| &split.normalized[r.clone()]).collect();
+            let languages = crate::language::of_segments(&texts);
             let segments: Vec<AnalyzedSegment> = split
                 .segments
                 .iter()
-                .map(|r| {
+                .zip(languages)
+                .map(|(r, language)| {
                     let e = embeddings.next().expect("one embedding per segment");
+                    let text = &split.normalized[r.clone()];
+                    // The sentiment branch reads English; in another language its answer is noise.
                     AnalyzedSegment {
-                        text: split.normalized[r.clone()].to_string(),
+                        text: text.to_string(),
                         start: r.start,
                         end: r.end,
                         tokens: e.tokens,
                         embedding: e.vector,
-                        sentiment: e.sentiment,
+                        sentiment: e.sentiment.filter(|_| language.is_none()),
+                        language,
                     }
                 })
                 .collect();

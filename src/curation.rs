@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::store::Store;
-use crate::themes::{Theme, NO_CONTENT};
+use crate::themes::{reserved_label, Theme};
 
 /// Longest human theme name.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -27,9 +27,10 @@ pub fn merge(store: &dyn Store, workspace: &str, source: i64, target: i64, sourc
     if source == target {
         return Err(Error::invalid(source_field, format!("must differ from {target_field} (both are {source})")));
     }
-    if source == NO_CONTENT || target == NO_CONTENT {
-        let field = if source == NO_CONTENT { source_field } else { target_field };
-        return Err(Error::invalid(field, format!("the no-content theme ({NO_CONTENT}) cannot be merged")));
+    for (id, field) in [(source, source_field), (target, target_field)] {
+        if let Some(label) = reserved_label(id) {
+            return Err(Error::invalid(field, format!("the {label} theme ({id}) is reserved and cannot be merged")));
+        }
     }
     store.merge_themes(workspace, source, target)?.ok_or_else(|| {
         Error::NotFound(format!("theme {source} or {target} is not in the active theme model of workspace {workspace:?}"))

@@ -17,7 +17,7 @@ use crate::infer::{Infer, InferError};
 use crate::sentiment::{self, Sentiment};
 use crate::store::{Attributes, ResponseRecord, SegmentRecord, Store, StoredResponse, WriteOutcome, ThemeStamp};
 use crate::survey::{Category, Scale, Score, SurveyKind};
-use crate::themes::{Assignment, ThemeModel, NO_CONTENT};
+use crate::themes::{Assignment, ThemeModel, NO_CONTENT, OTHER_LANGUAGE};
 
 /// Longest accepted `response_id` / `account_id`.
 pub const MAX_ID_CHARS: usize = 256;
@@ -207,10 +207,12 @@ pub fn assign_themes(model: &ThemeModel, segments: &mut [SegmentRecord]) {
     let vectors: Vec<&[f32]> = segments.iter().map(|s| s.embedding.as_slice()).collect();
     let Ok(x) = crate::themes::recluster::stack(&vectors) else { return };
     let x = crate::themes::recluster::in_context(x.view(), &vec![0; segments.len()]);
-    for (s, row) in segments.iter_mut().zip(x.outer_iter()) {
-        let (id, similarity) = match model.assign(&s.text, &row.to_vec()) {
+    let languages = crate::language::of_segments(&segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>());
+    for ((s, row), language) in segments.iter_mut().zip(x.outer_iter()).zip(languages) {
+        let (id, similarity) = match model.assign(&s.text, language, &row.to_vec()) {
             Assignment::Theme { id, similarity } => (Some(id), Some(similarity)),
             Assignment::NoContent => (Some(NO_CONTENT), None),
+            Assignment::OtherLanguage => (Some(OTHER_LANGUAGE), None),
             Assignment::Emerging { similarity } => (None, Some(similarity)),
         };
         s.theme_id = id;

@@ -34,7 +34,8 @@ pub fn embed_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Write) -
 
 /// Adds `"sentiment": {label, score, probabilities, mixed}` (the verbatim's) and `"segments":
 /// [{text, label, score, probabilities}]` (each sentence's) to each line; an empty text gets
-/// `"sentiment": null` and no segments.
+/// `"sentiment": null` and no segments. A segment in another language gets `"language"` (its ISO
+/// 639-3 code) and null sentiment fields, and does not count towards the verbatim's.
 pub fn sentiment_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Write) -> Result<JsonlSummary, JsonlError> {
     if !encoder.has_sentiment() {
         return Err(JsonlError::NoSentiment);
@@ -46,9 +47,10 @@ pub fn sentiment_jsonl(encoder: &Encoder, input: impl BufRead, output: impl Writ
             let out: Vec<Value> = v
                 .segments
                 .iter()
-                .map(|seg| {
-                    let s = seg.sentiment.expect("the encoder has the sentiment branch");
-                    json!({"text": seg.text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(&s)})
+                .map(|seg| match (seg.sentiment, seg.language) {
+                    (Some(s), _) => json!({"text": seg.text, "label": s.label().as_str(), "score": s.score(), "probabilities": probabilities(&s)}),
+                    // Not English: the branch cannot read it, so no sentiment rather than noise.
+                    (None, language) => json!({"text": seg.text, "language": language, "label": null, "score": null, "probabilities": null}),
                 })
                 .collect();
             let overall = v.sentiment.map(|o| {

@@ -39,6 +39,7 @@ pub mod import;
 pub mod infer;
 pub mod ingest;
 pub mod jsonl;
+pub mod language;
 pub mod metrics;
 pub mod model;
 pub mod recluster;

@@ -722,7 +722,7 @@ fn main() -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let opts = verbatim::themes::recluster::ReclusterOptions { k, k_range, seed };
             let x = verbatim::themes::recluster::in_context(x.view(), &response_of);
-            let outcome = verbatim::themes::recluster::recluster(&refs, x.view(), &Default::default(), &opts, &mut |_| {})
+            let outcome = verbatim::themes::recluster::recluster(&refs, x.view(), &response_of, &Default::default(), &opts, &mut |_| {})
                 .map_err(anyhow::Error::msg)?;
             let clustered = started.elapsed();
             let e = verbatim::themes::eval::score_outcome(&outcome, &refs, &response_of, &categories, &names);
@@ -985,8 +985,8 @@ fn print_themes(workspace: &str, model: Option<&verbatim::themes::ThemeModel>, j
         println!("workspace {workspace:?} has no theme model yet: run `verbatim recluster`");
         return;
     };
-    let real = m.themes.iter().filter(|t| t.id != verbatim::themes::NO_CONTENT).count();
-    println!("workspace {workspace:?}: theme model v{} of {}, {real} themes (+ no content) over {} segments (online threshold {:.2})", m.version, m.created_at, m.segments, m.assign_threshold);
+    let real = m.themes.iter().filter(|t| !verbatim::themes::is_reserved(t.id)).count();
+    println!("workspace {workspace:?}: theme model v{} of {}, {real} themes (+ no content, not English) over {} segments (online threshold {:.2})", m.version, m.created_at, m.segments, m.assign_threshold);
     println!("{:>6} {:>7} {:<6} {:<13} theme — keywords", "id", "size", "pin", "most alike");
     for t in themes {
         let near = alike_of(t.id).first().map_or(String::new(), |(id, s)| format!("{id} ({s:.2})"));

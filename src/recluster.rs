@@ -85,10 +85,11 @@ pub fn run(store: &dyn Store, workspace: &str, job: &ReclusterJob, progress: &mu
     history.prior = segments.iter().map(|s| s.theme_id).collect();
     let embeddings: Vec<&[f32]> = segments.iter().map(|s| s.embedding.as_slice()).collect();
     let x = stack(&embeddings).map_err(Error::Internal)?;
-    let x = in_context(x.view(), &response_groups(segments.iter().map(|s| s.response_id.as_str())));
+    let groups = response_groups(segments.iter().map(|s| s.response_id.as_str()));
+    let x = in_context(x.view(), &groups);
     let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
     let opts = ReclusterOptions { k: job.k, k_range: job.k_range, seed: job.seed };
-    let outcome = recluster(&texts, x.view(), &history, &opts, progress).map_err(Error::Internal)?;
+    let outcome = recluster(&texts, x.view(), &groups, &history, &opts, progress).map_err(Error::Internal)?;
 
     progress("activating the new model");
     let params = serde_json::json!({

@@ -123,6 +123,7 @@ pub fn theme_report(doc: &Document, only: Option<i64>) -> pb::ThemeReport {
         period_from: timestamp(r.period.from),
         period_to: timestamp(r.period.to),
         responses: r.responses as u32,
+        responses_not_english: r.not_english as u32,
         accounts: r.accounts as u32,
         ranked_by: ranked_by_name(r.ranked_by).into(),
         filters: filters(&doc.scope),

@@ -17,7 +17,7 @@ use crate::model::MODEL_NAME;
 use crate::recluster::{ReclusterJob, DEFAULT_SEED};
 use crate::sentiment::Sentiment;
 use crate::store::{Erasure, OutcomeKind, WriteCounts, WriteOutcome};
-use crate::themes::{Theme, ThemeModel, NO_CONTENT, NO_CONTENT_LABEL};
+use crate::themes::{Theme, ThemeModel};
 
 /// Metadata header naming the workspace (tenant) of a call.
 pub const WORKSPACE_HEADER: &str = "x-verbatim-workspace";
@@ -158,6 +158,7 @@ fn reply(result: IngestResult) -> pb::SubmitResponseReply {
             .segments
             .into_iter()
             .map(|s| pb::ResponseSegment {
+                language: crate::language::other_than_english(&s.text).unwrap_or_default().to_string(),
                 index: s.index,
                 text: s.text,
                 sentiment: s.sentiment.map(|x| sentiment(x, false)),
@@ -167,7 +168,7 @@ fn reply(result: IngestResult) -> pb::SubmitResponseReply {
                     label: model
                         .filter(|m| Some(m.version) == s.theme_version)
                         .and_then(|m| m.theme(id))
-                        .map_or_else(|| if id == NO_CONTENT { NO_CONTENT_LABEL.into() } else { String::new() }, |t| t.display_label().to_string()),
+                        .map_or_else(|| crate::themes::reserved_label(id).unwrap_or_default().to_string(), |t| t.display_label().to_string()),
                     similarity: s.theme_similarity.unwrap_or_default(),
                 }),
             })
@@ -198,6 +199,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                         tokens: s.tokens as u32,
                         embedding: if request.include_embeddings { s.embedding } else { Vec::new() },
                         sentiment: s.sentiment.map(|x| sentiment(x, false)),
+                        language: s.language.unwrap_or_default().to_string(),
                     })
                     .collect(),
             })

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::report::{ImpactInput, Period};
 use super::stats::{self, ScoredResponse};
 use crate::survey::SurveyKind;
-use crate::themes::NO_CONTENT;
+use crate::themes::is_reserved;
 
 /// Periods before the reported one that make a theme's recent history.
 pub const HISTORY_PERIODS: usize = 8;
@@ -47,7 +47,7 @@ pub fn trends(input: &ImpactInput, period: Period, history: usize) -> BTreeMap<i
     periods.reverse();
 
     let mut mentioning: BTreeMap<i64, BTreeSet<usize>> = BTreeMap::new();
-    for s in input.segments.iter().filter(|s| s.theme_id != NO_CONTENT) {
+    for s in input.segments.iter().filter(|s| !is_reserved(s.theme_id)) {
         mentioning.entry(s.theme_id).or_default().insert(s.response);
     }
     let scored: Vec<ScoredResponse> =

@@ -8,7 +8,7 @@ use super::stats::{self, AccountRevenue, Estimate, RiskRatio, ScoredResponse};
 use crate::sentiment::Sentiment;
 use crate::store::{AccountRecord, OutcomeKind, OutcomeRecord, ResponseRecord};
 use crate::survey::SurveyKind;
-use crate::themes::{Theme, NO_CONTENT};
+use crate::themes::{is_reserved, Theme, OTHER_LANGUAGE};
 
 /// Fewer mentioning accounts than this: the theme's churn figures are shown but not ranked.
 pub const MIN_ACCOUNTS: usize = 5;
@@ -128,6 +128,9 @@ pub enum RankedBy {
 pub struct ImpactReport {
     pub period: Period,
     pub responses: usize,
+    /// Responses of the period with a segment in another language: not themed, not scored for
+    /// sentiment (the reserved theme [`crate::themes::OTHER_LANGUAGE`]), so not in the ranking.
+    pub not_english: usize,
     pub accounts: usize,
     pub ranked_by: RankedBy,
     /// Ranked: most costly first.
@@ -238,7 +241,7 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
         .collect();
 
     let mut by_theme: BTreeMap<i64, Vec<&SegmentTheme>> = BTreeMap::new();
-    for s in input.segments.iter().filter(|s| s.theme_id != NO_CONTENT) {
+    for s in input.segments.iter().filter(|s| !is_reserved(s.theme_id)) {
         by_theme.entry(s.theme_id).or_default().push(s);
     }
     let label_of: HashMap<i64, &Theme> = input.themes.iter().map(|t| (t.id, t)).collect();
@@ -344,7 +347,8 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
         let (ka, kb) = (key(a), key(b));
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.theme_id.cmp(&b.theme_id))
     });
-    ImpactReport { period, responses: current.len(), accounts: first_response.len(), ranked_by, themes }
+    let not_english = input.segments.iter().filter(|s| s.theme_id == OTHER_LANGUAGE && in_period[s.response]).map(|s| s.response).collect::<BTreeSet<_>>().len();
+    ImpactReport { period, responses: current.len(), not_english, accounts: first_response.len(), ranked_by, themes }
 }
 
 /// One value of an attribute (plan = "enterprise") for one theme: is the blended number hiding
@@ -395,6 +399,7 @@ pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: 
 pub(crate) mod tests {
     use super::*;
     use crate::survey::Scale;
+    use crate::themes::{NO_CONTENT, OTHER_LANGUAGE};
 
     const DAY: i64 = 86_400;
 
@@ -429,7 +434,7 @@ pub(crate) mod tests {
         let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: Some(Sentiment::new([0.8, 0.1, 0.1])) };
         inp.segments.extend((0..6).map(|i| seg(i, 1)));
         inp.segments.extend((4..18).map(|i| seg(i, 2)));
-        inp.segments.extend([seg(18, 3), seg(19, 3), seg(19, NO_CONTENT)]);
+        inp.segments.extend([seg(18, 3), seg(19, 3), seg(19, NO_CONTENT), seg(0, OTHER_LANGUAGE)]);
         if with_outcomes {
             for i in [0, 1, 2, 3, 12] {
                 inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });
@@ -442,7 +447,7 @@ pub(crate) mod tests {
     fn churn_driving_theme_ranks_first_and_volume_does_not_win() {
         let r = build(&input(true), Period { from: 7 * DAY, to: 14 * DAY }, 1);
         assert_eq!(r.ranked_by, RankedBy::ExcessChurnedArr);
-        assert_eq!((r.responses, r.accounts), (20, 20));
+        assert_eq!((r.responses, r.not_english, r.accounts), (20, 1, 20), "response 0 has a segment in another language");
         let ids: Vec<i64> = r.themes.iter().map(|t| t.theme_id).collect();
         assert_eq!(ids[0], 1, "{:#?}", r.themes);
         let billing = &r.themes[0];
@@ -472,7 +477,7 @@ pub(crate) mod tests {
         let q = |p: f64| if p == high { high } else { (2.0 * low).min(high) };
         assert_eq!((billing.churn_q_value, app.churn_q_value), (Some(q(p1)), Some(q(p2))));
         assert_eq!(small.churn_q_value, None);
-        assert!(!ids.contains(&NO_CONTENT));
+        assert!(!ids.contains(&NO_CONTENT) && !ids.contains(&OTHER_LANGUAGE), "reserved themes are not ranked: {ids:?}");
     }
 
     #[test]

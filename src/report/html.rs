@@ -47,12 +47,13 @@ pub fn render(doc: &Document) -> String {
     let _ = write!(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main>", escape(&title));
     let _ = write!(
         h,
-        "<h1>{}</h1><p class=\"sub\">Period {}{} · {} responses from {} accounts · generated {}</p><p>{}</p>",
+        "<h1>{}</h1><p class=\"sub\">Period {}{} · {} responses from {} accounts{} · generated {}</p><p>{}</p>",
         escape(&format!("What your customers' comments cost — {}", doc.workspace)),
         escape(&period_label(r.period)),
         if doc.scope.is_everything() { String::new() } else { escape(&format!(" · scope: {}", doc.scope.describe())) },
         r.responses,
         r.accounts,
+        escape(&super::not_english_note(r.not_english)),
         timestamp(doc.generated_at),
         escape(ranked_by_text(r.ranked_by))
     );

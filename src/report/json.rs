@@ -77,6 +77,7 @@ pub fn document(doc: &Document) -> Value {
             "filters": doc.scope.conditions.iter().map(|c| json!({ "attribute": c.attribute, "values": c.values })).collect::<Vec<_>>(),
         },
         "responses": r.responses,
+        "responses_not_english": r.not_english,
         "accounts": r.accounts,
         "ranked_by": ranked_by_name(r.ranked_by),
         "themes": r.themes.iter().enumerate().map(|(i, t)| theme(doc, i + 1, t)).collect::<Vec<_>>(),

@@ -53,7 +53,7 @@ pub fn render(doc: &Document) -> String {
     if !doc.scope.is_everything() {
         let _ = writeln!(out, "Scope: {}.\n", doc.scope.describe());
     }
-    let _ = writeln!(out, "{} responses from {} accounts. {}\n", r.responses, r.accounts, ranked_by_text(r.ranked_by));
+    let _ = writeln!(out, "{} responses from {} accounts{}. {}\n", r.responses, r.accounts, super::not_english_note(r.not_english), ranked_by_text(r.ranked_by));
     let _ = writeln!(out, "| # | theme | evidence | mentions | share (prev.) | score (impact) | churn RR [95% CI], q | excess churned ARR [95% CI] | ARR at risk |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for (i, t) in r.themes.iter().enumerate() {

@@ -145,6 +145,15 @@ pub fn period_label(p: Period) -> String {
     format!("{} – {}", day(p.from), day(p.to - 1))
 }
 
+/// After the response count: how many responses were set aside as not English, if any.
+pub fn not_english_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " · 1 response not in English (not themed or ranked; theme −1)".into(),
+        n => format!(" · {n} responses not in English (not themed or ranked; theme −1)"),
+    }
+}
+
 /// The UTC day of `t`: "2026-11-22".
 pub fn day(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d").to_string())

@@ -105,7 +105,7 @@ pub struct LabelledScore {
     pub scored: Vec<Scored>,
     pub accuracy: f64,
     pub confusion: [[u32; 4]; 4],
-    /// Rows with nothing to read (empty or punctuation only): not scored, counted.
+    /// Rows with nothing to read (empty, punctuation only, or not in English): not scored, counted.
     pub skipped: usize,
 }
 
@@ -118,7 +118,7 @@ pub fn score(encoder: &Encoder, rows: &[Row]) -> Result<LabelledScore> {
     let scored: Vec<Scored> = analyze_with(encoder, &texts)?
         .into_iter()
         .zip(rows)
-        // No overall: nothing to read, counted in `skipped`.
+        // No overall: nothing the branch can read (no text, or another language), counted in `skipped`.
         .filter_map(|(v, row)| v.sentiment.map(|overall| Scored { row: row.clone(), overall, segments: v.segments.len() }))
         .collect();
     let mut confusion = [[0u32; 4]; 4];
@@ -135,7 +135,7 @@ impl LabelledScore {
         let right = self.scored.iter().filter(|s| s.right()).count();
         let mut out = format!("{name} ({} verbatims): accuracy {:.4} ({right}/{})", self.scored.len(), self.accuracy, self.scored.len());
         if self.skipped > 0 {
-            out.push_str(&format!("; {} rows with no text not scored", self.skipped));
+            out.push_str(&format!("; {} rows with no English text not scored", self.skipped));
         }
         out.push('\n');
         out.push_str("    truth \\ predicted   negative   neutral  positive     mixed\n");

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::recluster::Outcome;
-use super::NO_CONTENT;
+use super::{is_reserved, NO_CONTENT};
 
 /// A recluster scored against known categories of the responses its segments came from.
 #[derive(Debug, Clone)]
@@ -27,21 +27,22 @@ pub struct ThemeEval {
 pub fn score_outcome(outcome: &Outcome, texts: &[&str], response_of: &[usize], categories: &[usize], names: &[String]) -> ThemeEval {
     let themes: Vec<i64> = outcome.assignments.iter().map(|a| a.0).collect();
     let segment_truth: Vec<usize> = response_of.iter().map(|&r| categories[r]).collect();
-    let segment_pred: Vec<usize> = themes.iter().map(|&t| t as usize).collect();
+    // Reserved themes (no content −1 + 1, not English) are labels like any other here.
+    let segment_pred: Vec<usize> = themes.iter().map(|&t| (t + 1) as usize).collect();
     // Primary theme: the longest segment with content decides; a response with none is no_content.
     let mut primary: Vec<(usize, i64)> = vec![(0, NO_CONTENT); categories.len()];
     for (i, &r) in response_of.iter().enumerate() {
         let len = texts[i].chars().count();
-        if themes[i] != NO_CONTENT && len > primary[r].0 {
+        if !is_reserved(themes[i]) && len > primary[r].0 {
             primary[r] = (len, themes[i]);
         }
     }
-    let response_pred: Vec<usize> = primary.iter().map(|p| p.1 as usize).collect();
+    let response_pred: Vec<usize> = primary.iter().map(|p| (p.1 + 1) as usize).collect();
     let mut dominant: HashMap<i64, HashMap<usize, usize>> = HashMap::new();
     for (&t, &c) in themes.iter().zip(&segment_truth) {
         *dominant.entry(t).or_default().entry(c).or_default() += 1;
     }
-    let real: Vec<_> = outcome.model.themes.iter().filter(|t| t.id != NO_CONTENT).collect();
+    let real: Vec<_> = outcome.model.themes.iter().filter(|t| !is_reserved(t.id)).collect();
     let hits = real
         .iter()
         .filter(|t| {

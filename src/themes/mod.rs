@@ -23,6 +23,25 @@ use serde::{Deserialize, Serialize};
 /// The reserved theme of content-free segments ("ok", "n/a", "👍"). Real themes start at 1.
 pub const NO_CONTENT: i64 = 0;
 pub const NO_CONTENT_LABEL: &str = "no content";
+/// The reserved theme of segments in a language other than English, which the encoder does not
+/// place among the English segments about the same thing (see [`crate::language`]).
+pub const OTHER_LANGUAGE: i64 = -1;
+pub const OTHER_LANGUAGE_LABEL: &str = "not English";
+
+/// Whether `id` is a reserved theme ([`NO_CONTENT`], [`OTHER_LANGUAGE`]) rather than a topic:
+/// reserved themes are never ranked, alerted on, merged or matched across reclusters.
+pub fn is_reserved(id: i64) -> bool {
+    id == NO_CONTENT || id == OTHER_LANGUAGE
+}
+
+/// The label of a reserved theme.
+pub fn reserved_label(id: i64) -> Option<&'static str> {
+    match id {
+        NO_CONTENT => Some(NO_CONTENT_LABEL),
+        OTHER_LANGUAGE => Some(OTHER_LANGUAGE_LABEL),
+        _ => None,
+    }
+}
 /// Alike themes listed per theme (ListThemes, `verbatim themes`): see [`ThemeModel::alike`].
 pub const ALIKE_LISTED: usize = 3;
 
@@ -57,7 +76,7 @@ impl Theme {
 pub struct ThemeModel {
     pub version: i64,
     pub created_at: String,
-    /// Themes excluding [`NO_CONTENT`].
+    /// Themes excluding the reserved ones ([`is_reserved`]).
     pub k: usize,
     /// Online assignment: below this cosine to the nearest centroid a segment is "emerging".
     pub assign_threshold: f32,
@@ -72,6 +91,8 @@ pub enum Assignment {
     Theme { id: i64, similarity: f32 },
     /// Content-free segment.
     NoContent,
+    /// A segment in another language.
+    OtherLanguage,
     /// Farther than the model's threshold from every theme: a possible new theme.
     Emerging { similarity: f32 },
 }
@@ -102,10 +123,14 @@ impl ThemeModel {
             .collect()
     }
 
-    /// The nearest theme for a segment, applying the content-free test and the threshold.
-    pub fn assign(&self, text: &str, embedding: &[f32]) -> Assignment {
+    /// The nearest theme for a segment, applying the content-free test, its language (from
+    /// [`crate::language::of_segments`]: `Some` when not English) and the threshold.
+    pub fn assign(&self, text: &str, language: Option<&str>, embedding: &[f32]) -> Assignment {
         if labels::is_content_free(text) {
             return Assignment::NoContent;
+        }
+        if language.is_some() {
+            return Assignment::OtherLanguage;
         }
         let best = self
             .themes
@@ -153,12 +178,13 @@ mod tests {
     }
 
     #[test]
-    fn assignment_is_nearest_theme_emerging_below_threshold_or_no_content() {
+    fn assignment_is_nearest_theme_emerging_below_threshold_no_content_or_other_language() {
         let m = model();
-        assert_eq!(m.assign("slow refunds", &[0.6, 0.8]), Assignment::Theme { id: 2, similarity: 0.8 });
-        let far = m.assign("parking is flooded", &[0.42, 0.3]);
+        assert_eq!(m.assign("slow refunds", None, &[0.6, 0.8]), Assignment::Theme { id: 2, similarity: 0.8 });
+        let far = m.assign("parking is flooded", None, &[0.42, 0.3]);
         assert!(matches!(far, Assignment::Emerging { similarity } if (similarity - 0.42).abs() < 1e-6), "{far:?}");
-        assert_eq!(m.assign("ok thanks", &[1.0, 0.0]), Assignment::NoContent);
-        assert!(matches!(m.assign("other width", &[1.0, 0.0, 0.0]), Assignment::Emerging { .. }));
+        assert_eq!(m.assign("ok thanks", None, &[1.0, 0.0]), Assignment::NoContent);
+        assert_eq!(m.assign("El reembolso no ha llegado.", Some("spa"), &[1.0, 0.0]), Assignment::OtherLanguage, "however near a theme");
+        assert!(matches!(m.assign("other width", None, &[1.0, 0.0, 0.0]), Assignment::Emerging { .. }));
     }
 }

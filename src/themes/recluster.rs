@@ -1,7 +1,8 @@
 //! One recluster run, from segments to a new theme model: the pure part, with no storage.
 //!
-//! 1. Content-free segments ("ok", "n/a", "👍") go to the reserved [`NO_CONTENT`] theme; nothing
-//!    else is set aside — every other segment gets a theme.
+//! 1. Content-free segments ("ok", "n/a", "👍") go to the reserved [`NO_CONTENT`] theme, segments
+//!    in another language to [`OTHER_LANGUAGE`]; nothing else is set aside — every other segment
+//!    gets a theme.
 //! 2. The rest are clustered ([`cluster::fit`]), warm-started from the previous model.
 //! 3. New clusters are matched to the previous model's themes (Hungarian, cosine ≥
 //!    [`MATCH_THRESHOLD`]): a match keeps the theme's id, human name and pin. A cluster that matches
@@ -17,7 +18,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use super::cluster::{self, FitOptions, KChoice};
 use super::labels;
 use super::matching::match_centroids;
-use super::{Theme, ThemeModel, NO_CONTENT};
+use super::{is_reserved, Theme, ThemeModel, NO_CONTENT, OTHER_LANGUAGE};
 
 /// Centroids at least this cosine-similar are the same theme across runs.
 pub const MATCH_THRESHOLD: f32 = 0.6;
@@ -64,12 +65,26 @@ pub struct Outcome {
     pub next_id: i64,
 }
 
-/// Reclusters segments (`texts[i]` with unit embedding `x.row(i)`).
-pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &ReclusterOptions, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
+/// Reclusters segments (`texts[i]` with unit embedding `x.row(i)`, of the verbatim `groups[i]`,
+/// as [`response_groups`] numbers them).
+pub fn recluster(texts: &[&str], x: ArrayView2<f32>, groups: &[usize], history: &History, opts: &ReclusterOptions, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
     assert_eq!(texts.len(), x.nrows());
-    let content: Vec<usize> = (0..texts.len()).filter(|&i| !labels::is_content_free(texts[i])).collect();
+    // Content-free segments and segments in another language go to their reserved themes.
+    let languages = crate::language::of_rows(texts, groups);
+    let reserved: Vec<Option<i64>> = texts
+        .iter()
+        .zip(&languages)
+        .map(|(t, language)| {
+            if labels::is_content_free(t) {
+                Some(NO_CONTENT)
+            } else {
+                language.map(|_| OTHER_LANGUAGE)
+            }
+        })
+        .collect();
+    let content: Vec<usize> = (0..texts.len()).filter(|&i| reserved[i].is_none()).collect();
     let xc = x.select(Axis(0), &content);
-    let previous: Vec<&Theme> = history.active.iter().flat_map(|m| &m.themes).filter(|t| t.id != NO_CONTENT).collect();
+    let previous: Vec<&Theme> = history.active.iter().flat_map(|m| &m.themes).filter(|t| !is_reserved(t.id)).collect();
 
     progress("clustering");
     let k = match (opts.k, opts.k_range) {
@@ -140,7 +155,7 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &R
     for (row, &l) in labels_c.iter().enumerate() {
         members[l].push(row);
     }
-    let mut assignments = vec![(NO_CONTENT, 0.0f32); texts.len()];
+    let mut assignments: Vec<(i64, f32)> = reserved.iter().map(|r| (r.unwrap_or(NO_CONTENT), 0.0)).collect();
     let mut themes = Vec::new();
     let kept: Vec<usize> = (0..centroids.len()).filter(|&c| !members[c].is_empty() || identity[c].2).collect();
     let docs: Vec<Vec<&str>> = kept.iter().map(|&c| members[c].iter().map(|&r| texts[content[r]]).collect()).collect();
@@ -168,30 +183,31 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, history: &History, opts: &R
             pinned: identity[c].2,
         });
     }
-    let no_content = texts.len() - content.len();
-    if no_content > 0 {
-        let order: Vec<usize> = (0..texts.len()).filter(|i| !content.contains(i)).collect();
-        themes.push(Theme {
-            id: NO_CONTENT,
-            label: super::NO_CONTENT_LABEL.into(),
-            name: None,
-            keywords: Vec::new(),
-            quotes: quotes_for(&order, texts, x),
-            centroid: Vec::new(),
-            size: no_content as u64,
-            pinned: false,
-        });
+    for id in [NO_CONTENT, OTHER_LANGUAGE] {
+        let order: Vec<usize> = (0..texts.len()).filter(|&i| reserved[i] == Some(id)).collect();
+        if !order.is_empty() {
+            themes.push(Theme {
+                id,
+                label: super::reserved_label(id).unwrap_or_default().into(),
+                name: None,
+                keywords: Vec::new(),
+                quotes: quotes_for(&order, texts, x),
+                centroid: Vec::new(),
+                size: order.len() as u64,
+                pinned: false,
+            });
+        }
     }
     themes.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
 
     let current: Vec<i64> = themes.iter().map(|t| t.id).collect();
     let retired = previous.iter().map(|p| p.id).filter(|id| !current.contains(id)).collect();
     let matched = themes.iter().filter(|t| previous.iter().any(|p| p.id == t.id)).count();
-    let new = themes.iter().filter(|t| t.id != NO_CONTENT && !previous.iter().any(|p| p.id == t.id)).count();
+    let new = themes.iter().filter(|t| !is_reserved(t.id) && !previous.iter().any(|p| p.id == t.id)).count();
     let model = ThemeModel {
         version: 0,
         created_at: String::new(),
-        k: themes.iter().filter(|t| t.id != NO_CONTENT).count(),
+        k: themes.iter().filter(|t| !is_reserved(t.id)).count(),
         assign_threshold: threshold(member_similarities),
         segments: texts.len() as u64,
         themes,

@@ -193,6 +193,73 @@ async fn recluster_curate_and_assign_through_grpc() {
     server.shutdown().await;
 }
 
+/// Verbatims in other languages (tests/fixtures/languages.csv: 30 feedback sentences in 13
+/// languages, written for this) are set aside, through the import, the recluster, online
+/// assignment and AnalyzeText: the reserved theme -1 "not English", no sentiment, the language
+/// code in the reply; the English topics still form their own themes, with no foreign quote.
+#[tokio::test(flavor = "multi_thread")]
+async fn verbatims_in_other_languages_get_their_own_reserved_theme_and_no_sentiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    run_ok(&db, &["import", fixture("themes.csv").to_str().unwrap()]);
+    run_ok(&db, &["import", fixture("languages.csv").to_str().unwrap()]);
+    let server = TestServer::start_with_db(&db, 256).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap();
+    let first = client.recluster(ReclusterRequest { k: 4, ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(first.k, 4, "{first:?}");
+
+    let rows = server.store.theme_assignments("default").unwrap();
+    let foreign: Vec<_> = rows.iter().filter(|r| r.response_id.starts_with('x')).collect();
+    let english: Vec<_> = rows.iter().filter(|r| r.response_id.starts_with('t')).collect();
+    let set_aside = foreign.iter().filter(|r| r.theme_id == Some(themes::OTHER_LANGUAGE)).count();
+    assert!(set_aside * 10 >= foreign.len() * 8, "only {set_aside} of {} foreign segments set aside", foreign.len());
+    assert!(english.iter().all(|r| r.theme_id != Some(themes::OTHER_LANGUAGE)), "an English segment was set aside");
+    let theme_of: HashMap<String, i64> = english.iter().map(|r| (r.response_id.clone(), r.theme_id.unwrap())).collect();
+    assert_eq!(majority_themes(&theme_of).values().collect::<std::collections::HashSet<_>>().len(), 4, "the four English topics keep four themes");
+
+    let listed = client.list_themes(ListThemesRequest {}).await.unwrap().into_inner();
+    let other = listed.themes.iter().find(|t| t.theme_id == themes::OTHER_LANGUAGE).expect("the reserved theme is listed");
+    assert_eq!((other.label.as_str(), other.size), (themes::OTHER_LANGUAGE_LABEL, set_aside as u64));
+    assert!(other.alike.is_empty() && other.quotes.iter().all(|q| foreign.iter().any(|r| &r.segment_text == q)));
+    let foreign_texts: Vec<&str> = foreign.iter().map(|r| r.segment_text.as_str()).collect();
+    for t in listed.themes.iter().filter(|t| !themes::is_reserved(t.theme_id)) {
+        assert!(t.quotes.iter().all(|q| !foreign_texts.contains(&q.as_str())), "theme {} quotes a foreign segment: {:?}", t.theme_id, t.quotes);
+    }
+    // The report counts the responses it could not read, and ranks none of the reserved themes.
+    let report = client.get_theme_report(pb::ThemeReportRequest::default()).await.unwrap().into_inner();
+    let responses_aside: std::collections::HashSet<&str> = foreign.iter().filter(|r| r.theme_id == Some(themes::OTHER_LANGUAGE)).map(|r| r.response_id.as_str()).collect();
+    assert_eq!(report.responses_not_english as usize, responses_aside.len(), "{report:?}");
+    assert!(!report.themes.is_empty() && report.themes.iter().all(|t| !themes::is_reserved(t.theme_id)), "{report:?}");
+    let refused = client.merge_themes(MergeThemesRequest { source_theme_id: themes::OTHER_LANGUAGE, target_theme_id: other_real(&listed) }).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("source_theme_id") && refused.message().contains("reserved"), "{}", refused.message());
+
+    // Online: a German response goes to the reserved theme with no sentiment; an English one is read.
+    let submit = |id: &str, text: &str| pb::SurveyResponse { response_id: id.into(), account_id: "a1".into(), survey: pb::SurveyType::Nps as i32, score: 2.0, verbatim: text.into(), ..Default::default() };
+    let german = client.submit_response(submit("new-de", "Die Rechnung ist falsch und niemand antwortet auf unsere E-Mails.")).await.unwrap().into_inner();
+    let seg = &german.segments[0];
+    assert_eq!((seg.language.as_str(), seg.theme.as_ref().map(|t| (t.theme_id, t.label.as_str()))), ("deu", Some((themes::OTHER_LANGUAGE, themes::OTHER_LANGUAGE_LABEL))), "{german:?}");
+    assert!(seg.sentiment.is_none(), "{german:?}");
+    let english = client.submit_response(submit("new-en", "The invoice is wrong and nobody answers our emails.")).await.unwrap().into_inner();
+    assert!(english.segments[0].language.is_empty() && english.segments[0].sentiment.is_some(), "{english:?}");
+    assert!(english.segments[0].theme.as_ref().is_some_and(|t| !themes::is_reserved(t.theme_id)), "{english:?}");
+
+    // AnalyzeText: per segment, so a mixed-language verbatim keeps its English sentence's sentiment.
+    let analysed = client
+        .analyze_text(pb::AnalyzeTextRequest { texts: vec!["Support was quick and friendly. El envío llegó dos semanas tarde y la caja estaba rota.".into()], include_embeddings: false })
+        .await
+        .unwrap()
+        .into_inner();
+    let segs = &analysed.results[0].segments;
+    assert_eq!(segs.iter().map(|s| s.language.as_str()).collect::<Vec<_>>(), ["", "spa"], "{analysed:?}");
+    assert!(segs[0].sentiment.is_some() && segs[1].sentiment.is_none(), "{analysed:?}");
+    server.shutdown().await;
+}
+
+fn other_real(listed: &pb::ListThemesReply) -> i64 {
+    listed.themes.iter().find(|t| !themes::is_reserved(t.theme_id)).expect("a real theme").theme_id
+}
+
 /// `serve --alerts-webhook --report-dir`: after the scheduled recluster, the week's alerts reach a
 /// webhook (a local HTTP listener here) as a Slack-style message with the alerts beside it, and
 /// the workspace's report is archived as HTML. The data: nine
@@ -351,7 +418,7 @@ async fn themes_command_lists_and_curates_what_a_running_server_serves() {
         assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
     };
     refused(&["themes", "merge", &a.to_string(), "--into", &a.to_string()], "THEME: must differ from --into");
-    refused(&["themes", "merge", "0", "--into", &a.to_string()], "no-content theme");
+    refused(&["themes", "merge", "0", "--into", &a.to_string()], "the no content theme (0) is reserved");
     refused(&["themes", "rename", "999", "x"], "theme_id 999 is not in the active theme model");
     refused(&["themes", "rename", &a.to_string(), &"n".repeat(201)], "NAME: 201 characters; at most 200");
     assert_eq!(listed(&run_ok(&db, &["themes", "--json"])), before);
@@ -477,7 +544,7 @@ async fn banking77_quality_and_stability() {
     let mut given = Vec::new();
     for (k, k_range, seed) in runs {
         let opts = themes::recluster::ReclusterOptions { k, k_range, seed };
-        let outcome = themes::recluster::recluster(&texts, x.view(), &Default::default(), &opts, &mut |_| {}).unwrap();
+        let outcome = themes::recluster::recluster(&texts, x.view(), &group, &Default::default(), &opts, &mut |_| {}).unwrap();
         let e = themes::eval::score_outcome(&outcome, &texts, &response_of, &categories, &names);
         eprintln!(
             "banking77 k={} ({}, seed {seed}): NMI {:.4}, ARI {:.4}, segment NMI {:.4}, keywords name the intent in {:.0}% of themes",
