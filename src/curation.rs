@@ -10,7 +10,8 @@ use crate::themes::{reserved_label, Theme};
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// Gives theme `id` a name shown instead of its keyword label (`None` or "" clears it).
-pub fn rename(store: &dyn Store, workspace: &str, id: i64, name: Option<&str>, name_field: &str) -> Result<Theme, Error> {
+pub fn rename(store: &dyn Store, workspace: &str, id: i64, id_field: &str, name: Option<&str>, name_field: &str) -> Result<Theme, Error> {
+    not_reserved(id, id_field, "renamed")?;
     if let Some(n) = name.filter(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(Error::invalid(name_field, format!("{} characters; at most {MAX_NAME_CHARS}", n.chars().count())));
     }
@@ -18,7 +19,8 @@ pub fn rename(store: &dyn Store, workspace: &str, id: i64, name: Option<&str>, n
 }
 
 /// Pins theme `id` (kept by reclusters even when the data no longer forms it) or unpins it.
-pub fn pin(store: &dyn Store, workspace: &str, id: i64, pinned: bool) -> Result<Theme, Error> {
+pub fn pin(store: &dyn Store, workspace: &str, id: i64, id_field: &str, pinned: bool) -> Result<Theme, Error> {
+    not_reserved(id, id_field, if pinned { "pinned" } else { "unpinned" })?;
     store.pin_theme(workspace, id, pinned)?.ok_or_else(|| unknown_theme(id, workspace))
 }
 
@@ -27,14 +29,20 @@ pub fn merge(store: &dyn Store, workspace: &str, source: i64, target: i64, sourc
     if source == target {
         return Err(Error::invalid(source_field, format!("must differ from {target_field} (both are {source})")));
     }
-    for (id, field) in [(source, source_field), (target, target_field)] {
-        if let Some(label) = reserved_label(id) {
-            return Err(Error::invalid(field, format!("the {label} theme ({id}) is reserved and cannot be merged")));
-        }
-    }
+    not_reserved(source, source_field, "merged")?;
+    not_reserved(target, target_field, "merged")?;
     store.merge_themes(workspace, source, target)?.ok_or_else(|| {
         Error::NotFound(format!("theme {source} or {target} is not in the active theme model of workspace {workspace:?}"))
     })
+}
+
+/// A reserved theme (no content, not English) is rebuilt by every recluster: curating it would
+/// not last, so it is refused.
+fn not_reserved(id: i64, field: &str, verb: &str) -> Result<(), Error> {
+    match reserved_label(id) {
+        Some(label) => Err(Error::invalid(field, format!("theme {id} (\"{label}\") is reserved and cannot be {verb}"))),
+        None => Ok(()),
+    }
 }
 
 pub fn unknown_theme(id: i64, workspace: &str) -> Error {

@@ -207,8 +207,8 @@ enum Command {
     /// What people wrote about one theme: its segments under the active model, newest first, each
     /// with its response's score and sentiment (as the ListThemeSegments call pages them).
     ThemeSegments {
-        /// The theme's id (`verbatim report`, `ListThemes`).
-        #[arg(long)]
+        /// The theme's id (`verbatim report`, `ListThemes`; 0 no content, -1 not English).
+        #[arg(long, allow_negative_numbers = true)]
         theme: i64,
         /// Only responses submitted since then: a date/time (2026-11-01) or an age (30d).
         #[arg(long)]
@@ -537,15 +537,26 @@ enum TokensCommand {
 enum ThemesCommand {
     /// Show NAME instead of the theme's keyword label (reports, ListThemes); "" clears it. The
     /// name survives reclusters.
-    Rename { theme: i64, name: String },
+    Rename {
+        #[arg(allow_negative_numbers = true)]
+        theme: i64,
+        name: String,
+    },
     /// Keep the theme through reclusters even when the data no longer forms it.
-    Pin { theme: i64 },
+    Pin {
+        #[arg(allow_negative_numbers = true)]
+        theme: i64,
+    },
     /// Let reclusters retire the theme again when the data no longer forms it.
-    Unpin { theme: i64 },
+    Unpin {
+        #[arg(allow_negative_numbers = true)]
+        theme: i64,
+    },
     /// Move every segment of THEME into --into; later reclusters fold THEME's centroid in again.
     Merge {
+        #[arg(allow_negative_numbers = true)]
         theme: i64,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         into: i64,
     },
 }
@@ -751,7 +762,7 @@ fn main() -> anyhow::Result<()> {
             let store = open_store(&cli)?;
             let until = match until {
                 Some(u) => parse_time_or_age("--until", &u)?,
-                None => chrono::Utc::now().timestamp(),
+                None => verbatim::report::until_now(),
             };
             let format = format.unwrap_or_else(|| format_of(&output));
             let doc = write_report(store.as_ref(), &cli.workspace, verbatim::report::period_ending(until, period.as_secs() as i64), &breakdown, &scope, format, &output)?;
@@ -795,7 +806,7 @@ fn main() -> anyhow::Result<()> {
             let job = verbatim::recluster::ReclusterJob::default();
             print!("{}", verbatim::recluster::run(store.as_ref(), &cli.workspace, &job, &mut |_| {})?);
             // Four weeks: long enough for churn that follows a response to show.
-            let period = verbatim::report::period_ending(chrono::Utc::now().timestamp(), 28 * 86_400);
+            let period = verbatim::report::period_ending(verbatim::report::until_now(), 28 * 86_400);
             let output = dir.join("report.html");
             let doc = write_report(store.as_ref(), &cli.workspace, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &output)?;
             print_report_summary(&doc, &output);
@@ -948,9 +959,9 @@ fn run_themes(cli: &GlobalArgs, command: Option<ThemesCommand>, json: bool) -> a
     let store = open_store(cli)?;
     let workspace = &cli.workspace;
     let changed = match command {
-        Some(ThemesCommand::Rename { theme, name }) => curation::rename(store.as_ref(), workspace, theme, Some(&name), "NAME")?,
-        Some(ThemesCommand::Pin { theme }) => curation::pin(store.as_ref(), workspace, theme, true)?,
-        Some(ThemesCommand::Unpin { theme }) => curation::pin(store.as_ref(), workspace, theme, false)?,
+        Some(ThemesCommand::Rename { theme, name }) => curation::rename(store.as_ref(), workspace, theme, "THEME", Some(&name), "NAME")?,
+        Some(ThemesCommand::Pin { theme }) => curation::pin(store.as_ref(), workspace, theme, "THEME", true)?,
+        Some(ThemesCommand::Unpin { theme }) => curation::pin(store.as_ref(), workspace, theme, "THEME", false)?,
         Some(ThemesCommand::Merge { theme, into }) => curation::merge(store.as_ref(), workspace, theme, into, "THEME", "--into")?,
         None => {
             let model = store.active_theme_model(workspace)?;

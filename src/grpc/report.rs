@@ -35,7 +35,7 @@ pub fn period(days: u32, until: &str) -> Result<Period, Error> {
         return Err(Error::invalid("period_days", format!("{days} is out of range; allowed 1–{MAX_PERIOD_DAYS}, or 0 for 7")));
     }
     let days = if days == 0 { 7 } else { days };
-    let until = super::optional_time("until", until)?.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let until = super::optional_time("until", until)?.unwrap_or_else(crate::report::until_now);
     Ok(period_ending(until, i64::from(days) * 86_400))
 }
 

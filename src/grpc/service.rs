@@ -380,7 +380,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn rename_theme(&self, request: Request<pb::RenameThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
-        let theme = self.state.ingest.blocking(move |s| Ok(curation::rename(s, &workspace, r.theme_id, Some(&r.name), "name"))).await??;
+        let theme = self.state.ingest.blocking(move |s| Ok(curation::rename(s, &workspace, r.theme_id, "theme_id", Some(&r.name), "name"))).await??;
         Ok(Response::new(theme_info(&theme)))
     }
 
@@ -395,7 +395,7 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     async fn pin_theme(&self, request: Request<pb::PinThemeRequest>) -> Result<Response<pb::ThemeInfo>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Admin)).await?;
         let r = request.into_inner();
-        let theme = self.state.ingest.blocking(move |s| Ok(curation::pin(s, &workspace, r.theme_id, r.pinned))).await??;
+        let theme = self.state.ingest.blocking(move |s| Ok(curation::pin(s, &workspace, r.theme_id, "theme_id", r.pinned))).await??;
         Ok(Response::new(theme_info(&theme)))
     }
 

@@ -96,6 +96,12 @@ fn scoped_page(
     Ok(out)
 }
 
+/// The end of a period that ends now. Periods end exclusively and times are whole seconds, so
+/// this is one second past now: a response submitted this second is in a report asked for now.
+pub fn until_now() -> i64 {
+    chrono::Utc::now().timestamp() + 1
+}
+
 /// The period of `length` seconds that ends at `until`.
 pub fn period_ending(until: i64, length: i64) -> Period {
     Period { from: until - length, to: until }

@@ -233,6 +233,9 @@ async fn verbatims_in_other_languages_get_their_own_reserved_theme_and_no_sentim
     let refused = client.merge_themes(MergeThemesRequest { source_theme_id: themes::OTHER_LANGUAGE, target_theme_id: other_real(&listed) }).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().contains("source_theme_id") && refused.message().contains("reserved"), "{}", refused.message());
+    let refused = client.rename_theme(RenameThemeRequest { theme_id: themes::OTHER_LANGUAGE, name: "Foreign".into() }).await.unwrap_err();
+    assert!(refused.code() == Code::InvalidArgument && refused.message().starts_with("theme_id: theme -1"), "{}", refused.message());
+    assert_eq!(client.list_themes(ListThemesRequest {}).await.unwrap().into_inner(), listed, "refused curation changes nothing");
 
     // Online: a German response goes to the reserved theme with no sentiment; an English one is read.
     let submit = |id: &str, text: &str| pb::SurveyResponse { response_id: id.into(), account_id: "a1".into(), survey: pb::SurveyType::Nps as i32, score: 2.0, verbatim: text.into(), ..Default::default() };
@@ -418,7 +421,9 @@ async fn themes_command_lists_and_curates_what_a_running_server_serves() {
         assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
     };
     refused(&["themes", "merge", &a.to_string(), "--into", &a.to_string()], "THEME: must differ from --into");
-    refused(&["themes", "merge", "0", "--into", &a.to_string()], "the no content theme (0) is reserved");
+    refused(&["themes", "merge", "0", "--into", &a.to_string()], "THEME: theme 0 (\"no content\") is reserved and cannot be merged");
+    refused(&["themes", "rename", "-1", "Foreign"], "THEME: theme -1 (\"not English\") is reserved and cannot be renamed");
+    refused(&["themes", "pin", "0"], "cannot be pinned");
     refused(&["themes", "rename", "999", "x"], "theme_id 999 is not in the active theme model");
     refused(&["themes", "rename", &a.to_string(), &"n".repeat(201)], "NAME: 201 characters; at most 200");
     assert_eq!(listed(&run_ok(&db, &["themes", "--json"])), before);
