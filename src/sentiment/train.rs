@@ -444,6 +444,8 @@ pub fn adapt_from_responses(
         .single_segment_verbatims(workspace)?
         .into_iter()
         .filter(|t| !is_content_free(&t.text))
+        // The branch reads English: a score is no label for a sentence it cannot read.
+        .filter(|t| crate::language::other_than_english(&t.text).is_none())
         .filter_map(|t| super::label_from_score(t.survey, t.scale, t.score).map(|label| Example { text: t.text, label }))
         .collect();
     if own.len() < MIN_ADAPT_EXAMPLES {
