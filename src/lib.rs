@@ -4,6 +4,7 @@
 //! The data path reads top to bottom:
 //! - [`survey`]: NPS / CSAT / CES scales, validation, categories and survey maths.
 //! - [`text`]: normalising a verbatim and splitting it into sentence/clause segments.
+//! - [`language`]: which segments are not English (no sentiment, the reserved "not English" theme).
 //! - [`model`]: finding, fetching and running the all-MiniLM-L6-v2 encoder (candle), and the
 //!   sentiment branch that shares its lower layers (and its trainer).
 //! - [`infer`]: the queue in front of the encoder: dynamic micro-batches and backpressure.
