@@ -145,6 +145,8 @@ pub(super) fn sentiment(s: Sentiment, mixed: bool) -> pb::Sentiment {
 fn reply(result: IngestResult) -> pb::SubmitResponseReply {
     let model = result.themes.as_deref();
     let themes_status = themes_status(model);
+    // Judged as the theme assignment judged them: each segment with its verbatim as context.
+    let languages = crate::language::of_segments(&result.stored.segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>());
     pb::SubmitResponseReply {
         sentiment: overall_sentiment(&result.stored.segments).map(|o| sentiment(o.sentiment, o.mixed)),
         response_id: result.stored.record.response_id.clone(),
@@ -157,8 +159,9 @@ fn reply(result: IngestResult) -> pb::SubmitResponseReply {
             .stored
             .segments
             .into_iter()
-            .map(|s| pb::ResponseSegment {
-                language: crate::language::other_than_english(&s.text).unwrap_or_default().to_string(),
+            .zip(languages)
+            .map(|(s, language)| pb::ResponseSegment {
+                language: language.unwrap_or_default().to_string(),
                 index: s.index,
                 text: s.text,
                 sentiment: s.sentiment.map(|x| sentiment(x, false)),

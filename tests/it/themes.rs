@@ -237,12 +237,16 @@ async fn verbatims_in_other_languages_get_their_own_reserved_theme_and_no_sentim
     assert!(refused.code() == Code::InvalidArgument && refused.message().starts_with("theme_id: theme -1"), "{}", refused.message());
     assert_eq!(client.list_themes(ListThemesRequest {}).await.unwrap().into_inner(), listed, "refused curation changes nothing");
 
-    // Online: a German response goes to the reserved theme with no sentiment; an English one is read.
+    // Online: a German response goes to the reserved theme with no sentiment, its short first
+    // clause too (alone too short to tell); an English one is read.
     let submit = |id: &str, text: &str| pb::SurveyResponse { response_id: id.into(), account_id: "a1".into(), survey: pb::SurveyType::Nps as i32, score: 2.0, verbatim: text.into(), ..Default::default() };
-    let german = client.submit_response(submit("new-de", "Die Rechnung ist falsch und niemand antwortet auf unsere E-Mails.")).await.unwrap().into_inner();
-    let seg = &german.segments[0];
-    assert_eq!((seg.language.as_str(), seg.theme.as_ref().map(|t| (t.theme_id, t.label.as_str()))), ("deu", Some((themes::OTHER_LANGUAGE, themes::OTHER_LANGUAGE_LABEL))), "{german:?}");
-    assert!(seg.sentiment.is_none(), "{german:?}");
+    let german = client.submit_response(submit("new-de", "Die Installation war einfach, aber die Rechnung ist falsch und niemand antwortet.")).await.unwrap().into_inner();
+    assert_eq!(german.segments.len(), 2, "{german:?}");
+    for seg in &german.segments {
+        assert_eq!((seg.language.as_str(), seg.theme.as_ref().map(|t| (t.theme_id, t.label.as_str()))), ("deu", Some((themes::OTHER_LANGUAGE, themes::OTHER_LANGUAGE_LABEL))), "{german:?}");
+        assert!(seg.sentiment.is_none(), "{german:?}");
+    }
+    assert!(german.sentiment.is_none(), "no English segment, no verbatim sentiment: {german:?}");
     let english = client.submit_response(submit("new-en", "The invoice is wrong and nobody answers our emails.")).await.unwrap().into_inner();
     assert!(english.segments[0].language.is_empty() && english.segments[0].sentiment.is_some(), "{english:?}");
     assert!(english.segments[0].theme.as_ref().is_some_and(|t| !themes::is_reserved(t.theme_id)), "{english:?}");
