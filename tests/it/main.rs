@@ -12,3 +12,4 @@ mod report;
 mod postgres;
 mod auth;
 mod erase;
+mod language;
