@@ -6,11 +6,11 @@
 //!
 //! The test leans hard towards English, because calling an English segment foreign hides it:
 //! - mostly non-Latin letters (Cyrillic, CJK, Arabic, …): another language;
-//! - else at least three words, not two or more English function words outnumbering foreign ones,
-//!   and whatlang's trigram model puts another language first, and one
-//!   of: whatlang is sure of it (its reliability flag); two or more function words of Spanish,
-//!   German, French, Portuguese, Italian or Dutch and more of them than English function words; or
-//!   five or more words without a single English function word, at whatlang confidence ≥ 0.5.
+//! - else never when two or more English function words outnumber foreign ones;
+//! - else at least three words that whatlang's trigram model puts in another language, and one of:
+//!   whatlang is sure of it (its reliability flag); two or more function words of Spanish, German,
+//!   French, Portuguese, Italian or Dutch, more than English ones; or five or more words without a
+//!   single English function word, at whatlang confidence ≥ 0.5.
 //!
 //! A segment is judged with its verbatim as context ([`of_segments`]).
 //!
