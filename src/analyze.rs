@@ -80,15 +80,15 @@ fn assemble(splits: Vec<SplitText>, embeddings: Vec<Embedding>) -> Vec<TextAnaly
     splits
         .into_iter()
         .map(|split| {
-            let texts: Vec<&str> = split.segments.iter().map(|r| &split.normalized[r.clone()]).collect();
+            let texts: Vec<&str> = split.segment_texts().collect();
             let languages = crate::language::of_segments(&texts);
             let segments: Vec<AnalyzedSegment> = split
                 .segments
                 .iter()
+                .zip(texts)
                 .zip(languages)
-                .map(|(r, language)| {
+                .map(|((r, text), language)| {
                     let e = embeddings.next().expect("one embedding per segment");
-                    let text = &split.normalized[r.clone()];
                     // The sentiment branch reads English; in another language its answer is noise.
                     AnalyzedSegment {
                         text: text.to_string(),

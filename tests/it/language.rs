@@ -11,7 +11,7 @@ use crate::common::shared_dir;
 /// Segments of `text` as the service cuts them, and how many of them are judged not English.
 fn judged(text: &str) -> (usize, usize) {
     let split = split_verbatim(text);
-    let segments: Vec<&str> = split.segments.iter().map(|r| &split.normalized[r.clone()]).collect();
+    let segments: Vec<&str> = split.segment_texts().collect();
     (segments.len(), of_segments(&segments).iter().filter(|l| l.is_some()).count())
 }
 
