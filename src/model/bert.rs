@@ -95,11 +95,10 @@ impl Layer {
         let qkv = self.qkv.forward(xs)?.reshape((b, s, 3, self.heads, self.head_dim))?;
         let qkv = qkv.permute((2, 0, 3, 1, 4))?; // (3, b, heads, s, head_dim)
         let q = (qkv.get(0)?.contiguous()? * (1.0 / (self.head_dim as f64).sqrt()))?;
-        let k = qkv.get(1)?.contiguous()?;
+        let k = qkv.get(1)?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let key_bias = mask_bias.flatten_all()?.to_vec1::<f32>()?;
+        let context = kernels::attention(&q, &k.t()?.contiguous()?, &v, &key_bias)?.transpose(1, 2)?.reshape((b, s, h))?;
         let attended = self.attention_norm.forward(&(self.attention_out.forward(&context)? + xs)?)?;
         let hidden = match (self.act, &self.intermediate_bias) {
             // The fused kernel: one pass for bias + exact GELU instead of two plus a scalar erf.

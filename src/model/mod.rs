@@ -2,8 +2,9 @@
 //! 384-dimensional unit vectors that match sentence-transformers.
 //!
 //! Texts are sorted by token count and cut into micro-batches, so padding stays small; attention
-//! masks keep padding out of every real token's context, so a text's vector does not depend on
-//! which other texts share its batch.
+//! masks keep padding out of every real token's context, and attention sums in a fixed order
+//! ([`kernels::attention`]), so a text's vector and sentiment are the same bits whichever texts
+//! share its batch.
 
 pub mod bert;
 pub mod sentiment;

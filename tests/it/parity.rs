@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use verbatim::model::Embedding;
 
 use crate::common::{cosine, encoder, shared_dir};
 
@@ -71,11 +72,42 @@ fn shared_reference_matches_alone_and_in_batches_of_32() {
     check_mixed_batches(&refs);
 }
 
+/// Bit for bit, not only close: a text gets the same vector and sentiment alone, in one call with
+/// 160 others, and in shuffled calls of 7 beside a long text that pads the whole batch, so a
+/// re-import reproduces its recluster and an answer does not depend on the traffic around it.
 #[test]
 fn a_vector_does_not_depend_on_its_batch_mates() {
     let encoder = encoder();
-    let alone = encoder.embed(&["the invoice was wrong twice"]).unwrap().remove(0).vector;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let texts: Vec<String> = ["sentiment.csv", "sentiment_holdout.csv", "sentiment_blind.csv"]
+        .iter()
+        .flat_map(|f| csv::Reader::from_path(fixtures.join(f)).unwrap().into_records().map(|r| r.unwrap()[0].to_string()))
+        .take(160)
+        .collect();
+    assert_eq!(texts.len(), 160);
+    let bits = |e: &Embedding| {
+        let vector: Vec<u32> = e.vector.iter().map(|x| x.to_bits()).collect();
+        (vector, e.sentiment.as_ref().map(|s| s.probabilities.map(f32::to_bits)))
+    };
+    let alone: Vec<_> = texts.iter().map(|t| bits(&encoder.embed(&[t]).unwrap()[0])).collect();
+    assert!(alone.iter().all(|(_, sentiment)| sentiment.is_some()), "the test encoder carries the sentiment branch");
+
+    let together: Vec<_> = encoder.embed(&texts).unwrap().iter().map(bits).collect();
     let long = "the delivery was late and nobody answered the phone ".repeat(20);
-    let batched = encoder.embed(&[long.as_str(), "the invoice was wrong twice", "ok"]).unwrap().remove(1).vector;
-    assert!(cosine(&alone, &batched) >= 0.99999, "{}", cosine(&alone, &batched));
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| (i * 7919) % texts.len());
+    let mut shuffled = vec![None; texts.len()];
+    for chunk in order.chunks(7) {
+        let mut call: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+        call.insert(call.len() / 2, &long);
+        let got = encoder.embed(&call).unwrap();
+        let got: Vec<&Embedding> = got.iter().enumerate().filter(|&(j, _)| j != chunk.len() / 2).map(|(_, e)| e).collect();
+        for (&i, e) in chunk.iter().zip(got) {
+            shuffled[i] = Some(bits(e));
+        }
+    }
+    for (i, text) in texts.iter().enumerate() {
+        assert!(together[i] == alone[i], "{text:?}: embedded with 159 others, not the bits it gets alone");
+        assert!(shuffled[i].as_ref() == Some(&alone[i]), "{text:?}: embedded beside a long text, not the bits it gets alone");
+    }
 }
