@@ -15,6 +15,7 @@ macro_rules! tests {
             a_failed_write_leaves_nothing_behind,
             accounts_and_outcomes,
             themes_are_renamed_pinned_merged_and_versioned,
+            segments_to_cluster_read_back_in_the_same_order_however_they_arrived,
             single_segment_verbatims_carry_their_score,
             api_tokens_are_hashed_scoped_and_revocable,
             erasure_removes_responses_and_every_quote_of_them,
@@ -199,6 +200,19 @@ pub fn themes_are_renamed_pinned_merged_and_versioned(store: &dyn Store) {
     assert_eq!(prior, [None, Some(3)]);
     assert!(store.theme_segments("w", Some(1_800_000_000)).unwrap().is_empty(), "the window leaves older responses out");
     assert_eq!(store.theme_history("other").unwrap().next_id, 1);
+}
+
+pub fn segments_to_cluster_read_back_in_the_same_order_however_they_arrived(store: &dyn Store) {
+    // Submitted and written in the opposite order of their ids.
+    for (id, at) in [("r3", 1_700_000_300), ("r1", 1_700_000_200), ("r2", 1_700_000_100)] {
+        let segs = [segment(0, "First."), segment(1, "Second.")];
+        store.upsert_response("w", &ResponseRecord { submitted_at: at, ..response(id, "First. Second.") }, id, false, &segs).unwrap();
+    }
+    let order: Vec<(String, u32)> = store.theme_segments("w", None).unwrap().into_iter().map(|s| (s.response_id, s.index)).collect();
+    let want: Vec<(String, u32)> = ["r1", "r2", "r3"].iter().flat_map(|id| [(id.to_string(), 0), (id.to_string(), 1)]).collect();
+    assert_eq!(order, want);
+    let windowed: Vec<String> = store.theme_segments("w", Some(1_700_000_200)).unwrap().into_iter().map(|s| s.response_id).collect();
+    assert_eq!(windowed, ["r1", "r1", "r3", "r3"]);
 }
 
 pub fn single_segment_verbatims_carry_their_score(store: &dyn Store) {

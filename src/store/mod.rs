@@ -391,7 +391,8 @@ pub trait Store: Send + Sync {
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>>;
 
     /// Segments of responses submitted at or after `since` (all when `None`), grouped by response
-    /// in submission order.
+    /// in response-id order: the same responses read back in the same order however and whenever
+    /// they arrived, so reclustering the same data gives the same themes.
     fn theme_segments(&self, workspace: &str, since: Option<i64>) -> StoreResult<Vec<ThemeSegment>>;
 
     /// The active model, merged-away themes and the next unused theme id.
