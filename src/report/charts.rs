@@ -67,8 +67,9 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
         .x_label_area_size(30)
         .y_label_area_size(250)
         .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())?;
+    // A period without themes still draws its (empty) axes: one unlabelled row.
     let label_of = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) if (0..n).contains(i) => short(&rows[(n - 1 - i) as usize].0, 34),
+        SegmentValue::CenterOf(i) if (0..n).contains(i) => rows.get((n - 1 - i) as usize).map_or_else(String::new, |r| short(&r.0, 34)),
         _ => String::new(),
     };
     chart
@@ -151,5 +152,13 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
         assert!(svg.contains("billing &amp; invoices"), "labels are escaped: {svg}");
         assert!(svg.contains("<polyline") || svg.contains("<path"), "the line is drawn");
+    }
+
+    #[test]
+    fn a_period_without_themes_draws_empty_axes() {
+        let report = crate::impact::report::build(&Default::default(), Period { from: 0, to: 604_800 }, 7);
+        assert!(report.themes.is_empty());
+        let svg = impact_bars(&report);
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
     }
 }
