@@ -11,6 +11,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use verbatim::import::{self, ImportOptions};
 use verbatim::ingest::Ingest;
+use verbatim::report::archive::Archive;
 use verbatim::store::{Erasure, Store};
 use clap::{Parser, Subcommand};
 use verbatim::auth::{self, AuthMode, Scope};
@@ -267,6 +268,13 @@ enum Command {
         /// Every response submitted before this date (2024-01-01), or older than this age (730d).
         #[arg(long, value_name = "DATE|AGE")]
         before: Option<String>,
+        /// The report archive of `serve --report-dir`: its reports that may quote an erased
+        /// response are deleted too.
+        #[arg(long, env = "VERBATIM_REPORT_DIR", value_name = "DIR")]
+        report_dir: Option<PathBuf>,
+        /// The period of those reports, as given to `serve --report-period`.
+        #[arg(long, value_parser = parse_duration, default_value = "28d")]
+        report_period: std::time::Duration,
     },
     /// API tokens for the gRPC API, per workspace (--workspace): create, list, revoke.
     Tokens {
@@ -589,14 +597,22 @@ fn main() -> anyhow::Result<()> {
     match command {
         Command::Tokens { command } => run_tokens(&cli, command)?,
         Command::Themes { command, json } => run_themes(&cli, command, json)?,
-        Command::Erase { responses, account, before } => {
+        Command::Erase { responses, account, before, report_dir, report_period } => {
             let what = match (account, before) {
                 (Some(account), _) => Erasure::Account(account),
                 (None, Some(before)) => Erasure::SubmittedBefore(parse_time_or_age("--before", &before)?),
                 (None, None) => Erasure::Responses(responses),
             };
             let store = open_store(&cli)?;
-            println!("{}", store.erase(&cli.workspace, &what)?);
+            let erased = store.erase(&cli.workspace, &what)?;
+            println!("{erased}");
+            if let Some(dir) = report_dir {
+                let archive = Archive { dir, period: report_period, keep: None };
+                let removed = archive.drop_erased_responses(&cli.workspace, &erased).with_context(|| {
+                    format!("the responses are erased, but archived reports in {} that may quote them could not be deleted", archive.dir.display())
+                })?;
+                removed.iter().for_each(|p| println!("deleted archived report {}", p.display()));
+            }
         }
         Command::Models { command: ModelsCommand::Fetch } => {
             let source = model::ensure_model(&cli.model_dir)?;
@@ -881,7 +897,7 @@ fn main() -> anyhow::Result<()> {
             let archive = report_dir.map(|dir| Archive { dir, period: report_period, keep: report_keep.map(|n| n as usize) });
             let after = Arc::new(AfterRecluster { webhook, archive: archive.clone() });
             let ingest = open_ingest(&cli, &engine)?;
-            let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth);
+            let state = AppState::new(ingest, cli.workspace.clone()).with_auth(auth).with_archive(archive.clone());
             let runtime = tokio::runtime::Runtime::new()?;
             if let Some(every) = recluster_every {
                 runtime.spawn(scheduled_recluster(state.clone(), every, after));
@@ -1164,24 +1180,16 @@ fn load_encoder_with_sentiment(cli: &GlobalArgs, max_batch: usize) -> anyhow::Re
     Ok(encoder.with_sentiment(&cli.sentiment_dir)?)
 }
 
-/// Reclusters, in every workspace, a theme model older than `every` (see
-/// [`verbatim::recluster::run_due`]): checked at start, then every ten minutes (or `every`, if
-/// shorter). A pass is skipped while a `Recluster` call of this server runs; a failed run is
-/// logged, leaves the previous model active, and is tried again after `MAX_RETRY_AFTER` at most.
 /// What follows a workspace's scheduled recluster.
 struct AfterRecluster {
     webhook: Option<Arc<verbatim::webhook::Webhook>>,
     archive: Option<Archive>,
 }
 
-/// `--report-dir`: where the weekly reports go, their period, how many of a workspace's to keep.
-#[derive(Clone)]
-struct Archive {
-    dir: PathBuf,
-    period: std::time::Duration,
-    keep: Option<usize>,
-}
-
+/// Reclusters, in every workspace, a theme model older than `every` (see
+/// [`verbatim::recluster::run_due`]): checked at start, then every ten minutes (or `every`, if
+/// shorter). A pass is skipped while a `Recluster` call of this server runs; a failed run is
+/// logged, leaves the previous model active, and is tried again after `MAX_RETRY_AFTER` at most.
 async fn scheduled_recluster(state: AppState, every: std::time::Duration, after: Arc<AfterRecluster>) {
     let mut ticks = tokio::time::interval(every.min(std::time::Duration::from_secs(600)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -66,15 +66,21 @@ pub struct AppState {
     pub auth: AuthMode,
     /// Every call counted and timed (served by `--metrics-listen`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The report archive (`--report-dir`), whose reports an erasure must reach too.
+    pub archive: Option<crate::report::archive::Archive>,
 }
 
 impl AppState {
     pub fn new(ingest: Ingest, default_workspace: String) -> Self {
-        Self { ingest, default_workspace, recluster_lock: Default::default(), auth: AuthMode::default(), metrics: Default::default() }
+        Self { ingest, default_workspace, recluster_lock: Default::default(), auth: AuthMode::default(), metrics: Default::default(), archive: None }
     }
 
     pub fn with_auth(self, auth: AuthMode) -> Self {
         Self { auth, ..self }
+    }
+
+    pub fn with_archive(self, archive: Option<crate::report::archive::Archive>) -> Self {
+        Self { archive, ..self }
     }
 }
 

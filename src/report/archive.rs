@@ -6,6 +6,31 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::store::ErasureSummary;
+
+const DAY: i64 = 86_400;
+
+/// Where `serve --report-dir` archives reports, and what each covers.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub dir: PathBuf,
+    /// The period each report covers (`--report-period`).
+    pub period: std::time::Duration,
+    /// Newest reports kept per workspace (`--report-keep`; `None`: all).
+    pub keep: Option<usize>,
+}
+
+impl Archive {
+    /// After an erasure in `workspace`, deletes its archived reports that may quote an erased
+    /// response (see [`drop_covering`]); returns what it deleted.
+    pub fn drop_erased_responses(&self, workspace: &str, erased: &ErasureSummary) -> std::io::Result<Vec<PathBuf>> {
+        match erased.submitted {
+            Some(submitted) => drop_covering(&self.dir, workspace, submitted, self.period.as_secs() as i64),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 /// One archived report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archived {
@@ -64,6 +89,15 @@ pub fn drop_erased(dir: &Path, erased_before: i64, period: i64) -> std::io::Resu
     remove(old)
 }
 
+/// Deletes `workspace`'s archived reports whose period of `period` seconds may hold a response
+/// submitted between `earliest` and `latest` (inclusive): a report of day D was cut during D, so it
+/// covers at most `period` seconds before D's end. Reports quote only their period's responses, so
+/// the others stay. Returns what it deleted.
+pub fn drop_covering(dir: &Path, workspace: &str, (earliest, latest): (i64, i64), period: i64) -> std::io::Result<Vec<PathBuf>> {
+    let covering = list(dir)?.into_iter().filter(|a| a.workspace == workspace && earliest < a.day + DAY && latest >= a.day - period);
+    remove(covering)
+}
+
 fn remove(reports: impl Iterator<Item = Archived>) -> std::io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for a in reports {
@@ -79,8 +113,6 @@ fn remove(reports: impl Iterator<Item = Archived>) -> std::io::Result<Vec<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const DAY: i64 = 86_400;
 
     fn names(paths: &[PathBuf]) -> Vec<String> {
         let mut v: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_string()).collect();
@@ -138,5 +170,23 @@ mod tests {
         let removed = drop_erased(dir.path(), jan_30 - 28 * DAY, 28 * DAY).unwrap();
         assert_eq!(names(&removed), ["a-2025-01-29.html", "b-2025-01-28.html"]);
         assert_eq!(left(dir.path()), ["a-2025-01-30.html", "b-2025-03-01.html", "keep.html"]);
+    }
+
+    #[test]
+    fn an_erasure_deletes_the_reports_whose_period_may_hold_an_erased_response() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a-2025-01-01.html", "a-2025-01-10.html", "a-2025-02-20.html", "a-2025-03-30.html", "b-2025-01-10.html", "keep.html"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let at = |d: u32, m: u32| chrono::NaiveDate::from_ymd_opt(2025, m, d).unwrap().and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        let archive = Archive { dir: dir.path().to_path_buf(), period: std::time::Duration::from_secs(28 * DAY as u64), keep: None };
+        // Responses of workspace a submitted on 2025-01-01 at noon and on 2025-01-20 are erased:
+        // the reports of 01-01 (cut later that day) and 01-10 may quote them; 02-20's period began
+        // on 01-23, after both, and 03-30's later still: they stay, as does workspace b's.
+        let erased = ErasureSummary { responses: 2, submitted: Some((at(1, 1) + DAY / 2, at(20, 1))), ..Default::default() };
+        let removed = archive.drop_erased_responses("a", &erased).unwrap();
+        assert_eq!(names(&removed), ["a-2025-01-01.html", "a-2025-01-10.html"]);
+        assert_eq!(left(dir.path()), ["a-2025-02-20.html", "a-2025-03-30.html", "b-2025-01-10.html", "keep.html"]);
+        assert!(archive.drop_erased_responses("a", &ErasureSummary::default()).unwrap().is_empty(), "nothing erased, nothing deleted");
     }
 }

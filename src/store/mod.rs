@@ -311,6 +311,16 @@ pub struct ErasureSummary {
     pub quotes: u64,
     pub accounts: u64,
     pub outcomes: u64,
+    /// When the erased responses were submitted, earliest and latest (`None`: none erased), so
+    /// that copies outside the store (archived reports) covering that time can go too.
+    pub submitted: Option<(i64, i64)>,
+}
+
+impl ErasureSummary {
+    /// Adds responses submitted from `earliest` to `latest` to [`ErasureSummary::submitted`].
+    pub fn add_submitted(&mut self, earliest: i64, latest: i64) {
+        self.submitted = Some(self.submitted.map_or((earliest, latest), |(a, b)| (a.min(earliest), b.max(latest))));
+    }
 }
 
 impl std::fmt::Display for ErasureSummary {

@@ -995,6 +995,11 @@ fn erase_where(
         texts.insert(text?);
         summary.segments += 1;
     }
+    let (earliest, latest): (Option<i64>, Option<i64>) =
+        tx.query_row(&format!("SELECT MIN(submitted_at), MAX(submitted_at) FROM responses WHERE {filter}"), params![workspace, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if let (Some(earliest), Some(latest)) = (earliest, latest) {
+        summary.add_submitted(earliest, latest);
+    }
     summary.responses += tx.execute(&format!("DELETE FROM responses WHERE {filter}"), params![workspace, key])? as u64;
     Ok(())
 }

@@ -77,11 +77,16 @@ impl TestServer {
 
     /// A server on any store, e.g. one of several replicas sharing a PostgreSQL database.
     pub async fn start_with_store(store: Arc<dyn Store>, queue_capacity: usize) -> Self {
+        Self::start_with_archive(store, queue_capacity, None).await
+    }
+
+    /// A server that keeps a report archive (`serve --report-dir`), which erasures must reach.
+    pub async fn start_with_archive(store: Arc<dyn Store>, queue_capacity: usize, archive: Option<verbatim::report::archive::Archive>) -> Self {
         let infer = Infer::start(encoder(), queue_capacity);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState::new(Ingest::new(infer.clone(), store.clone()), "default".into());
+        let state = AppState::new(Ingest::new(infer.clone(), store.clone()), "default".into()).with_archive(archive);
         let metrics = state.metrics.clone();
         let handle = tokio::spawn(grpc::serve(listener, state, async {
             let _ = stopped.await;

@@ -58,6 +58,63 @@ async fn an_erased_response_leaves_no_verbatim_segment_or_quote_behind() {
     server.shutdown().await;
 }
 
+/// A report archived by `serve --report-dir` quotes verbatims: erasing a response through gRPC
+/// deletes the workspace's archived reports whose period may hold it (and only those), and so does
+/// `verbatim erase --report-dir` for an account.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_deletes_the_archived_reports_that_may_quote_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let csv = dir.path().join("responses.csv");
+    let old = ["Jane in billing charged my card twice for one invoice.", "The delivery was three weeks late and the box was crushed."];
+    std::fs::write(
+        &csv,
+        format!(
+            "response_id,account_id,survey,score,verbatim,submitted_at\n\
+             jan-1,a1,NPS,2,{},2025-01-06\n\
+             jan-2,a1,NPS,8,The new dashboard is fast and clear.,2025-01-07\n\
+             mar-1,a2,NPS,3,{},2025-03-03\n\
+             mar-2,a3,NPS,9,Support answered within minutes.,2025-03-04\n",
+            old[0], old[1]
+        ),
+    )
+    .unwrap();
+    run_ok(&db, &["import", csv.to_str().unwrap()]);
+    run_ok(&db, &["recluster", "--since", "2025-01-01", "--k", "2"]);
+    // The archive as serve writes it: the 28-day report of each day, named WORKSPACE-DAY.html.
+    let archive = dir.path().join("reports");
+    std::fs::create_dir(&archive).unwrap();
+    let report = |name: &str, until: &str| {
+        let path = archive.join(name);
+        run_ok(&db, &["report", "--period", "28d", "--until", until, "--output", path.to_str().unwrap()]);
+        std::fs::read_to_string(path).unwrap()
+    };
+    assert!(report("default-2025-01-10.html", "2025-01-10").contains("charged my card twice"), "the January report quotes jan-1");
+    assert!(report("default-2025-03-05.html", "2025-03-05").contains("three weeks late"), "the March report quotes mar-1");
+    report("default-2025-02-20.html", "2025-02-20");
+    std::fs::write(archive.join("beta-2025-01-10.html"), "another workspace's report").unwrap();
+    let left = || {
+        let mut names: Vec<String> = std::fs::read_dir(&archive).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(verbatim::store::SqliteStore::open(&db).unwrap());
+    let settings = verbatim::report::archive::Archive { dir: archive.clone(), period: std::time::Duration::from_secs(28 * 86_400), keep: None };
+    let server = crate::common::TestServer::start_with_archive(store, 256, Some(settings)).await;
+    let mut client = VerbatimClient::connect(server.url()).await.unwrap();
+    let reply = client.erase_responses(EraseResponsesRequest { response_ids: vec!["jan-1".into()], ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!((reply.responses, reply.archived_reports), (1, 1), "{reply:?}");
+    assert_eq!(left(), ["beta-2025-01-10.html", "default-2025-02-20.html", "default-2025-03-05.html"]);
+    let reply = client.erase_responses(EraseResponsesRequest { response_ids: vec!["never-stored".into()], ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!((reply.responses, reply.archived_reports), (0, 0), "nothing erased, no report deleted");
+    server.shutdown().await;
+
+    let out = run_ok(&db, &["erase", "--account", "a2", "--report-dir", archive.to_str().unwrap()]);
+    assert!(out.contains("erased 1 responses") && out.contains("deleted archived report"), "{out}");
+    assert_eq!(left(), ["beta-2025-01-10.html", "default-2025-02-20.html"], "the March report quoted a2's response; February's period began after it");
+}
+
 /// `verbatim serve --retention 30d` as a process: at start it erases what is older, in every
 /// workspace, and keeps the rest.
 #[cfg(unix)]
