@@ -1232,7 +1232,8 @@ fn after_recluster(store: &dyn Store, after: &AfterRecluster, workspace: &str, n
     let mut alerts = None;
     if let Some(archive) = &after.archive {
         let path = verbatim::report::archive::path(&archive.dir, workspace, now);
-        let period = verbatim::report::period_ending(now, archive.period.as_secs() as i64);
+        // Cut when written, not when the pass began: the recluster may have taken minutes.
+        let period = verbatim::report::period_ending(verbatim::report::until_now(), archive.period.as_secs() as i64);
         match write_report(store, workspace, period, &[], &ReportScope::default(), verbatim::report::Format::Html, &path) {
             Ok(doc) => {
                 tracing::info!(%workspace, path = %path.display(), themes = doc.impact.themes.len(), "report written");
