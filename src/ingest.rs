@@ -199,16 +199,16 @@ impl ThemeCache {
 }
 
 /// Gives each segment of one response its theme under `model` (see [`ThemeModel::assign`]),
-/// using the same in-context vectors as the recluster.
-pub fn assign_themes(model: &ThemeModel, segments: &mut [SegmentRecord]) {
+/// using the same in-context vectors as the recluster; `languages[i]` is segment i's language as
+/// the analysis judged it ([`crate::analyze::AnalyzedSegment::language`]).
+pub fn assign_themes(model: &ThemeModel, segments: &mut [SegmentRecord], languages: &[Option<&'static str>]) {
     if segments.is_empty() {
         return;
     }
     let vectors: Vec<&[f32]> = segments.iter().map(|s| s.embedding.as_slice()).collect();
     let Ok(x) = crate::themes::recluster::stack(&vectors) else { return };
     let x = crate::themes::recluster::in_context(x.view(), &vec![0; segments.len()]);
-    let languages = crate::language::of_segments(&segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>());
-    for ((s, row), language) in segments.iter_mut().zip(x.outer_iter()).zip(languages) {
+    for ((s, row), &language) in segments.iter_mut().zip(x.outer_iter()).zip(languages) {
         let (id, similarity) = match model.assign(&s.text, language, &row.to_vec()) {
             Assignment::Theme { id, similarity } => (Some(id), Some(similarity)),
             Assignment::NoContent => (Some(NO_CONTENT), None),
@@ -260,9 +260,10 @@ impl Ingest {
         }
         let analysis = analyze_unchecked(&self.infer, std::slice::from_ref(&record.verbatim)).await?.remove(0);
         let truncated = analysis.truncated;
+        let languages: Vec<Option<&'static str>> = analysis.segments.iter().map(|s| s.language).collect();
         let mut segments: Vec<SegmentRecord> = analysis.segments.into_iter().enumerate().map(|(i, s)| segment_record(i, s)).collect();
         if let Some(model) = &themes {
-            assign_themes(model, &mut segments);
+            assign_themes(model, &mut segments, &languages);
         }
         let write = self
             .blocking({
