@@ -1,6 +1,6 @@
 //! The report archive that `serve --report-dir` keeps: one HTML file per workspace and day,
-//! `WORKSPACE-YYYY-MM-DD.html`, pruned to the newest few per workspace (`--report-keep`) and,
-//! under a retention policy, once the responses a report quotes have been erased.
+//! `WORKSPACE-YYYY-MM-DD.html`, pruned to the newest few per workspace (`--report-keep`) and
+//! once responses its period holds have been erased, by a retention policy or on request.
 //!
 //! Only files named exactly so are ever deleted; anything else in the directory is left alone.
 
