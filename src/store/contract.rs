@@ -203,13 +203,14 @@ pub fn themes_are_renamed_pinned_merged_and_versioned(store: &dyn Store) {
 }
 
 pub fn segments_to_cluster_read_back_in_the_same_order_however_they_arrived(store: &dyn Store) {
-    // Submitted and written in the opposite order of their ids.
-    for (id, at) in [("r3", 1_700_000_300), ("r1", 1_700_000_200), ("r2", 1_700_000_100)] {
+    // Submitted and written in the opposite order of their ids. Ids sort by their bytes in every
+    // store ("R" before "a"; a PostgreSQL locale collation would put "a2" first).
+    for (id, at) in [("r3", 1_700_000_300), ("r1", 1_700_000_200), ("r2", 1_700_000_100), ("a2", 1_700_000_050), ("R9", 1_700_000_040)] {
         let segs = [segment(0, "First."), segment(1, "Second.")];
         store.upsert_response("w", &ResponseRecord { submitted_at: at, ..response(id, "First. Second.") }, id, false, &segs).unwrap();
     }
     let order: Vec<(String, u32)> = store.theme_segments("w", None).unwrap().into_iter().map(|s| (s.response_id, s.index)).collect();
-    let want: Vec<(String, u32)> = ["r1", "r2", "r3"].iter().flat_map(|id| [(id.to_string(), 0), (id.to_string(), 1)]).collect();
+    let want: Vec<(String, u32)> = ["R9", "a2", "r1", "r2", "r3"].iter().flat_map(|id| [(id.to_string(), 0), (id.to_string(), 1)]).collect();
     assert_eq!(order, want);
     let windowed: Vec<String> = store.theme_segments("w", Some(1_700_000_200)).unwrap().into_iter().map(|s| s.response_id).collect();
     assert_eq!(windowed, ["r1", "r1", "r3", "r3"]);

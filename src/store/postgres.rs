@@ -683,7 +683,7 @@ impl Store for PostgresStore {
                 "SELECT r.response_id, s.idx, s.text, s.embedding,
                  CASE WHEN s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = $1) THEN s.theme_id END
                  FROM segments s JOIN responses r ON r.id = s.response
-                 WHERE r.workspace = $1 AND r.submitted_at >= $2 ORDER BY r.response_id, s.idx",
+                 WHERE r.workspace = $1 AND r.submitted_at >= $2 ORDER BY r.response_id COLLATE \"C\", s.idx",
                 &[&workspace, &since.unwrap_or(i64::MIN)],
             )?
             .iter()
