@@ -328,17 +328,17 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let ws = workspace.clone();
         let s = self.state.ingest.blocking(move |s| s.erase(&ws, &what)).await?;
         tracing::info!(responses = s.responses, segments = s.segments, quotes = s.quotes, "erased on request");
+        let mut reply = pb::EraseResponsesReply { responses: s.responses, segments: s.segments, quotes: s.quotes, accounts: s.accounts, outcomes: s.outcomes, archived_reports: 0 };
         // The archive's reports quote responses too: those that may quote an erased one go.
-        let mut reports = 0;
         if let Some(archive) = self.state.archive.clone() {
             let removed = tokio::task::spawn_blocking(move || archive.drop_erased_responses(&workspace, &s))
                 .await
                 .map_err(|e| Status::internal(format!("pruning the report archive failed: {e}")))?
                 .map_err(|e| Status::internal(format!("the responses are erased, but archived reports that may quote them could not be deleted: {e}")))?;
             removed.iter().for_each(|p| tracing::info!(path = %p.display(), "archived report deleted: it may quote an erased response"));
-            reports = removed.len() as u64;
+            reply.archived_reports = removed.len() as u64;
         }
-        Ok(Response::new(pb::EraseResponsesReply { responses: s.responses, segments: s.segments, quotes: s.quotes, accounts: s.accounts, outcomes: s.outcomes, archived_reports: reports }))
+        Ok(Response::new(reply))
     }
 
     async fn recluster(&self, request: Request<pb::ReclusterRequest>) -> Result<Response<pb::ReclusterReply>, Status> {

@@ -24,10 +24,7 @@ impl Archive {
     /// After an erasure in `workspace`, deletes its archived reports that may quote an erased
     /// response (see [`drop_covering`]); returns what it deleted.
     pub fn drop_erased_responses(&self, workspace: &str, erased: &ErasureSummary) -> std::io::Result<Vec<PathBuf>> {
-        match erased.submitted {
-            Some(submitted) => drop_covering(&self.dir, workspace, submitted, self.period.as_secs() as i64),
-            None => Ok(Vec::new()),
-        }
+        drop_covering(&self.dir, workspace, &erased.submitted_days, self.period.as_secs() as i64)
     }
 }
 
@@ -90,12 +87,18 @@ pub fn drop_erased(dir: &Path, erased_before: i64, period: i64) -> std::io::Resu
 }
 
 /// Deletes `workspace`'s archived reports whose period of `period` seconds may hold a response
-/// submitted between `earliest` and `latest` (inclusive): a report of day D was cut during D, so it
-/// covers at most `period` seconds before D's end. Reports quote only their period's responses, so
-/// the others stay. Returns what it deleted.
-pub fn drop_covering(dir: &Path, workspace: &str, (earliest, latest): (i64, i64), period: i64) -> std::io::Result<Vec<PathBuf>> {
-    let covering = list(dir)?.into_iter().filter(|a| a.workspace == workspace && earliest < a.day + DAY && latest >= a.day - period);
-    remove(covering)
+/// submitted on one of `days` (each a UTC day's start, ascending): a report of day D was cut during
+/// D, so it covers at most `period` seconds before D's end. Reports quote only their period's
+/// responses, so the others stay, a report between two erased days too. Returns what it deleted.
+pub fn drop_covering(dir: &Path, workspace: &str, days: &[i64], period: i64) -> std::io::Result<Vec<PathBuf>> {
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    let covers_a_day = |a: &Archived| {
+        let first_after_start = days.partition_point(|&d| d + DAY <= a.day - period);
+        days.get(first_after_start).is_some_and(|&d| d < a.day + DAY)
+    };
+    remove(list(dir)?.into_iter().filter(|a| a.workspace == workspace && covers_a_day(a)))
 }
 
 fn remove(reports: impl Iterator<Item = Archived>) -> std::io::Result<Vec<PathBuf>> {
@@ -175,18 +178,31 @@ mod tests {
     #[test]
     fn an_erasure_deletes_the_reports_whose_period_may_hold_an_erased_response() {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["a-2025-01-01.html", "a-2025-01-10.html", "a-2025-02-20.html", "a-2025-03-30.html", "b-2025-01-10.html", "keep.html"] {
+        for f in ["a-2025-01-01.html", "a-2025-01-10.html", "a-2025-02-20.html", "a-2025-02-21.html", "a-2025-03-30.html", "a-2025-05-01.html", "b-2025-01-10.html", "keep.html"] {
             std::fs::write(dir.path().join(f), "x").unwrap();
         }
         let at = |d: u32, m: u32| chrono::NaiveDate::from_ymd_opt(2025, m, d).unwrap().and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
         let archive = Archive { dir: dir.path().to_path_buf(), period: std::time::Duration::from_secs(28 * DAY as u64), keep: None };
-        // Responses of workspace a submitted on 2025-01-01 at noon and on 2025-01-20 are erased:
-        // the reports of 01-01 (cut later that day) and 01-10 may quote them; 02-20's period began
-        // on 01-23, after both, and 03-30's later still: they stay, as does workspace b's.
-        let erased = ErasureSummary { responses: 2, submitted: Some((at(1, 1) + DAY / 2, at(20, 1))), ..Default::default() };
+        // Responses of workspace a submitted on 2025-01-01, 01-22 and 03-30 are erased: the
+        // reports of 01-01 (cut later that day) and 01-10 may quote the first, 03-30's the last.
+        // 02-20's period began on 01-23, after the second day ended, and ended before the third:
+        // it stays although it lies between erased days; 02-21's began on 01-24. 05-01's and
+        // workspace b's stay too.
+        let erased = ErasureSummary { responses: 3, submitted_days: vec![at(1, 1), at(22, 1), at(30, 3)], ..Default::default() };
         let removed = archive.drop_erased_responses("a", &erased).unwrap();
-        assert_eq!(names(&removed), ["a-2025-01-01.html", "a-2025-01-10.html"]);
-        assert_eq!(left(dir.path()), ["a-2025-02-20.html", "a-2025-03-30.html", "b-2025-01-10.html", "keep.html"]);
+        assert_eq!(names(&removed), ["a-2025-01-01.html", "a-2025-01-10.html", "a-2025-03-30.html"]);
+        assert_eq!(left(dir.path()), ["a-2025-02-20.html", "a-2025-02-21.html", "a-2025-05-01.html", "b-2025-01-10.html", "keep.html"]);
+        // A response of 01-23 is in 02-20's period (its first day), not in 02-21's.
+        let erased = ErasureSummary { responses: 1, submitted_days: vec![at(23, 1)], ..Default::default() };
+        assert_eq!(names(&archive.drop_erased_responses("a", &erased).unwrap()), ["a-2025-02-20.html"]);
         assert!(archive.drop_erased_responses("a", &ErasureSummary::default()).unwrap().is_empty(), "nothing erased, nothing deleted");
+    }
+
+    #[test]
+    fn erased_days_merge_sorted_and_distinct() {
+        let mut summary = ErasureSummary::default();
+        summary.add_submitted_days([3 * DAY, DAY]);
+        summary.add_submitted_days([DAY, 2 * DAY]);
+        assert_eq!(summary.submitted_days, [DAY, 2 * DAY, 3 * DAY]);
     }
 }

@@ -321,7 +321,7 @@ pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
     store.activate_theme_model("w", &NewThemeModel { model: &second, assignments: vec![], next_theme_id: 2, params: "{}".into() }).unwrap();
 
     let summary = store.erase("w", &Erasure::Responses(vec!["r1".into(), "never-stored".into()])).unwrap();
-    assert_eq!(summary, ErasureSummary { responses: 1, segments: 2, quotes: 2, accounts: 0, outcomes: 0, submitted: Some((1_000, 1_000)) }, "one quote in each version");
+    assert_eq!(summary, ErasureSummary { responses: 1, segments: 2, quotes: 2, accounts: 0, outcomes: 0, submitted_days: vec![0] }, "one quote in each version");
     assert!(store.get_response("w", "r1").unwrap().is_none());
     assert!(store.get_response("other", "r1").unwrap().is_some(), "another workspace's r1 stays");
     assert_eq!(store.count_segments("w").unwrap(), 2);
@@ -332,12 +332,17 @@ pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
     assert_eq!(store.active_theme_stamp("w").unwrap().unwrap(), scrubbed, "an erase that changes no quote leaves the model's stamp");
 
     // Retention: everything submitted before 2,500 s.
-    assert_eq!(store.erase("w", &Erasure::SubmittedBefore(2_500)).unwrap(), ErasureSummary { responses: 1, segments: 1, quotes: 1, accounts: 0, outcomes: 0, submitted: Some((2_000, 2_000)) });
+    assert_eq!(store.erase("w", &Erasure::SubmittedBefore(2_500)).unwrap(), ErasureSummary { responses: 1, segments: 1, quotes: 1, accounts: 0, outcomes: 0, submitted_days: vec![0] });
     assert_eq!(quotes(store), ["Slow again."]);
 
     // An account: its responses (none left), the account and its outcomes.
-    store.upsert_response("w", &at("r4", "acme", 4_000, "New."), "h4", false, &[segment(0, "New.")]).unwrap();
-    assert_eq!(store.erase("w", &Erasure::Account("acme".into())).unwrap(), ErasureSummary { responses: 1, segments: 1, quotes: 0, accounts: 1, outcomes: 1, submitted: Some((4_000, 4_000)) });
+    // Its responses name the UTC days they were submitted on, once each, a day before 1970 too.
+    const DAY: i64 = 86_400;
+    for (id, t) in [("r4", 4_000), ("r5", 2 * DAY + 5), ("r6", 3 * DAY - 1), ("r7", -10)] {
+        store.upsert_response("w", &at(id, "acme", t, "New."), id, false, &[segment(0, "New.")]).unwrap();
+    }
+    let summary = store.erase("w", &Erasure::Account("acme".into())).unwrap();
+    assert_eq!(summary, ErasureSummary { responses: 4, segments: 4, quotes: 0, accounts: 1, outcomes: 1, submitted_days: vec![-DAY, 0, 2 * DAY] });
     assert!(store.get_account("w", "acme").unwrap().is_none());
     assert!(store.list_outcomes("w").unwrap().is_empty());
     assert_eq!(store.count_responses("w").unwrap(), 1, "beta's r3 stays");
@@ -348,7 +353,7 @@ pub fn erasure_removes_responses_and_every_quote_of_them(store: &dyn Store) {
     let erased = erase_submitted_before(store, 3_500).unwrap();
     let counts: Vec<(&str, u64)> = erased.iter().map(|(w, s)| (w.as_str(), s.responses)).collect();
     assert_eq!(counts, [("other", 1), ("w", 1)]);
-    assert_eq!(erased.iter().map(|(_, s)| s.submitted).collect::<Vec<_>>(), [Some((1_000, 1_000)), Some((3_000, 3_000))]);
+    assert_eq!(erased.iter().map(|(_, s)| s.submitted_days.clone()).collect::<Vec<_>>(), [vec![0], vec![0]]);
     assert_eq!((store.count_responses("w").unwrap(), store.count_responses("other").unwrap()), (0, 0));
     assert!(erase_submitted_before(store, 3_500).unwrap().is_empty());
 }

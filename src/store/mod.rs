@@ -303,7 +303,7 @@ pub enum Erasure {
 }
 
 /// What an erasure removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErasureSummary {
     pub responses: u64,
     pub segments: u64,
@@ -311,17 +311,23 @@ pub struct ErasureSummary {
     pub quotes: u64,
     pub accounts: u64,
     pub outcomes: u64,
-    /// When the erased responses were submitted, earliest and latest (`None`: none erased), so
-    /// that copies outside the store (archived reports) covering that time can go too.
-    pub submitted: Option<(i64, i64)>,
+    /// The UTC days on which the erased responses were submitted (each day's start, seconds since
+    /// the epoch; ascending, distinct), so that copies outside the store (archived reports) that
+    /// cover one of them can go too, and only those.
+    pub submitted_days: Vec<i64>,
 }
 
 impl ErasureSummary {
-    /// Adds responses submitted from `earliest` to `latest` to [`ErasureSummary::submitted`].
-    pub fn add_submitted(&mut self, earliest: i64, latest: i64) {
-        self.submitted = Some(self.submitted.map_or((earliest, latest), |(a, b)| (a.min(earliest), b.max(latest))));
+    /// Adds days (each day's start) to [`ErasureSummary::submitted_days`].
+    pub fn add_submitted_days(&mut self, days: impl IntoIterator<Item = i64>) {
+        self.submitted_days.extend(days);
+        self.submitted_days.sort_unstable();
+        self.submitted_days.dedup();
     }
 }
+
+/// SQL for the start of the UTC day holding `submitted_at` (floor division: right before 1970 too).
+const SUBMITTED_DAY_SQL: &str = "submitted_at - ((submitted_at % 86400) + 86400) % 86400";
 
 impl std::fmt::Display for ErasureSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

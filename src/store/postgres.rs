@@ -1010,10 +1010,8 @@ fn erase_where(
         texts.insert(row.get(0));
         summary.segments += 1;
     }
-    let range = tx.query_one(&format!("SELECT MIN(submitted_at), MAX(submitted_at) FROM responses WHERE {filter}"), &[&workspace, key])?;
-    if let (Some(earliest), Some(latest)) = (range.get::<_, Option<i64>>(0), range.get::<_, Option<i64>>(1)) {
-        summary.add_submitted(earliest, latest);
-    }
+    let days = tx.query(&format!("SELECT DISTINCT {SUBMITTED_DAY_SQL} FROM responses WHERE {filter}"), &[&workspace, key])?;
+    summary.add_submitted_days(days.iter().map(|r| r.get::<_, i64>(0)));
     summary.responses += tx.execute(&format!("DELETE FROM responses WHERE {filter}"), &[&workspace, key])?;
     Ok(())
 }

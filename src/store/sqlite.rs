@@ -995,11 +995,9 @@ fn erase_where(
         texts.insert(text?);
         summary.segments += 1;
     }
-    let (earliest, latest): (Option<i64>, Option<i64>) =
-        tx.query_row(&format!("SELECT MIN(submitted_at), MAX(submitted_at) FROM responses WHERE {filter}"), params![workspace, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if let (Some(earliest), Some(latest)) = (earliest, latest) {
-        summary.add_submitted(earliest, latest);
-    }
+    let mut stmt = tx.prepare(&format!("SELECT DISTINCT {SUBMITTED_DAY_SQL} FROM responses WHERE {filter}"))?;
+    let days = stmt.query_map(params![workspace, key], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+    summary.add_submitted_days(days);
     summary.responses += tx.execute(&format!("DELETE FROM responses WHERE {filter}"), params![workspace, key])? as u64;
     Ok(())
 }

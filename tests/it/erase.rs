@@ -72,7 +72,7 @@ async fn an_erasure_deletes_the_archived_reports_that_may_quote_it() {
         format!(
             "response_id,account_id,survey,score,verbatim,submitted_at\n\
              jan-1,a1,NPS,2,{},2025-01-06\n\
-             jan-2,a1,NPS,8,The new dashboard is fast and clear.,2025-01-07\n\
+             jan-2,a2,NPS,8,The new dashboard is fast and clear.,2025-01-07\n\
              mar-1,a2,NPS,3,{},2025-03-03\n\
              mar-2,a3,NPS,9,Support answered within minutes.,2025-03-04\n",
             old[0], old[1]
@@ -111,8 +111,10 @@ async fn an_erasure_deletes_the_archived_reports_that_may_quote_it() {
     server.shutdown().await;
 
     let out = run_ok(&db, &["erase", "--account", "a2", "--report-dir", archive.to_str().unwrap()]);
-    assert!(out.contains("erased 1 responses") && out.contains("deleted archived report"), "{out}");
-    assert_eq!(left(), ["beta-2025-01-10.html", "default-2025-02-20.html"], "the March report quoted a2's response; February's period began after it");
+    assert!(out.contains("erased 2 responses") && out.contains("deleted archived report"), "{out}");
+    // a2 answered on 2025-01-07 and 2025-03-03: the March report may quote the second; February's
+    // period (01-23 to 02-20) lies between the two and holds neither, so it stays.
+    assert_eq!(left(), ["beta-2025-01-10.html", "default-2025-02-20.html"], "only the reports whose period holds one of a2's responses go");
 }
 
 /// `verbatim serve --retention 30d` as a process: at start it erases what is older, in every
