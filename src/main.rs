@@ -20,7 +20,7 @@ use verbatim::infer::{Infer, DEFAULT_QUEUE_CAPACITY};
 use verbatim::model::sentiment::{TrainOptions, DEFAULT_DIR as DEFAULT_SENTIMENT_DIR};
 use verbatim::model::{self, BatchOptions, Encoder};
 use verbatim::impact::document::{BreakdownBy, Document};
-use verbatim::impact::report::Period;
+use verbatim::impact::report::{Period, RankedBy};
 use verbatim::impact::scope::{Condition, Scope as ReportScope};
 use verbatim::sentiment::data::DataMix;
 use verbatim::sentiment::train as sentiment_train;
@@ -1132,7 +1132,13 @@ fn print_report_summary(doc: &Document, output: &std::path::Path) {
         doc.at_risk.len()
     );
     for (i, t) in r.themes.iter().take(5).enumerate() {
-        println!("  {}. {} — {}", i + 1, t.label, verbatim::report::markdown::excess_text(t));
+        // The figure the ranking is by.
+        let figure = match r.ranked_by {
+            RankedBy::ExcessChurnedArr => verbatim::report::markdown::excess_text(t),
+            RankedBy::ArrWeightedScoreImpact => t.arr_weighted_score_impact.map_or("–".into(), |v| format!("ARR-weighted score impact {}", verbatim::report::money(v))),
+            RankedBy::ScoreImpact => verbatim::report::markdown::headline_score(t),
+        };
+        println!("  {}. {} — {figure}", i + 1, t.label);
     }
 }
 

@@ -106,6 +106,19 @@ pub struct ThemeImpact {
     pub evidence: Evidence,
 }
 
+impl ThemeImpact {
+    /// The theme's NPS figures, else its first survey's ([`SurveyKind::ALL`] order).
+    pub fn headline(&self) -> Option<&SurveyImpact> {
+        self.scores.iter().find(|s| s.survey == SurveyKind::Nps).or(self.scores.first())
+    }
+
+    /// The headline survey's score impact: the figure the fallback rankings weigh. Negative: the
+    /// score would be higher without the theme.
+    pub fn headline_impact(&self) -> Option<f64> {
+        self.headline().and_then(|s| s.impact)
+    }
+}
+
 /// One survey's figures for a theme.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SurveyImpact {
@@ -122,6 +135,8 @@ pub enum RankedBy {
     ExcessChurnedArr,
     /// No churn outcome yet: ARR-weighted score impact.
     ArrWeightedScoreImpact,
+    /// No respondent's account has an ARR (survey data alone): the headline score impact.
+    ScoreImpact,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -289,7 +304,6 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
             let revenue_churn = stats::revenue_churn_rate(&theirs).zip(stats::revenue_churn_rate(&others));
             let excess = stats::excess_churned_arr_interval(&theirs, &others, BOOTSTRAP_REPLICATES, seed ^ theme_id as u64);
             let arr: f64 = theirs.iter().map(|a| a.arr).sum();
-            let headline = scores.iter().find(|s| s.survey == SurveyKind::Nps).or(scores.first()).and_then(|s| s.impact);
             // Clear needs both the bootstrap interval of the excess and the Katz interval of the
             // risk ratio to exclude "no effect": with no (or only) churned accounts among the
             // mentioning ones every resample is alike and the bootstrap interval is degenerate.
@@ -298,7 +312,7 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
                 Some(e) if e.is_clear() && churn_risk.is_some_and(|r| r.is_significant()) => Evidence::Clear,
                 _ => Evidence::Uncertain,
             };
-            Some((ThemeImpact {
+            let mut theme = ThemeImpact {
                 theme_id,
                 label: label_of.get(&theme_id).map_or_else(|| format!("theme {theme_id}"), |t| t.display_label().to_string()),
                 segments: now.len(),
@@ -315,9 +329,11 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
                 revenue_churn,
                 excess_churned_arr: excess,
                 arr_at_risk: stats::arr_at_risk(&theirs, &others),
-                arr_weighted_score_impact: headline.map(|impact| arr * impact / 100.0),
+                arr_weighted_score_impact: None,
                 evidence,
-            }, accounts))
+            };
+            theme.arr_weighted_score_impact = theme.headline_impact().map(|impact| arr * impact / 100.0);
+            Some((theme, accounts))
         })
         .unzip();
     adjust_for_co_occurring_costs(&mut themes, &theme_accounts, &revenue);
@@ -329,7 +345,12 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
         themes[i].churn_q_value = Some(q);
     }
 
-    let ranked_by = if has_outcomes { RankedBy::ExcessChurnedArr } else { RankedBy::ArrWeightedScoreImpact };
+    // Without any ARR (a survey export alone) every revenue figure is zero: rank by the score.
+    let ranked_by = match (has_outcomes, revenue.values().any(|a| a.arr > 0.0)) {
+        (_, false) => RankedBy::ScoreImpact,
+        (true, true) => RankedBy::ExcessChurnedArr,
+        (false, true) => RankedBy::ArrWeightedScoreImpact,
+    };
     // Clear costs first, then uncertain themes, then themes clearly associated with *less*
     // churn (they cost nothing), then themes with too little data.
     let rank = |t: &ThemeImpact| match t.evidence {
@@ -338,14 +359,19 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
         Evidence::Clear => 2,
         Evidence::TooLittleData => 3,
     };
+    // A more negative score impact costs more; equal weighted drags (themes of accounts without
+    // ARR weigh 0, whatever the sign of their impact) go by the score impact itself.
+    let drag = |t: &ThemeImpact| t.headline_impact().unwrap_or(f64::MAX);
     themes.sort_by(|a, b| {
         let key = |t: &ThemeImpact| match ranked_by {
             RankedBy::ExcessChurnedArr => (rank(t), -t.excess_churned_arr.map_or(f64::MIN, |e| e.value)),
-            // A more negative score impact costs more: rank by the ARR-weighted drag.
             RankedBy::ArrWeightedScoreImpact => (i32::from(t.evidence == Evidence::TooLittleData), t.arr_weighted_score_impact.unwrap_or(f64::MAX)),
+            // Churn evidence needs revenue: without it, only the score speaks.
+            RankedBy::ScoreImpact => (0, drag(t)),
         };
         let (ka, kb) = (key(a), key(b));
-        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.theme_id.cmp(&b.theme_id))
+        let by_value = ka.1.partial_cmp(&kb.1).unwrap_or(std::cmp::Ordering::Equal); // −0 = +0
+        ka.0.cmp(&kb.0).then(by_value).then(drag(a).total_cmp(&drag(b))).then(a.theme_id.cmp(&b.theme_id))
     });
     let not_english = input.segments.iter().filter(|s| s.theme_id == OTHER_LANGUAGE && in_period[s.response]).map(|s| s.response).collect::<BTreeSet<_>>().len();
     ImpactReport { period, responses: current.len(), not_english, accounts: first_response.len(), ranked_by, themes }
@@ -597,6 +623,34 @@ pub(crate) mod tests {
         assert_eq!(r.themes[0].theme_id, 1, "detractors with 600k ARR drag the most");
         assert!(r.themes[0].arr_weighted_score_impact.unwrap() < 0.0);
         assert_eq!(r.themes.last().unwrap().theme_id, 3);
+    }
+
+    #[test]
+    fn without_any_arr_the_ranking_is_by_score_impact_most_points_lost_first() {
+        for with_outcomes in [false, true] {
+            let mut inp = input(with_outcomes);
+            inp.accounts.clear(); // a survey export alone: no account, no ARR
+            let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+            assert_eq!(r.ranked_by, RankedBy::ScoreImpact);
+            let ranked: Vec<(i64, f64)> = r.themes.iter().map(|t| (t.theme_id, t.headline_impact().unwrap())).collect();
+            // Billing's six detractors cost the NPS 34 points; theme 2 (two detractors, twelve
+            // passives) and theme 3 (two promoters) each raise it by 13.
+            assert_eq!(ranked.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3], "{ranked:?}");
+            assert!(ranked[0].1 < 0.0 && ranked.windows(2).all(|w| w[0].1 <= w[1].1), "{ranked:?}");
+        }
+    }
+
+    #[test]
+    fn themes_of_accounts_without_arr_weigh_the_same_and_go_by_their_score_impact() {
+        // Only theme 2's accounts have an ARR: billing (impact −34) and theme 3 (positive) both
+        // weigh zero, and the one that loses points ranks first.
+        let mut inp = input(false);
+        inp.accounts.retain(|a| (6..18).any(|i| a.account_id == format!("a{i}")));
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        assert_eq!(r.ranked_by, RankedBy::ArrWeightedScoreImpact);
+        let weighted: Vec<(i64, f64)> = r.themes.iter().map(|t| (t.theme_id, t.arr_weighted_score_impact.unwrap())).collect();
+        assert_eq!(weighted.iter().map(|w| w.0).collect::<Vec<_>>(), [1, 3, 2], "{weighted:?}");
+        assert!(weighted[0].1 == 0.0 && weighted[1].1 == 0.0 && weighted[2].1 > 0.0, "{weighted:?}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub fn impact_bars(report: &ImpactReport) -> String {
             }
             // Shown as a cost: a negative score impact is a positive drag.
             RankedBy::ArrWeightedScoreImpact => (t.label.clone(), -t.arr_weighted_score_impact.unwrap_or(0.0), None, t.evidence),
+            RankedBy::ScoreImpact => (t.label.clone(), -t.headline_impact().unwrap_or(0.0), None, t.evidence),
         })
         .collect();
     let height = 70 + 34 * rows.len().max(1) as u32;
@@ -60,6 +61,7 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
     let caption = match by {
         RankedBy::ExcessChurnedArr => "Churned ARR in excess of baseline (95% interval)",
         RankedBy::ArrWeightedScoreImpact => "ARR-weighted score drag (ARR × −NPS impact / 100)",
+        RankedBy::ScoreImpact => "Score drag (points the theme takes off the score)",
     };
     let mut chart = ChartBuilder::on(&root)
         .caption(caption, (FONT, 17))

@@ -9,8 +9,7 @@ use crate::impact::report::ThemeImpact;
 
 /// "NPS 12.0 (−4.1)": the theme's headline survey (NPS when present) and its impact.
 pub fn headline_score(t: &ThemeImpact) -> String {
-    let headline = t.scores.iter().find(|s| s.survey == crate::survey::SurveyKind::Nps).or(t.scores.first());
-    headline.map_or("–".into(), survey_score)
+    t.headline().map_or("–".into(), survey_score)
 }
 
 /// Every survey's figures: "NPS 12.0 (−4.1), CSAT 80.0 (+1.2)".

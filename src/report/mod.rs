@@ -211,6 +211,7 @@ pub fn ranked_by_name(r: RankedBy) -> &'static str {
     match r {
         RankedBy::ExcessChurnedArr => "excess_churned_arr",
         RankedBy::ArrWeightedScoreImpact => "arr_weighted_score_impact",
+        RankedBy::ScoreImpact => "score_impact",
     }
 }
 
@@ -220,6 +221,9 @@ pub fn ranked_by_text(r: RankedBy) -> &'static str {
         RankedBy::ExcessChurnedArr => "Ranked by revenue-weighted impact: churned ARR in excess of the baseline churn of accounts that did not raise the theme.",
         RankedBy::ArrWeightedScoreImpact => {
             "No churn outcomes recorded for these respondents yet: ranked by ARR-weighted score impact (ARR of the theme's accounts × its NPS impact / 100) instead."
+        }
+        RankedBy::ScoreImpact => {
+            "No account revenue (ARR) recorded for these respondents: ranked by score impact (NPS, else the survey's own score), most points lost first. Import accounts with their ARR to rank by revenue."
         }
     }
 }

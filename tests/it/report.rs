@@ -390,3 +390,37 @@ fn render_in_chromium(html: &Path) {
     run(&[&format!("--screenshot={}", shot.display())]);
     assert!(std::fs::metadata(&shot).unwrap().len() > 20_000, "a screenshot with content");
 }
+
+/// A survey export alone (no accounts, so no ARR), as many teams start: the report ranks its
+/// themes by the points they take off the score, the costliest first, and says so — not by a
+/// revenue weight that is zero for every theme.
+#[test]
+fn a_survey_export_without_revenue_ranks_themes_by_the_points_they_cost() {
+    encoder();
+    let tmp = tempfile::tempdir().unwrap();
+    let (db, csv) = (tmp.path().join("v.db"), tmp.path().join("csat.csv"));
+    let complaints = ["My refund still has not arrived after three weeks.", "I am still waiting for the refund for my returned order.", "The refund for the jacket I sent back never came."];
+    let praise = ["The fabric is soft and the colour is lovely.", "Lovely soft fabric and a beautiful colour.", "Soft material, gorgeous colour, fits well."];
+    let mut rows = String::from("response_id,account_id,survey,score,verbatim,submitted_at\n");
+    let today = chrono::Utc::now().date_naive();
+    for i in 0..60 {
+        let (text, score) = if i % 3 == 0 { (complaints[i / 3 % 3], 1 + i % 2) } else { (praise[i % 3], 4 + i % 2) };
+        rows += &format!("r{i},c{i},CSAT,{score},\"{text}\",{}\n", today - chrono::Days::new(1 + i as u64 % 20));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let out = verbatim(&db, &["import", csv.to_str().unwrap(), "--scale", "1-5"]);
+    assert!(out.contains("60 imported"), "{out}");
+    verbatim(&db, &["recluster", "--k", "2"]);
+    let (json, md) = (tmp.path().join("report.json"), tmp.path().join("report.md"));
+    verbatim(&db, &["report", "--period", "28d", "--output", json.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["ranked_by"], "score_impact", "{report:#}");
+    let themes = report["themes"].as_array().unwrap();
+    let impact = |t: &serde_json::Value| t["scores"][0]["impact"].as_f64().unwrap();
+    assert_eq!(themes.len(), 2, "{report:#}");
+    assert!(impact(&themes[0]) < 0.0 && impact(&themes[1]) > 0.0, "the refund theme costs CSAT points and ranks first: {report:#}");
+    assert!(themes[0]["quotes"].as_array().unwrap().iter().all(|q| q.as_str().unwrap().contains("refund")), "{report:#}");
+    verbatim(&db, &["report", "--period", "28d", "--output", md.to_str().unwrap()]);
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("ranked by score impact"), "the report says what it ranks by: {md}");
+}
