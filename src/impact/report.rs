@@ -537,7 +537,7 @@ pub(crate) mod tests {
         assert!(adjusted.low < 1.0 && adjusted.high > 1.0, "{adjusted:?}");
         assert_eq!((dashboard.evidence, dashboard.explained_by), (Evidence::Uncertain, Some(1)));
         // The reports say so in words, and show both ratios.
-        assert_eq!(crate::report::theme_evidence_text(&r.themes, dashboard), "uncertain (churn shared with “theme 1”)");
+        assert_eq!(crate::report::theme_evidence_text(&r, dashboard), "uncertain (churn shared with “theme 1”)");
         let shown = crate::report::markdown::risk_ratio_text(dashboard);
         assert!(shown.starts_with(&format!("{:.2} [", crude.ratio)) && shown.contains(&format!("; adj. {:.2} [", adjusted.ratio)), "{shown}");
         // Billing keeps its effect within dashboard's strata and stays a clear cost, ranked first.

@@ -78,7 +78,7 @@ pub fn render(doc: &Document) -> String {
             t.theme_id,
             escape(&t.label),
             evidence_class(t.evidence),
-            escape(&theme_evidence_text(&r.themes, t)),
+            escape(&theme_evidence_text(r, t)),
             t.responses,
             percent(t.share),
             prev,

@@ -63,7 +63,7 @@ pub fn render(doc: &Document) -> String {
             "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",
             i + 1,
             cell(&t.label),
-            cell(&theme_evidence_text(&r.themes, t)),
+            cell(&theme_evidence_text(r, t)),
             t.responses,
             percent(t.share),
             prev,

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use crate::error::Error;
 use crate::impact::alerts::AlertKind;
 use crate::impact::document::{self, BreakdownBy, Document};
-use crate::impact::report::{Evidence, Period, RankedBy, ThemeImpact};
+use crate::impact::report::{Evidence, ImpactReport, Period, RankedBy, ThemeImpact};
 use crate::impact::scope::Scope;
 use crate::store::{AccountRecord, Store, StoreResult, ThemeSegmentPage, ThemeSegmentQuery};
 
@@ -191,9 +191,11 @@ pub fn evidence_name(e: Evidence) -> &'static str {
 
 /// A theme's evidence as people read it; a theme demoted because its churn is that of a
 /// co-occurring clear cost names that theme.
-pub fn theme_evidence_text(themes: &[ThemeImpact], t: &ThemeImpact) -> String {
-    match t.explained_by.and_then(|id| themes.iter().find(|o| o.theme_id == id)) {
+pub fn theme_evidence_text(report: &ImpactReport, t: &ThemeImpact) -> String {
+    match t.explained_by.and_then(|id| report.themes.iter().find(|o| o.theme_id == id)) {
         Some(other) => format!("uncertain (churn shared with “{}”)", other.label),
+        // Not "too little data": a theme of a thousand mentions has plenty, only no money to weigh.
+        None if report.ranked_by == RankedBy::ScoreImpact => "no revenue data".into(),
         None => evidence_text(t.evidence).to_string(),
     }
 }
@@ -246,7 +248,7 @@ pub const HOW_TO_READ: &[(&str, &str)] = &[
     ("Adjusted risk ratio", "Themes travel together: the accounts that find the dashboard cluttered may be the ones billed twice, sometimes in one verbatim, and a theme that rides along with a costly one shows its churn. So a clear theme's risk ratio is measured again within the accounts that raise another clear cost and within those that raise none, and the two are pooled (Mantel–Haenszel, with the Greenland–Robins interval): shown as \"adj.\" in the churn column. A theme whose adjusted interval includes 1 is uncertain, and names the clear cost it shares the most accounts with."),
     ("Revenue-weighted impact", "ARR(mentioning accounts) × (their revenue churn rate − the revenue churn rate of the other responding accounts), where revenue churn rate = churned ARR / ARR. It is the churned ARR in excess of the baseline, with a 95% interval from 1,000 seeded bootstrap resamples of accounts. It measures association, not proof of cause."),
     ("ARR at risk", "ARR of mentioning accounts not yet churned × the excess revenue churn rate (when positive): what the theme will cost if it keeps acting as it has."),
-    ("Evidence", "clear: at least 5 mentioning accounts, a 95% interval of the revenue-weighted impact that excludes zero and a churn risk ratio whose interval excludes 1, also after adjustment for the other clear costs; uncertain: an interval spans no effect; too little data: fewer than 5 mentioning accounts or no comparison group. Clear costs rank first, then uncertain themes, then themes clearly linked to less churn, and themes with too little data come last, whatever their point estimate."),
+    ("Evidence", "clear: at least 5 mentioning accounts, a 95% interval of the revenue-weighted impact that excludes zero and a churn risk ratio whose interval excludes 1, also after adjustment for the other clear costs; uncertain: an interval spans no effect; too little data: fewer than 5 mentioning accounts or no comparison group; no revenue data: no respondent's account has an ARR, so no churn cost can be measured. Clear costs rank first, then uncertain themes, then themes clearly linked to less churn, and themes with too little data come last, whatever their point estimate."),
     ("Alerts", "Week over week, on the period's last 7 days: a volume spike is a mention count above the mean + 2 standard deviations of the 8 weeks before (a standard deviation of at least 1); a score-impact move is a change of 3 points or more since the week before. The trend charts show the same weekly shares."),
     ("At-risk accounts", "Active accounts with a negative sentence in the period on a theme whose revenue-weighted impact is clearly positive, ordered by ARR × the revenue churn rate of the accounts that raised that theme."),
 ];

@@ -423,4 +423,5 @@ fn a_survey_export_without_revenue_ranks_themes_by_the_points_they_cost() {
     verbatim(&db, &["report", "--period", "28d", "--output", md.to_str().unwrap()]);
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("ranked by score impact"), "the report says what it ranks by: {md}");
+    assert!(md.contains("| no revenue data |") && !md.contains("too little data |"), "twenty mentions are not too little data; the money is missing: {md}");
 }
