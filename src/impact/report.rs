@@ -332,7 +332,8 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
                 arr_weighted_score_impact: None,
                 evidence,
             };
-            theme.arr_weighted_score_impact = theme.headline_impact().map(|impact| arr * impact / 100.0);
+            // `+ 0.0`: no ARR weighs a plain zero, not −0 (which sorted and printed as a value).
+            theme.arr_weighted_score_impact = theme.headline_impact().map(|impact| arr * impact / 100.0 + 0.0);
             Some((theme, accounts))
         })
         .unzip();
@@ -632,6 +633,7 @@ pub(crate) mod tests {
             inp.accounts.clear(); // a survey export alone: no account, no ARR
             let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
             assert_eq!(r.ranked_by, RankedBy::ScoreImpact);
+            assert!(r.themes.iter().all(|t| t.arr_weighted_score_impact.is_some_and(|v| v == 0.0 && v.is_sign_positive())), "a plain zero, never −0");
             let ranked: Vec<(i64, f64)> = r.themes.iter().map(|t| (t.theme_id, t.headline_impact().unwrap())).collect();
             // Billing's six detractors cost the NPS 34 points; theme 2 (two detractors, twelve
             // passives) and theme 3 (two promoters) each raise it by 13.
