@@ -79,7 +79,10 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
         .disable_y_mesh()
         .y_labels(rows.len().max(1))
         .y_label_formatter(&label_of)
-        .x_label_formatter(&|v| money(*v))
+        .x_label_formatter(&|v| match by {
+            RankedBy::ScoreImpact => format!("{v:.1}"), // points, often under 3
+            _ => money(*v),
+        })
         .label_style((FONT, 13))
         .draw()?;
     chart.draw_series(rows.iter().enumerate().map(|(rank, (_, value, _, evidence))| {
@@ -89,7 +92,9 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
             Evidence::Clear => GREEN,
             _ => GREY,
         };
-        Rectangle::new([(0.0, SegmentValue::Exact(i)), (*value, SegmentValue::Exact(i + 1))], color.mix(0.85).filled())
+        let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i)), (*value, SegmentValue::Exact(i + 1))], color.mix(0.85).filled());
+        bar.set_margin(4, 4, 0, 0); // a gap between rows, or bars of one colour merge into a staircase
+        bar
     }))?;
     chart.draw_series(rows.iter().enumerate().filter_map(|(rank, (_, _, interval, _))| {
         let (low, high) = (*interval)?;
