@@ -129,6 +129,33 @@ pub fn label_from_keywords(keywords: &[String]) -> String {
     keywords.iter().take(3).cloned().collect::<Vec<_>>().join(" / ")
 }
 
+/// One label per theme ([`label_from_keywords`]), no two alike: two themes whose top three
+/// keywords agree read as one in a report or an alert ("hubspot sync / lose data / silently fails"
+/// twice), so the smaller theme's third keyword gives way to its next keyword that tells the two
+/// apart, and only when none does, a number. `sizes` orders the themes: the larger keeps its label.
+pub fn distinct_labels(keywords: &[Vec<String>], sizes: &[usize]) -> Vec<String> {
+    let mut order: Vec<usize> = (0..keywords.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i]), i));
+    let mut used = std::collections::HashSet::new();
+    let mut labels = vec![String::new(); keywords.len()];
+    for i in order {
+        let kw = &keywords[i];
+        let plain = label_from_keywords(kw);
+        let mut label = if kw.len() <= 3 || !used.contains(&plain) {
+            plain
+        } else {
+            let head = kw[..2].join(" / ");
+            kw[3..].iter().map(|k| format!("{head} / {k}")).find(|l| !used.contains(l)).unwrap_or(plain)
+        };
+        if used.contains(&label) {
+            label = (2..).map(|n| format!("{label} ({n})")).find(|l| !used.contains(l)).expect("some number is free");
+        }
+        used.insert(label.clone());
+        labels[i] = label;
+    }
+    labels
+}
+
 /// Picks up to `n` quotes: candidates in order of closeness to the centroid (`order`), skipping any
 /// whose vector is within `max_similarity` cosine of an already chosen quote, or whose text is the
 /// same after normalisation.
@@ -191,6 +218,29 @@ mod tests {
         assert_eq!(kw[1][0], "parcel");
         assert!(!kw[0].contains(&"app".to_string()) && !kw[1].contains(&"app".to_string()), "{kw:?}");
         assert_eq!(label_from_keywords(&kw[1]), kw[1].join(" / "));
+    }
+
+    #[test]
+    fn no_two_themes_share_a_label_and_the_larger_keeps_its_own() {
+        let kw = |ws: &[&str]| ws.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let keywords = [
+            kw(&["hubspot sync", "lose data", "silently fails", "deals"]),
+            kw(&["hubspot sync", "lose data", "silently fails", "contacts", "deals"]),
+            kw(&["hubspot sync", "lose data", "silently fails", "contacts"]),
+            kw(&["hubspot sync", "lose data", "silently fails"]),
+            kw(&["refund", "waiting"]),
+        ];
+        let labels = distinct_labels(&keywords, &[10, 30, 20, 5, 7]);
+        assert_eq!(
+            labels,
+            [
+                "hubspot sync / lose data / deals",              // third largest: contacts is taken by the second
+                "hubspot sync / lose data / silently fails",     // the largest keeps its label
+                "hubspot sync / lose data / contacts",           // the second largest: its next keyword
+                "hubspot sync / lose data / silently fails (2)", // no keyword left to tell it apart
+                "refund / waiting",
+            ]
+        );
     }
 
     #[test]

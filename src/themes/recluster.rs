@@ -160,6 +160,7 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, groups: &[usize], history: 
     let kept: Vec<usize> = (0..centroids.len()).filter(|&c| !members[c].is_empty() || identity[c].2).collect();
     let docs: Vec<Vec<&str>> = kept.iter().map(|&c| members[c].iter().map(|&r| texts[content[r]]).collect()).collect();
     let keywords = labels::class_keywords(&docs, KEYWORDS);
+    let mut distinct = labels::distinct_labels(&keywords, &docs.iter().map(Vec::len).collect::<Vec<_>>()).into_iter();
     let mut member_similarities = Vec::with_capacity(content.len());
     for (&c, keywords) in kept.iter().zip(keywords) {
         let centroid = if members[c].is_empty() { centroids[c].clone() } else { mean_direction(xc.view(), &members[c]) };
@@ -174,7 +175,7 @@ pub fn recluster(texts: &[&str], x: ArrayView2<f32>, groups: &[usize], history: 
         let quotes = quotes_for(&order, texts, x);
         themes.push(Theme {
             id: identity[c].0,
-            label: labels::label_from_keywords(&keywords),
+            label: distinct.next().expect("a label per kept theme"),
             name: identity[c].1.clone(),
             keywords,
             quotes,
