@@ -67,6 +67,10 @@ pub fn split_verbatim(raw: &str) -> SplitText {
         segments.extend(merge_weak(&normalized, in_line, |s| content_word_count(s) >= MIN_CONTENT_WORDS));
     }
     let mut segments = merge_weak(&normalized, segments, |s| s.chars().any(char::is_alphanumeric));
+    for r in &mut segments {
+        let text = &normalized[r.clone()];
+        r.start += text.len() - without_leading_punctuation(text).len();
+    }
     if segments.len() > MAX_SEGMENTS {
         segments.truncate(MAX_SEGMENTS);
         truncated = true;
@@ -349,6 +353,27 @@ fn push_trimmed(out: &mut Vec<Range<usize>>, s: &str, r: Range<usize>, offset: u
     }
 }
 
+/// `piece` without leading spaces and the stray punctuation a cut can leave before a clause
+/// ("soft, , but the pattern…" → "but the pattern…"; "...for real, reinforce…" → "for real, …"):
+/// a run of `,;:.…` goes when a space or a letter follows it. Emoticons stay (":) i wish…"), a
+/// lone "." before a letter stays (".NET"), and so does punctuation with no word after it.
+fn without_leading_punctuation(piece: &str) -> &str {
+    let mut piece = piece.trim_start();
+    loop {
+        let rest = piece.trim_start_matches([',', ';', ':', '.', '…']);
+        let run = &piece[..piece.len() - rest.len()];
+        let stray = match rest.chars().next() {
+            Some(c) if c.is_whitespace() => true,
+            Some(c) if c.is_alphanumeric() => run != ".",
+            _ => false,
+        };
+        if run.is_empty() || !stray || !rest.contains(char::is_alphanumeric) {
+            return piece;
+        }
+        piece = rest.trim_start();
+    }
+}
+
 /// Content words a segment needs to stand on its own.
 const MIN_CONTENT_WORDS: usize = 2;
 
@@ -397,6 +422,19 @@ mod tests {
         assert_eq!(read("Love the app. Support took 3 days!!! 😡"), ["Love the app.", "Support took 3 days!!! 😡"]);
         let split = split_verbatim("Great product, but the billing page is confusing");
         assert_eq!(split.segment_texts().next(), Some("Great product"), "the stored segment text is the verbatim's own");
+    }
+
+    #[test]
+    fn a_segment_does_not_start_with_stray_punctuation() {
+        // Seen in the clothing reviews' quotes.
+        let cut = segments("the lace strips make it look cheap. the fabric is soft, , but the pattern is undistinguished.");
+        assert_eq!(cut.last().unwrap(), "but the pattern is undistinguished.", "{cut:?}");
+        let lines = segments("Too tight.\n...for real, reinforce all the buttons before you wear it out.\n. for full disclosure, i am a size 36b");
+        assert_eq!(lines, ["Too tight.", "for real, reinforce all the buttons before you wear it out.", "for full disclosure, i am a size 36b"]);
+        let emoticon = segments("what can i say, i'm modest. :) i wish they made more colors.");
+        assert_eq!(emoticon.last().unwrap(), ":) i wish they made more colors.", "an emoticon is not stray: {emoticon:?}");
+        assert_eq!(segments(".NET upgrade broke our build."), [".NET upgrade broke our build."], "a lone dot before a word is part of it");
+        assert_eq!(segments("..."), ["..."], "punctuation alone stays a segment");
     }
 
     #[test]
