@@ -9,20 +9,15 @@ limits); nothing in the build or the tests needs it.
 Prints the number of themes and of distinct labels, the segment-level NMI against the planted
 themes, purity, how many themes hold 90% of each planted theme's segments, and how many
 two-segment verbatims had both segments put in one theme."""
-import csv, re, sys, math
+import csv, sys, math
 from collections import Counter, defaultdict
+
+import planted_topics
+
 rows = list(csv.DictReader(open(sys.argv[1])))
-src = open(sys.argv[2]).read()
-themes = {}
-for block in re.finditer(r'name: "([^"]+)",.*?sentences: &\[(.*?)\]', src, re.S):
-    for s in re.findall(r'"([^"]+)"', block.group(2)):
-        themes[s.lower()] = block.group(1)
+topics = planted_topics.load(sys.argv[2])
 def planted(t):
-    t = t.strip().lower()
-    for s, n in themes.items():
-        if t.endswith(s):
-            return n
-    return None
+    return planted_topics.planted(topics, t)
 pairs = [(planted(r["segment_text"]), r["theme_id"]) for r in rows]
 pairs = [(p, t) for p, t in pairs if p]
 def nmi(a, b):

@@ -6,16 +6,15 @@ it) holds the same planted topic, on a simulated workspace's database (`verbatim
 
 A theme's topic is read two ways: the planted topic of most of its segments, and of most of its
 quotes. Standard library only; not needed by the build or the tests."""
-import collections, json, math, re, sqlite3, struct, sys
+import collections, json, math, sqlite3, struct, sys
+
+import planted_topics
 
 db = sqlite3.connect(sys.argv[1])
-src = open(sys.argv[2] if len(sys.argv) > 2 else "src/simulate.rs").read()
-topics = {m.group(1): [s.lower() for s in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))]
-          for m in re.finditer(r'name: "([^"]+)".*?sentences: &\[(.*?)\]', src, re.S)}
+topics = planted_topics.load(sys.argv[2] if len(sys.argv) > 2 else "src/simulate.rs")
 
 def planted(text):
-    t = text.strip().lower()
-    return next((k for k, ss in topics.items() if any(t.endswith(s) for s in ss)), None)
+    return planted_topics.planted(topics, text)
 
 def majority(texts):
     c = collections.Counter(p for p in map(planted, texts) if p)

@@ -8,16 +8,15 @@ topics: segment-weighted purity, and over how many groups each topic's themes sp
     python3 benches/theme_rollup.py verbatim.db [src/simulate.rs]
 
 Standard library only; not needed by the build or the tests."""
-import collections, math, re, sqlite3, struct, sys
+import collections, math, sqlite3, struct, sys
+
+import planted_topics
 
 db = sqlite3.connect(sys.argv[1])
-src = open(sys.argv[2] if len(sys.argv) > 2 else "src/simulate.rs").read()
-topics = {m.group(1): [s.lower() for s in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))]
-          for m in re.finditer(r'name: "([^"]+)".*?sentences: &\[(.*?)\]', src, re.S)}
+topics = planted_topics.load(sys.argv[2] if len(sys.argv) > 2 else "src/simulate.rs")
 
 def planted(text):
-    t = text.strip().lower()
-    return next((k for k, ss in topics.items() if any(t.endswith(s) for s in ss)), None)
+    return planted_topics.planted(topics, text)
 
 def unit(v):
     n = math.sqrt(sum(x * x for x in v)) or 1.0
