@@ -158,10 +158,10 @@ mod tests {
                 inp.responses.push(response(i, &format!("a{j}"), score, week * WEEK + j as i64));
                 let spike = if week == 8 { 9 } else { 2 };
                 if j < spike {
-                    inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: String::new(), sentiment: None });
+                    inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: String::new(), sentiment: None, similarity: None });
                 }
                 if theme2 {
-                    inp.segments.push(SegmentTheme { response: i, theme_id: 2, text: String::new(), sentiment: None });
+                    inp.segments.push(SegmentTheme { response: i, theme_id: 2, text: String::new(), sentiment: None, similarity: None });
                 }
             }
         }

@@ -113,7 +113,7 @@ mod tests {
                 _ if i < 10 => (1, Some(Sentiment::new(NEGATIVE))),
                 _ => (2, Some(Sentiment::new(NEGATIVE))),
             };
-            inp.segments.push(SegmentTheme { response: i, theme_id, text: format!("said by a{i}"), sentiment });
+            inp.segments.push(SegmentTheme { response: i, theme_id, text: format!("said by a{i}"), sentiment, similarity: None });
         }
         for i in [0, 1, 2, 3, 4, 5, 15] {
             inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });

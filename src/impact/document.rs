@@ -8,6 +8,7 @@ use super::alerts::{self, Alert, TrendPoint, HISTORY_PERIODS};
 use super::at_risk::{at_risk_accounts, AtRiskAccount};
 use super::report::{self, breakdown, ImpactInput, ImpactReport, Period, SegmentBreakdown};
 use super::scope::Scope;
+use crate::sentiment::Label;
 
 const WEEK: i64 = 7 * 86_400;
 
@@ -36,7 +37,8 @@ pub struct Document {
     pub trends: BTreeMap<i64, Vec<TrendPoint>>,
     pub alerts: Vec<Alert>,
     pub at_risk: Vec<AtRiskAccount>,
-    /// Per theme, up to [`QUOTES`] sentences of the period, in the theme's prevailing tone.
+    /// Per theme, up to [`QUOTES`] sentences of the period, the most typical of those in the theme's
+    /// prevailing tone first.
     pub quotes: BTreeMap<i64, Vec<String>>,
     pub breakdowns: Vec<Breakdown>,
 }
@@ -100,8 +102,12 @@ fn auto_attributes(input: &ImpactInput, period: Period) -> Vec<String> {
     values.into_iter().filter(|(_, v)| (2..=most).contains(&v.len())).map(|(k, _)| k.to_string()).collect()
 }
 
-/// Distinct sentences of the theme in the period: the most negative first when the theme leans
-/// negative, else the most positive first; without sentiment, in submission order.
+/// Distinct sentences of the theme in the period that say what it is about in its prevailing tone:
+/// those whose sentiment leans the theme's way (negative when its sentences add up to zero or less)
+/// first, each group the most typical of the theme first (closest to its centroid), then in
+/// submission order. The most typical, not the most extreme: a theme's most negative sentences are
+/// often ones that joined it only through their response ("a huge disappointment." in a theme about
+/// returns).
 fn quotes(input: &ImpactInput, period: Period, theme_id: i64) -> Vec<String> {
     let mut theirs: Vec<_> = input
         .segments
@@ -109,11 +115,9 @@ fn quotes(input: &ImpactInput, period: Period, theme_id: i64) -> Vec<String> {
         .filter(|s| s.theme_id == theme_id && period.contains(input.responses[s.response].submitted_at))
         .collect();
     let lean: f32 = theirs.iter().filter_map(|s| s.sentiment).map(|s| s.score()).sum();
-    let sign = if lean <= 0.0 { 1.0 } else { -1.0 };
-    theirs.sort_by(|a, b| {
-        let key = |s: &&report::SegmentTheme| s.sentiment.map_or(0.0, |x| sign * x.score());
-        key(a).total_cmp(&key(b))
-    });
+    let tone = if lean <= 0.0 { Label::Negative } else { Label::Positive };
+    let off_tone = |s: &report::SegmentTheme| s.sentiment.is_some_and(|x| x.label() != tone);
+    theirs.sort_by(|a, b| off_tone(a).cmp(&off_tone(b)).then(b.similarity.unwrap_or(f32::MIN).total_cmp(&a.similarity.unwrap_or(f32::MIN))));
     let mut out: Vec<String> = Vec::new();
     for s in theirs {
         if out.len() == QUOTES {
@@ -154,19 +158,19 @@ mod tests {
             account.attributes.insert("plan".into(), "pro".into());
             inp.accounts.push(account);
         }
-        let texts = [("Billing is fine.", 0.1), ("Billing is a mess.", -0.8), ("billing is a mess.", -0.8), ("Invoices are wrong.", -0.5), ("I like billing.", 0.6)];
-        for (i, (text, score)) in texts.into_iter().enumerate() {
+        let texts = [("Billing is fine.", 0.1, 0.9), ("Billing is a mess.", -0.8, 0.5), ("billing is a mess.", -0.8, 0.6), ("Invoices are wrong.", -0.6, 0.8), ("I like billing.", 0.6, 0.7)];
+        for (i, (text, score, similarity)) in texts.into_iter().enumerate() {
             let p = if score < 0.0 { [-score, 1.0 + score, 0.0] } else { [0.0, 1.0 - score, score] };
-            inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: text.into(), sentiment: Some(Sentiment::new(p)) });
+            inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: text.into(), sentiment: Some(Sentiment::new(p)), similarity: Some(similarity) });
         }
         inp
     }
 
     #[test]
-    fn quotes_follow_the_themes_tone_without_repeats() {
+    fn quotes_are_the_most_typical_in_the_themes_tone_without_repeats() {
         let inp = input();
         let q = quotes(&inp, Period { from: 0, to: 1000 }, 1);
-        assert_eq!(q, ["Billing is a mess.", "Invoices are wrong.", "Billing is fine."]);
+        assert_eq!(q, ["Invoices are wrong.", "billing is a mess.", "Billing is fine."], "typical before extreme, the theme's tone before a more typical neutral sentence");
     }
 
     #[test]

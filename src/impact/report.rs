@@ -22,6 +22,8 @@ pub struct SegmentTheme {
     pub theme_id: i64,
     pub text: String,
     pub sentiment: Option<Sentiment>,
+    /// Cosine to the theme's centroid when the segment was assigned (how typical of the theme it is).
+    pub similarity: Option<f32>,
 }
 
 /// Everything a report reads, as the store loads it.
@@ -458,7 +460,7 @@ pub(crate) mod tests {
             inp.responses.push(response(i, &format!("a{i}"), score, 10 * DAY + i as i64));
             inp.accounts.push(account(i, if i < 6 { 100_000.0 } else { 10_000.0 }));
         }
-        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: Some(Sentiment::new([0.8, 0.1, 0.1])) };
+        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: Some(Sentiment::new([0.8, 0.1, 0.1])), similarity: None };
         inp.segments.extend((0..6).map(|i| seg(i, 1)));
         inp.segments.extend((4..18).map(|i| seg(i, 2)));
         inp.segments.extend([seg(18, 3), seg(19, 3), seg(19, NO_CONTENT), seg(0, OTHER_LANGUAGE)]);
@@ -522,7 +524,7 @@ pub(crate) mod tests {
                 inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });
             }
         }
-        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: None };
+        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: None, similarity: None };
         inp.segments.extend((0..60).map(|i| seg(i, 1)));
         inp.segments.extend((0..40).chain(240..300).map(|i| seg(i, 2)));
         let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
@@ -566,7 +568,7 @@ pub(crate) mod tests {
             }
         }
         let retained: Vec<usize> = (0..400).filter(|i| i % 10 != 0).collect();
-        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: None };
+        let seg = |response: usize, theme_id: i64| SegmentTheme { response, theme_id, text: String::new(), sentiment: None, similarity: None };
         for theme in 1..=60usize {
             let churned = 1 + theme % 8;
             inp.segments.extend((0..churned).map(|t| seg(10 * ((7 * theme + t) % 40), theme as i64)));
@@ -591,7 +593,7 @@ pub(crate) mod tests {
         // of 0, so the excess interval alone would look clear (and negative); the risk ratio's
         // interval spans 1, so it is uncertain and ranks after the clear cost, before nothing clear.
         let mut inp = input(true);
-        inp.segments.extend((6..12).map(|response| SegmentTheme { response, theme_id: 4, text: String::new(), sentiment: None }));
+        inp.segments.extend((6..12).map(|response| SegmentTheme { response, theme_id: 4, text: String::new(), sentiment: None, similarity: None }));
         let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
         let quiet = r.themes.iter().find(|t| t.theme_id == 4).unwrap();
         let e = quiet.excess_churned_arr.unwrap();
@@ -663,8 +665,8 @@ pub(crate) mod tests {
             inp.responses.push(response(100 + i, "a0", 5.0, 2 * DAY));
         }
         let n = inp.responses.len();
-        inp.segments.push(SegmentTheme { response: n - 1, theme_id: 1, text: String::new(), sentiment: None });
-        inp.segments.push(SegmentTheme { response: n - 2, theme_id: 1, text: String::new(), sentiment: None });
+        inp.segments.push(SegmentTheme { response: n - 1, theme_id: 1, text: String::new(), sentiment: None, similarity: None });
+        inp.segments.push(SegmentTheme { response: n - 2, theme_id: 1, text: String::new(), sentiment: None, similarity: None });
         // An old churn of a19, before its response: not caused by anything it said.
         inp.outcomes.push(OutcomeRecord { account_id: "a19".into(), kind: OutcomeKind::Churn, occurred_at: DAY, arr_change: None });
         let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);

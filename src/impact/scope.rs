@@ -213,7 +213,7 @@ mod tests {
             inp.responses.push(r);
         }
         for i in (0..6).chain(20..30) {
-            inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: format!("r{i}"), sentiment: None });
+            inp.segments.push(SegmentTheme { response: i, theme_id: 1, text: format!("r{i}"), sentiment: None, similarity: None });
         }
         for i in [0, 1, 2, 10].into_iter().chain(30..40) {
             inp.outcomes.push(OutcomeRecord { account_id: format!("a{i}"), kind: OutcomeKind::Churn, occurred_at: 20 * DAY, arr_change: None });

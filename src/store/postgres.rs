@@ -564,7 +564,7 @@ impl Store for PostgresStore {
                 });
             }
             for r in tx.query(
-                "SELECT s.response, s.theme_id, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive
+                "SELECT s.response, s.theme_id, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive, s.theme_similarity
                  FROM segments s JOIN responses r ON r.id = s.response
                  WHERE r.workspace = $1 AND r.submitted_at >= $2 AND s.theme_id IS NOT NULL
                    AND s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = $1)
@@ -576,6 +576,7 @@ impl Store for PostgresStore {
                     theme_id: r.get(1),
                     text: r.get(2),
                     sentiment: stored_sentiment(r.get(3), r.get(4), r.get(5)),
+                    similarity: r.get(6),
                 });
             }
             for r in tx.query("SELECT account_id, arr, churned_at, attributes FROM accounts WHERE workspace = $1 ORDER BY account_id", &[&workspace])? {

@@ -484,7 +484,7 @@ impl Store for SqliteStore {
                 });
             }
             let mut stmt = c.prepare(
-                "SELECT s.response, s.theme_id, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive
+                "SELECT s.response, s.theme_id, s.text, s.sentiment_negative, s.sentiment_neutral, s.sentiment_positive, s.theme_similarity
                  FROM segments s JOIN responses r ON r.id = s.response
                  WHERE r.workspace = ?1 AND r.submitted_at >= ?2 AND s.theme_id IS NOT NULL
                    AND s.theme_version = (SELECT active_version FROM theme_state WHERE workspace = ?1)
@@ -494,7 +494,7 @@ impl Store for SqliteStore {
             while let Some(r) = rows.next()? {
                 let response = position[&r.get::<_, i64>(0)?];
                 let sentiment = stored_sentiment(r.get(3)?, r.get(4)?, r.get(5)?);
-                input.segments.push(SegmentTheme { response, theme_id: r.get(1)?, text: r.get(2)?, sentiment });
+                input.segments.push(SegmentTheme { response, theme_id: r.get(1)?, text: r.get(2)?, sentiment, similarity: r.get(6)? });
             }
             let mut stmt = c.prepare("SELECT account_id, arr, churned_at, attributes FROM accounts WHERE workspace = ?1 ORDER BY account_id")?;
             let mut rows = stmt.query([workspace])?;

@@ -429,3 +429,31 @@ fn a_survey_export_without_revenue_ranks_themes_by_the_points_they_cost() {
     assert!(md.contains("ranked by score impact"), "the report says what it ranks by: {md}");
     assert!(md.contains("| no revenue data |") && !md.contains("too little data |"), "twenty mentions are not too little data; the money is missing: {md}");
 }
+
+/// A theme's quotes say what it is about: its most typical sentences in its tone. Its most negative
+/// sentences were quoted before, and those are often outbursts that joined it through their
+/// response (the clothing reviews' returns theme quoted "a huge disappointment.").
+#[test]
+fn a_themes_quotes_are_its_typical_sentences_not_its_outbursts() {
+    encoder();
+    let tmp = tempfile::tempdir().unwrap();
+    let (db, csv, json) = (tmp.path().join("v.db"), tmp.path().join("csat.csv"), tmp.path().join("report.json"));
+    let complaints = ["My refund still has not arrived after three weeks.", "I am still waiting for the refund for my returned order.", "The refund for the jacket I sent back never came."];
+    let outbursts = ["This is the worst experience I have ever had.", "Absolutely dreadful.", "What a horrible, miserable mess.", "Never again, truly awful.", "I am furious and disgusted."];
+    let mut rows = String::from("response_id,account_id,survey,score,verbatim,submitted_at\n");
+    let today = chrono::Utc::now().date_naive();
+    for i in 0..30 {
+        let text = if i % 6 == 0 { format!("{} {}", complaints[i % 3], outbursts[i / 6]) } else { complaints[i % 3].to_string() };
+        rows += &format!("r{i},c{i},CSAT,{},\"{text}\",{}\n", 1 + i % 2, today - chrono::Days::new(1 + i as u64 % 20));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let out = verbatim(&db, &["import", csv.to_str().unwrap(), "--scale", "1-5"]);
+    assert!(out.contains("30 imported"), "{out}");
+    verbatim(&db, &["recluster", "--k", "1"]);
+    verbatim(&db, &["report", "--period", "28d", "--output", json.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let themes = report["themes"].as_array().unwrap();
+    assert_eq!((themes.len(), themes[0]["segments"].as_u64()), (1, Some(35)), "one theme holds every sentence, outbursts too: {report:#}");
+    let quotes = themes[0]["quotes"].as_array().unwrap();
+    assert!(quotes.len() == 3 && quotes.iter().all(|q| q.as_str().unwrap().contains("refund")), "{quotes:#?}");
+}
