@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::{all_scores, excess_text, headline_score, risk_ratio_text};
+use super::markdown::{all_scores, excess_text, headline_score, impact_text, risk_ratio_text};
 use super::{charts, escape, theme_evidence_text, money, percent, period_label, ranked_by_text, timestamp, HOW_TO_READ};
 use crate::impact::document::Document;
 use crate::impact::report::{Evidence, ThemeImpact};
@@ -132,7 +132,7 @@ pub fn render(doc: &Document) -> String {
                     row.responses,
                     row.mentioning,
                     percent(row.share),
-                    row.impact.map_or("–".into(), |v| format!("{v:+.1}"))
+                    row.impact.zip(t.headline()).map_or("–".into(), |(v, h)| impact_text(h.survey, v))
                 );
             }
             let _ = write!(h, "</tbody></table>");
