@@ -11,9 +11,21 @@ use crate::themes::is_reserved;
 
 /// Periods before the reported one that make a theme's recent history.
 pub const HISTORY_PERIODS: usize = 8;
-/// A score impact that moves by this many points (NPS points, CSAT points, CES hundredths of
-/// the 1–7 mean × 100 are not comparable, so CES moves are read on its own metric) is an alert.
+/// An NPS or CSAT score impact that moves by this many points is an alert.
 pub const IMPACT_MOVE_POINTS: f64 = 3.0;
+/// A CES score impact that moves by this much is an alert: CES is a mean effort on the 1–7 scale,
+/// whose impacts are hundredths, so NPS's 3 points would never be reached (a tenth of a point is
+/// 1.7% of the CES range, as 3 points are 1.5% of NPS's).
+pub const CES_IMPACT_MOVE: f64 = 0.1;
+
+/// The move of a theme's score impact in `survey` that raises an alert.
+pub fn impact_move_threshold(survey: SurveyKind) -> f64 {
+    if survey == SurveyKind::Ces {
+        CES_IMPACT_MOVE
+    } else {
+        IMPACT_MOVE_POINTS
+    }
+}
 
 /// One period of a theme's trend.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,7 +35,8 @@ pub struct TrendPoint {
     pub responses: usize,
     pub mentions: usize,
     pub share: f64,
-    /// The theme's impact on the headline metric in that period (see [`headline_survey`]).
+    /// The period's headline survey (see [`headline_survey`]) and the theme's impact on it.
+    pub survey: Option<SurveyKind>,
     pub impact: Option<f64>,
 }
 
@@ -67,12 +80,14 @@ pub fn trends(input: &ImpactInput, period: Period, history: usize) -> BTreeMap<i
                     let responses: Vec<ScoredResponse> = members.iter().map(|&i| scored[i]).collect();
                     let mentions: Vec<bool> = members.iter().map(|i| theirs.contains(i)).collect();
                     let n = mentions.iter().filter(|&&m| m).count();
+                    let survey = headline_survey(&responses);
                     TrendPoint {
                         period,
                         responses: members.len(),
                         mentions: n,
                         share: if members.is_empty() { 0.0 } else { n as f64 / members.len() as f64 },
-                        impact: headline_survey(&responses).and_then(|k| stats::score_impact(k, &responses, &mentions)),
+                        survey,
+                        impact: survey.and_then(|k| stats::score_impact(k, &responses, &mentions)),
                     }
                 })
                 .collect();
@@ -87,7 +102,8 @@ pub fn trends(input: &ImpactInput, period: Period, history: usize) -> BTreeMap<i
 pub enum AlertKind {
     /// Mentions this period beyond mean + 2 sd of the earlier periods (which had responses).
     VolumeSpike { mentions: usize, mean: f64, sd: f64 },
-    /// The headline score impact moved by at least [`IMPACT_MOVE_POINTS`].
+    /// The headline score impact moved by at least [`impact_move_threshold`] since the previous
+    /// period, both periods' headline being the same survey.
     ImpactMove { previous: f64, current: f64 },
 }
 
@@ -119,15 +135,17 @@ pub fn alerts(trends: &BTreeMap<i64, Vec<TrendPoint>>, label: impl Fn(i64) -> St
                 ),
             });
         }
-        if let (Some(current), Some(previous)) = (now.impact, earlier.last().and_then(|p| p.impact)) {
-            if (current - previous).abs() >= IMPACT_MOVE_POINTS {
+        let before = earlier.last().filter(|p| p.survey == now.survey);
+        if let (Some(survey), Some(current), Some(previous)) = (now.survey, now.impact, before.and_then(|p| p.impact)) {
+            if (current - previous).abs() >= impact_move_threshold(survey) {
                 let direction = if current < previous { "worse" } else { "better" };
+                let decimals = if survey == SurveyKind::Ces { 2 } else { 1 };
                 out.push(Alert {
                     theme_id,
                     label: label(theme_id),
                     kind: AlertKind::ImpactMove { previous, current },
                     message: format!(
-                        "score impact moved from {previous:+.1} to {current:+.1} points week over week ({:+.1}, {direction})",
+                        "{survey} impact moved from {previous:+.decimals$} to {current:+.decimals$} points week over week ({:+.decimals$}, {direction})",
                         current - previous
                     ),
                 });
@@ -190,10 +208,48 @@ mod tests {
         let moved = a.iter().find(|a| a.theme_id == 2).expect("theme 2 alert");
         let AlertKind::ImpactMove { previous, current } = moved.kind else { panic!("{moved:?}") };
         assert!((previous - 0.0).abs() < 1e-9 && (current - (20.0 - 50.0)).abs() < 1e-9, "{previous} {current}");
-        assert!(moved.message.contains("worse"));
+        assert!(moved.message.starts_with("NPS impact moved") && moved.message.contains("worse"), "{}", moved.message);
         // A flat theme with no change raises nothing.
         let flat = trends(&input(), Period { from: 7 * WEEK, to: 8 * WEEK }, HISTORY_PERIODS);
         assert!(alerts(&flat, |id| id.to_string()).is_empty());
+    }
+
+    /// `input()` as CES 1–7 answers (NPS 9 → 6, 7 → 5, 0 → 2): theme 2's impact moves by −0.9.
+    fn ces_input() -> ImpactInput {
+        let mut inp = input();
+        for r in &mut inp.responses {
+            r.score = match r.score as i64 { 9 => 6.0, 7 => 5.0, _ => 2.0 };
+            (r.survey, r.scale) = (SurveyKind::Ces, SurveyKind::Ces.default_scale());
+        }
+        inp
+    }
+
+    #[test]
+    fn a_ces_impact_move_is_read_on_its_own_scale() {
+        let t = trends(&ces_input(), Period { from: 8 * WEEK, to: 9 * WEEK }, HISTORY_PERIODS);
+        let moved = alerts(&t, |id| format!("theme {id}")).into_iter().find(|a| a.theme_id == 2).expect("a CES move is an alert");
+        let AlertKind::ImpactMove { previous, current } = moved.kind else { panic!("{moved:?}") };
+        // Week 7: mean 5.5 with and without its 2 sixes and 2 fives. Week 8: its 4 twos give a
+        // mean (8·6 + 8·5 + 4·2)/20 = 4.8 against 5.5 without.
+        assert!(previous.abs() < 1e-9 && (current - (4.8 - 5.5)).abs() < 1e-9, "{previous} {current}");
+        assert!(moved.message.starts_with("CES impact moved from +0.00 to -0.70 points"), "{}", moved.message);
+        assert!(current.abs() < IMPACT_MOVE_POINTS, "NPS's threshold would never see it");
+    }
+
+    #[test]
+    fn an_impact_is_not_compared_across_surveys() {
+        // Week 7 answered in CES, week 8 in NPS: the two impacts are in different units.
+        let mut inp = input();
+        let ces = ces_input();
+        for (r, c) in inp.responses.iter_mut().zip(ces.responses) {
+            if r.submitted_at < 8 * WEEK {
+                *r = c;
+            }
+        }
+        let t = trends(&inp, Period { from: 8 * WEEK, to: 9 * WEEK }, HISTORY_PERIODS);
+        assert_eq!((t[&2][7].survey, t[&2][8].survey), (Some(SurveyKind::Ces), Some(SurveyKind::Nps)));
+        let a = alerts(&t, |id| format!("theme {id}"));
+        assert!(!a.iter().any(|a| matches!(a.kind, AlertKind::ImpactMove { .. })), "{a:#?}");
     }
 
     #[test]

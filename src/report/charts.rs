@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn charts_are_svg_with_labels() {
         let points: Vec<TrendPoint> = (0..9)
-            .map(|i| TrendPoint { period: Period { from: i * 604_800, to: (i + 1) * 604_800 }, responses: 10, mentions: i as usize, share: i as f64 / 10.0, impact: None })
+            .map(|i| TrendPoint { period: Period { from: i * 604_800, to: (i + 1) * 604_800 }, responses: 10, mentions: i as usize, share: i as f64 / 10.0, survey: None, impact: None })
             .collect();
         let svg = trend("billing & invoices", &points);
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
