@@ -217,6 +217,20 @@ pub fn ces(scores: impl IntoIterator<Item = (f64, Scale)>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
+/// A score impact in points of its survey's metric, signed: "+1.2", "-0.4". CES is a mean effort
+/// on the 1–7 scale whose impacts are hundredths: two decimals ("-0.03", where one printed "-0.0"
+/// for every theme). What rounds to zero reads "0.0", never "-0.0".
+pub fn impact_text(survey: SurveyKind, impact: f64) -> String {
+    let decimals = if survey == SurveyKind::Ces { 2 } else { 1 };
+    let unit = 10f64.powi(decimals as i32);
+    let rounded = (impact * unit).round() / unit;
+    if rounded == 0.0 {
+        format!("{:.decimals$}", 0.0)
+    } else {
+        format!("{rounded:+.decimals$}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +285,14 @@ mod tests {
         // 1–7 answers 7 and 4 plus a 1–5 answer of 5 (= 7): (7 + 4 + 7) / 3 = 6.
         let seven = Scale { min: 1, max: 7 };
         assert_eq!(ces([(7.0, seven), (4.0, seven), (5.0, five)]), Some(6.0));
+    }
+
+    #[test]
+    fn impacts_read_in_their_surveys_points_and_never_as_negative_zero() {
+        assert_eq!(impact_text(SurveyKind::Nps, -4.06), "-4.1");
+        assert_eq!(impact_text(SurveyKind::Csat, 1.2), "+1.2");
+        assert_eq!(impact_text(SurveyKind::Nps, -0.04), "0.0");
+        assert_eq!(impact_text(SurveyKind::Ces, -0.031), "-0.03", "a CES impact is hundredths of its mean");
+        assert_eq!(impact_text(SurveyKind::Ces, -0.004), "0.00");
     }
 }

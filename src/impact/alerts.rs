@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::report::{ImpactInput, Period};
 use super::stats::{self, ScoredResponse};
-use crate::survey::SurveyKind;
+use crate::survey::{impact_text, SurveyKind};
 use crate::themes::is_reserved;
 
 /// Periods before the reported one that make a theme's recent history.
@@ -139,14 +139,15 @@ pub fn alerts(trends: &BTreeMap<i64, Vec<TrendPoint>>, label: impl Fn(i64) -> St
         if let (Some(survey), Some(current), Some(previous)) = (now.survey, now.impact, before.and_then(|p| p.impact)) {
             if (current - previous).abs() >= impact_move_threshold(survey) {
                 let direction = if current < previous { "worse" } else { "better" };
-                let decimals = if survey == SurveyKind::Ces { 2 } else { 1 };
                 out.push(Alert {
                     theme_id,
                     label: label(theme_id),
                     kind: AlertKind::ImpactMove { previous, current },
                     message: format!(
-                        "{survey} impact moved from {previous:+.decimals$} to {current:+.decimals$} points week over week ({:+.decimals$}, {direction})",
-                        current - previous
+                        "{survey} impact moved from {} to {} points week over week ({}, {direction})",
+                        impact_text(survey, previous),
+                        impact_text(survey, current),
+                        impact_text(survey, current - previous)
                     ),
                 });
             }
@@ -214,7 +215,7 @@ mod tests {
         assert!(alerts(&flat, |id| id.to_string()).is_empty());
     }
 
-    /// `input()` as CES 1–7 answers (NPS 9 → 6, 7 → 5, 0 → 2): theme 2's impact moves by −0.9.
+    /// `input()` as CES 1–7 answers (NPS 9 → 6, 7 → 5, 0 → 2): theme 2's impact moves from 0 to −0.7.
     fn ces_input() -> ImpactInput {
         let mut inp = input();
         for r in &mut inp.responses {
@@ -232,7 +233,7 @@ mod tests {
         // Week 7: mean 5.5 with and without its 2 sixes and 2 fives. Week 8: its 4 twos give a
         // mean (8·6 + 8·5 + 4·2)/20 = 4.8 against 5.5 without.
         assert!(previous.abs() < 1e-9 && (current - (4.8 - 5.5)).abs() < 1e-9, "{previous} {current}");
-        assert!(moved.message.starts_with("CES impact moved from +0.00 to -0.70 points"), "{}", moved.message);
+        assert!(moved.message.starts_with("CES impact moved from 0.00 to -0.70 points"), "{}", moved.message);
         assert!(current.abs() < IMPACT_MOVE_POINTS, "NPS's threshold would never see it");
     }
 

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::markdown::{all_scores, excess_text, headline_score, impact_text, risk_ratio_text};
+use super::markdown::{all_scores, excess_text, headline_score, risk_ratio_text};
+use crate::survey::impact_text;
 use super::{charts, escape, theme_evidence_text, money, percent, period_label, ranked_by_text, timestamp, HOW_TO_READ};
 use crate::impact::document::Document;
 use crate::impact::report::{Evidence, ThemeImpact};

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::{theme_evidence_text, money, percent, period_label, ranked_by_text, HOW_TO_READ};
 use crate::impact::document::Document;
 use crate::impact::report::ThemeImpact;
-use crate::survey::SurveyKind;
+use crate::survey::impact_text;
 
 /// "NPS 12.0 (−4.1)": the theme's headline survey (NPS when present) and its impact.
 pub fn headline_score(t: &ThemeImpact) -> String {
@@ -22,20 +22,6 @@ fn survey_score(s: &crate::impact::report::SurveyImpact) -> String {
     let metric = s.metric.map_or("–".into(), |m| format!("{m:.1}"));
     let impact = s.impact.map_or(String::new(), |i| format!(" ({})", impact_text(s.survey, i)));
     format!("{} {metric}{impact}", s.survey)
-}
-
-/// A score impact in points of its survey's metric, signed: "+1.2", "-0.4". CES is a mean effort
-/// on its own scale (1–7, usually), whose impacts are hundredths: two decimals ("-0.03", where one
-/// printed "-0.0" for every theme). What rounds to zero reads "0.0", never "-0.0".
-pub fn impact_text(survey: SurveyKind, impact: f64) -> String {
-    let decimals = if survey == SurveyKind::Ces { 2 } else { 1 };
-    let unit = 10f64.powi(decimals as i32);
-    let rounded = (impact * unit).round() / unit;
-    if rounded == 0.0 {
-        format!("{:.decimals$}", 0.0)
-    } else {
-        format!("{rounded:+.decimals$}")
-    }
 }
 
 /// "2.25 [1.10, 4.60], q 0.031; adj. 1.90 [1.05, 3.40]": the churn risk ratio, its interval, its
@@ -119,18 +105,4 @@ pub fn render(doc: &Document) -> String {
         let _ = writeln!(out, "- **{term}**: {text}");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn impacts_read_in_their_surveys_points_and_never_as_negative_zero() {
-        assert_eq!(impact_text(SurveyKind::Nps, -4.06), "-4.1");
-        assert_eq!(impact_text(SurveyKind::Csat, 1.2), "+1.2");
-        assert_eq!(impact_text(SurveyKind::Nps, -0.04), "0.0");
-        assert_eq!(impact_text(SurveyKind::Ces, -0.031), "-0.03", "a CES impact is hundredths of its mean");
-        assert_eq!(impact_text(SurveyKind::Ces, -0.004), "0.00");
-    }
 }
