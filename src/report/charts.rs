@@ -9,6 +9,8 @@ use crate::impact::report::{Evidence, ImpactReport, RankedBy};
 
 /// Themes shown in the impact chart.
 pub const IMPACT_BARS: usize = 12;
+/// Most ticks on the impact chart's value axis.
+const VALUE_TICKS: usize = 10;
 
 const RED: RGBColor = RGBColor(200, 55, 45);
 const GREY: RGBColor = RGBColor(160, 160, 160);
@@ -56,7 +58,10 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
     root.fill(&WHITE)?;
     let lo = rows.iter().map(|r| r.2.map_or(r.1, |(l, _)| l).min(r.1)).fold(0.0, f64::min);
     let hi = rows.iter().map(|r| r.2.map_or(r.1, |(_, h)| h).max(r.1)).fold(0.0, f64::max);
-    let pad = 0.05 * (hi - lo).max(1.0);
+    // The axis always holds zero; an empty or all-zero chart still gets a unit-wide axis.
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let pad = 0.05 * span;
+    let decimals = tick_decimals(span + 2.0 * pad);
     let n = rows.len().max(1) as i32;
     let caption = match by {
         RankedBy::ExcessChurnedArr => "Churned ARR in excess of baseline (95% interval)",
@@ -79,8 +84,10 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
         .disable_y_mesh()
         .y_labels(rows.len().max(1))
         .y_label_formatter(&label_of)
+        .x_labels(VALUE_TICKS)
         .x_label_formatter(&|v| match by {
-            RankedBy::ScoreImpact => format!("{v:.1}"), // points, often under 3
+            // Points: tens for NPS, hundredths for a CES mean; money holds zero, so its units suffice.
+            RankedBy::ScoreImpact => format!("{v:.decimals$}"),
             _ => money(*v),
         })
         .label_style((FONT, 13))
@@ -103,6 +110,12 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
     }))?;
     root.present()?;
     Ok(())
+}
+
+/// Decimals that tell an axis's ticks apart: plotters steps by 1, 2 or 5 × 10^k with at most
+/// `VALUE_TICKS` ticks, so the step is at least span / VALUE_TICKS and needs no more decimals than it.
+fn tick_decimals(span: f64) -> usize {
+    (-(span / VALUE_TICKS as f64).log10().floor()).max(0.0) as usize
 }
 
 /// The share of responses that mention a theme, period by period, with its mention counts.
@@ -159,6 +172,33 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
         assert!(svg.contains("billing &amp; invoices"), "labels are escaped: {svg}");
         assert!(svg.contains("<polyline") || svg.contains("<path"), "the line is drawn");
+    }
+
+    /// The numbers the SVG prints, in order (the value axis's ticks, for a bar chart).
+    fn numeric_texts(svg: &str) -> Vec<String> {
+        svg.split("</text>").filter_map(|t| t.rsplit('>').next()).filter(|t| t.trim().parse::<f64>().is_ok()).map(|t| t.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn score_ticks_read_at_the_scale_of_the_impacts() {
+        let row = |label: &str, v: f64| (label.to_string(), v, None, Evidence::Clear);
+        // A CES-only workspace: impacts are hundredths of a mean effort.
+        let ces = [row("slow support", 0.031), row("billing", 0.018), row("login", -0.007)];
+        // An NPS workspace: points.
+        let nps = [row("slow support", 8.4), row("billing", 3.1), row("login", -1.2)];
+        for (rows, finest) in [(&ces[..], 0.01), (&nps[..], 2.0)] {
+            let mut svg = String::new();
+            draw_impact_bars(&mut svg, rows, RankedBy::ScoreImpact, 200).unwrap();
+            let ticks = numeric_texts(&svg);
+            assert!(ticks.len() >= 3, "{ticks:?}");
+            let distinct: std::collections::BTreeSet<&String> = ticks.iter().collect();
+            assert_eq!(distinct.len(), ticks.len(), "every tick reads differently: {ticks:?}");
+            let step = ticks[1].parse::<f64>().unwrap() - ticks[0].parse::<f64>().unwrap();
+            assert!(step > 0.0 && step <= finest, "ticks step at the impacts' scale: {ticks:?}");
+            assert_eq!(ticks.iter().any(|t| t.contains('.')), finest < 1.0, "whole points read whole: {ticks:?}");
+        }
+        assert_eq!(tick_decimals(0.05), 3);
+        assert_eq!(tick_decimals(12.0), 0);
     }
 
     #[test]
