@@ -40,9 +40,9 @@ pub fn period(days: u32, until: &str) -> Result<Period, Error> {
 }
 
 pub fn alert(a: &Alert) -> pb::Alert {
-    let (current, baseline, sd) = match a.kind {
-        AlertKind::VolumeSpike { mentions, mean, sd } => (mentions as f64, mean, sd),
-        AlertKind::ImpactMove { previous, current } => (current, previous, 0.0),
+    let (current, baseline, sd, survey) = match a.kind {
+        AlertKind::VolumeSpike { mentions, mean, sd } => (mentions as f64, mean, sd, ""),
+        AlertKind::ImpactMove { survey, previous, current } => (current, previous, 0.0, survey.as_str()),
     };
     pb::Alert {
         theme_id: a.theme_id,
@@ -52,6 +52,7 @@ pub fn alert(a: &Alert) -> pb::Alert {
         current,
         baseline,
         sd,
+        survey: survey.into(),
     }
 }
 
@@ -67,6 +68,7 @@ fn trend_point(p: &TrendPoint) -> pb::TrendPoint {
         mentions: p.mentions as u32,
         share: p.share,
         impact: p.impact,
+        survey: p.survey.map_or("", |s| s.as_str()).into(),
     }
 }
 

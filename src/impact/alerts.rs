@@ -104,8 +104,8 @@ pub enum AlertKind {
     /// Mentions this period beyond mean + 2 sd of the earlier periods (which had responses).
     VolumeSpike { mentions: usize, mean: f64, sd: f64 },
     /// The headline score impact moved by at least [`impact_move_threshold`] since the previous
-    /// period, both periods' headline being the same survey.
-    ImpactMove { previous: f64, current: f64 },
+    /// period, both periods' headline being `survey`.
+    ImpactMove { survey: SurveyKind, previous: f64, current: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +143,7 @@ pub fn alerts(trends: &BTreeMap<i64, Vec<TrendPoint>>, label: impl Fn(i64) -> St
                 out.push(Alert {
                     theme_id,
                     label: label(theme_id),
-                    kind: AlertKind::ImpactMove { previous, current },
+                    kind: AlertKind::ImpactMove { survey, previous, current },
                     message: format!(
                         "{survey} impact moved from {} to {} points week over week ({}, {direction})",
                         impact_text(survey, previous),
@@ -208,8 +208,9 @@ mod tests {
         // Theme 2, week 7: NPS 50 (10 promoters of 20), 50 without its 2 promoters of 4 → impact 0.
         // Week 8: its 4 detractors: NPS (8 − 4)/20 = 20 against 8/16 = 50 without → impact −30.
         let moved = a.iter().find(|a| a.theme_id == 2).expect("theme 2 alert");
-        let AlertKind::ImpactMove { previous, current } = moved.kind else { panic!("{moved:?}") };
+        let AlertKind::ImpactMove { survey, previous, current } = moved.kind else { panic!("{moved:?}") };
         assert!((previous - 0.0).abs() < 1e-9 && (current - (20.0 - 50.0)).abs() < 1e-9, "{previous} {current}");
+        assert_eq!(survey, SurveyKind::Nps);
         assert!(moved.message.starts_with("NPS impact moved") && moved.message.contains("worse"), "{}", moved.message);
         // A flat theme with no change raises nothing.
         let flat = trends(&input(), Period { from: 7 * WEEK, to: 8 * WEEK }, HISTORY_PERIODS);
@@ -230,10 +231,11 @@ mod tests {
     fn a_ces_impact_move_is_read_on_its_own_scale() {
         let t = trends(&ces_input(), Period { from: 8 * WEEK, to: 9 * WEEK }, HISTORY_PERIODS);
         let moved = alerts(&t, |id| format!("theme {id}")).into_iter().find(|a| a.theme_id == 2).expect("a CES move is an alert");
-        let AlertKind::ImpactMove { previous, current } = moved.kind else { panic!("{moved:?}") };
+        let AlertKind::ImpactMove { survey, previous, current } = moved.kind else { panic!("{moved:?}") };
         // Week 7: mean 5.5 with and without its 2 sixes and 2 fives. Week 8: its 4 twos give a
         // mean (8·6 + 8·5 + 4·2)/20 = 4.8 against 5.5 without.
         assert!(previous.abs() < 1e-9 && (current - (4.8 - 5.5)).abs() < 1e-9, "{previous} {current}");
+        assert_eq!(survey, SurveyKind::Ces);
         assert!(moved.message.starts_with("CES impact moved from 0.00 to -0.70 points"), "{}", moved.message);
         assert!(current.abs() < IMPACT_MOVE_POINTS, "NPS's threshold would never see it");
     }

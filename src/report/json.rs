@@ -14,7 +14,7 @@ pub fn period(p: Period) -> Value {
 }
 
 fn trend_point(p: &TrendPoint) -> Value {
-    json!({ "from": timestamp(p.period.from), "to": timestamp(p.period.to), "responses": p.responses, "mentions": p.mentions, "share": p.share, "impact": p.impact })
+    json!({ "from": timestamp(p.period.from), "to": timestamp(p.period.to), "responses": p.responses, "mentions": p.mentions, "share": p.share, "impact": p.impact, "survey": p.survey.map(|s| s.as_str()) })
 }
 
 /// One alert's object (the report's `alerts`, and the alerts webhook's).
@@ -26,7 +26,8 @@ pub fn alert(a: &Alert) -> Value {
             v["mean"] = json!(mean);
             v["sd"] = json!(sd);
         }
-        AlertKind::ImpactMove { previous, current } => {
+        AlertKind::ImpactMove { survey, previous, current } => {
+            v["survey"] = json!(survey.as_str());
             v["previous"] = json!(previous);
             v["current"] = json!(current);
         }
@@ -88,4 +89,22 @@ pub fn document(doc: &Document) -> Value {
             "submitted_at": timestamp(a.submitted_at), "attributes": a.attributes,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impact::report::Period;
+    use crate::survey::SurveyKind;
+
+    #[test]
+    fn an_impact_and_its_move_name_their_survey() {
+        // A CES move of −0.07 and an NPS move of −7 are different news; the object says which.
+        let kind = AlertKind::ImpactMove { survey: SurveyKind::Ces, previous: 0.0, current: -0.07 };
+        let v = alert(&Alert { theme_id: 3, label: "slow support".into(), kind, message: String::new() });
+        assert_eq!((v["kind"].as_str(), v["survey"].as_str(), v["current"].as_f64()), (Some("impact_move"), Some("CES"), Some(-0.07)));
+        let point = TrendPoint { period: Period { from: 0, to: 604_800 }, responses: 4, mentions: 1, share: 0.25, survey: Some(SurveyKind::Ces), impact: Some(-0.07) };
+        assert_eq!(trend_point(&point)["survey"], "CES");
+        assert!(trend_point(&TrendPoint { survey: None, impact: None, ..point })["survey"].is_null());
+    }
 }
