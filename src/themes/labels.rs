@@ -106,9 +106,11 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
             let mut chosen: Vec<String> = Vec::new();
             for (t, _) in scored {
-                // Skip a unigram already inside a chosen bigram, and a bigram repeating two chosen words.
+                // Skip a unigram already inside a chosen bigram, a bigram repeating two chosen words,
+                // and another inflection of a chosen term ("dresses" after "dress", "wash" after "washed").
                 let covered = chosen.iter().any(|c| c.split(' ').any(|w| w == t))
-                    || (t.contains(' ') && t.split(' ').all(|w| chosen.iter().any(|c| c == w)));
+                    || (t.contains(' ') && t.split(' ').all(|w| chosen.iter().any(|c| c == w)))
+                    || chosen.iter().any(|c| inflection_key(c) == inflection_key(t));
                 if !covered {
                     chosen.push(t.to_string());
                 }
@@ -119,6 +121,40 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
             chosen
         })
         .collect()
+}
+
+/// The term with each word cut to a rough root, so that the inflections a label would show twice
+/// meet: plurals (buttons, dresses, deliveries, boxes), -ed and -ing (washed, shipping, charged), a
+/// final e (charge), a possessive. Not a stemmer: it only decides which keywords repeat each other.
+fn inflection_key(term: &str) -> String {
+    term.split(' ').map(word_root).collect::<Vec<_>>().join(" ")
+}
+
+fn word_root(word: &str) -> String {
+    let w = word.strip_suffix("'s").unwrap_or(word);
+    let cut = |suffix: &str| w.strip_suffix(suffix).filter(|r| r.chars().count() >= 3);
+    let mut root = if let Some(r) = cut("ies") {
+        format!("{r}y")
+    } else if let Some(r) = cut("es").filter(|r| r.ends_with("ss") || r.ends_with('x') || r.ends_with("ch") || r.ends_with("sh")) {
+        r.to_string()
+    } else if let Some(r) = cut("s").filter(|r| !(r.ends_with('s') || r.ends_with('u') || r.ends_with('i'))) {
+        r.to_string()
+    } else if let Some(r) = cut("ed").or_else(|| cut("ing")) {
+        // Shipped, fitting: the doubled consonant goes (not in billing, dressing, buzzing).
+        let mut r = r.to_string();
+        if let [.., a, b] = r.chars().collect::<Vec<_>>()[..] {
+            if a == b && a.is_ascii_alphabetic() && !"aeioulsz".contains(a) {
+                r.pop();
+            }
+        }
+        r
+    } else {
+        w.to_string()
+    };
+    if root.chars().count() > 3 && root.ends_with('e') {
+        root.pop();
+    }
+    root
 }
 
 /// A short human-readable label from the top keywords: "card arrival / delivery".
@@ -218,6 +254,36 @@ mod tests {
         assert_eq!(kw[1][0], "parcel");
         assert!(!kw[0].contains(&"app".to_string()) && !kw[1].contains(&"app".to_string()), "{kw:?}");
         assert_eq!(label_from_keywords(&kw[1]), kw[1].join(" / "));
+    }
+
+    #[test]
+    fn inflections_of_one_word_meet_and_different_words_do_not() {
+        let same = [
+            ("dress", "dresses"), ("wash", "washed"), ("washing", "washed"), ("button", "buttons"), ("top", "tops"), ("sleeve", "sleeves"),
+            ("ship", "shipped"), ("shipping", "ship"), ("charge", "charged"), ("charging", "charges"), ("delivery", "deliveries"),
+            ("size", "sizing"), ("bill", "billing"), ("return", "returned"), ("box", "boxes"), ("store's", "stores"), ("fit", "fitting"),
+            ("review", "reviews"), ("dress fit", "dresses fit"),
+        ];
+        for (a, b) in same {
+            assert_eq!(inflection_key(a), inflection_key(b), "{a} / {b}");
+        }
+        let different = [("dress", "dressy"), ("thin", "thing"), ("bus", "bu"), ("fit", "fat"), ("call", "cal"), ("speed", "spend"), ("glass", "glas"), ("dress", "dress fit")];
+        for (a, b) in different {
+            assert_ne!(inflection_key(a), inflection_key(b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn a_label_does_not_spend_a_slot_on_an_inflection() {
+        // Clothing reviews labelled a theme "washed / wash / shrink" and another "dress / dresses / …".
+        let washing = vec!["it shrank when washed", "washed it once and it shrank", "wash cold, it shrinks", "do not wash warm", "washed and the colour ran"];
+        let dresses = vec!["the dress is lovely", "dresses like this sell out", "this dress runs long", "dresses from this brand fit", "the dress fabric pills"];
+        let kw = class_keywords(&[washing, dresses], 3);
+        for k in &kw {
+            let keys: std::collections::BTreeSet<String> = k.iter().map(|t| inflection_key(t)).collect();
+            assert_eq!(keys.len(), k.len(), "{kw:?}");
+        }
+        assert!(kw[0].contains(&"washed".to_string()) && !kw[0].contains(&"wash".to_string()), "{kw:?}");
     }
 
     #[test]
