@@ -26,6 +26,15 @@ const STOP_WORDS: &[&str] = &[
     "okay", "thanks", "thank", "yes", "yeah", "one", "way", "s", "t", "d", "ll", "m", "re", "ve",
 ];
 
+/// Hedges and intensifiers: words that carry no theme but are common enough in verbatims to make
+/// a keyword ("honestly records / crm integration"). Kept out of keywords only: a segment of them
+/// still counts as saying something to segmentation and to sentiment training.
+const FILLER_WORDS: &[&str] = &[
+    "absolutely", "actually", "anyway", "anyways", "basically", "bit", "certainly", "definitely", "everything", "extremely",
+    "honestly", "imho", "imo", "literally", "lol", "lot", "lots", "maybe", "overall", "perhaps", "probably", "quite",
+    "rather", "seriously", "simply", "somewhat", "something", "tbh", "thing", "things", "totally", "truly",
+];
+
 fn is_stop_word(w: &str) -> bool {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
     let set = SET.get_or_init(|| STOP_WORDS.iter().copied().collect());
@@ -40,17 +49,19 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Content terms of a text: unigrams that are not stop words, and bigrams of two adjacent ones.
+/// Content terms of a text: unigrams that are neither stop words nor fillers, and bigrams of two
+/// adjacent ones.
 pub fn terms(text: &str) -> Vec<String> {
     let words = words(text);
+    let skip = |w: &str| is_stop_word(w) || FILLER_WORDS.contains(&w);
     let mut out = Vec::new();
     for (i, w) in words.iter().enumerate() {
-        if is_stop_word(w) {
+        if skip(w) {
             continue;
         }
         out.push(w.clone());
         if let Some(next) = words.get(i + 1) {
-            if !is_stop_word(next) {
+            if !skip(next) {
                 out.push(format!("{w} {next}"));
             }
         }
@@ -233,6 +244,8 @@ mod tests {
     #[test]
     fn terms_drop_stop_words_and_keep_bigrams_of_content_words() {
         assert_eq!(terms("I'm still waiting for my refund card!"), ["waiting", "refund", "refund card", "card"]);
+        // Hedges are no theme: "honestly, records duplicated" is about records.
+        assert_eq!(terms("Honestly, records duplicated a bit"), ["records", "records duplicated", "duplicated"]);
     }
 
     #[test]
