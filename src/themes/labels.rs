@@ -135,7 +135,7 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
 }
 
 /// The term with each word cut to a rough root, so that the inflections a label would show twice
-/// meet: plurals (buttons, dresses, deliveries, boxes), -ed and -ing (washed, shipping, charged), a
+/// meet: plurals (buttons, dresses, deliveries, boxes), -ed and -ing (washed, shipping, tried), a
 /// final e (charge), a possessive. Not a stemmer: it only decides which keywords repeat each other.
 fn inflection_key(term: &str) -> String {
     term.split(' ').map(word_root).collect::<Vec<_>>().join(" ")
@@ -144,7 +144,7 @@ fn inflection_key(term: &str) -> String {
 fn word_root(word: &str) -> String {
     let w = word.strip_suffix("'s").unwrap_or(word);
     let cut = |suffix: &str| w.strip_suffix(suffix).filter(|r| r.chars().count() >= 3);
-    let mut root = if let Some(r) = cut("ies") {
+    let mut root = if let Some(r) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied")).filter(|r| r.chars().count() >= 2) {
         format!("{r}y")
     } else if let Some(r) = cut("es").filter(|r| r.ends_with("ss") || r.ends_with('x') || r.ends_with("ch") || r.ends_with("sh")) {
         r.to_string()
@@ -275,7 +275,7 @@ mod tests {
             ("dress", "dresses"), ("wash", "washed"), ("washing", "washed"), ("button", "buttons"), ("top", "tops"), ("sleeve", "sleeves"),
             ("ship", "shipped"), ("shipping", "ship"), ("charge", "charged"), ("charging", "charges"), ("delivery", "deliveries"),
             ("size", "sizing"), ("bill", "billing"), ("return", "returned"), ("box", "boxes"), ("store's", "stores"), ("fit", "fitting"),
-            ("review", "reviews"), ("dress fit", "dresses fit"),
+            ("review", "reviews"), ("dress fit", "dresses fit"), ("try", "tried"), ("apply", "applied"), ("tries", "trying"),
         ];
         for (a, b) in same {
             assert_eq!(inflection_key(a), inflection_key(b), "{a} / {b}");
