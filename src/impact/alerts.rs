@@ -1,6 +1,6 @@
 //! Each theme's trend over recent periods and the week-over-week alerts read from it: a mention
 //! volume beyond two standard deviations of its recent history, or a score impact that moved by
-//! [`IMPACT_MOVE_POINTS`] or more since the previous period.
+//! [`impact_move_threshold`] or more since the previous period.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,20 +11,26 @@ use crate::themes::is_reserved;
 
 /// Periods before the reported one that make a theme's recent history.
 pub const HISTORY_PERIODS: usize = 8;
-/// An NPS or CSAT score impact that moves by this many points is an alert.
+/// An NPS score impact that moves by this many points is an alert.
 pub const IMPACT_MOVE_POINTS: f64 = 3.0;
+/// A CSAT score impact that moves by this many points is an alert. NPS counts detractors as well
+/// as promoters, CSAT only its top two boxes: the same answers read as NPS 0–10 and as CSAT 1–5
+/// move 1.32 / 1.42 / 1.71 times as far in NPS points (`benches/impact_moves.py`: the simulated
+/// workspace, every week of every theme, median / 90th / 99th percentile of the moves), so 3 NPS
+/// points are about 2 CSAT points.
+pub const CSAT_IMPACT_MOVE: f64 = 2.0;
 /// A CES score impact that moves by this much is an alert: CES is a mean effort on the 1–7 scale,
-/// whose impacts are hundredths, so NPS's 3 points are never reached. The same answers read as
-/// NPS and as CES (the simulated workspace, every week of every theme) move 56–71 times as far in
-/// NPS points (median, 90th and 99th percentile of the moves), so 3 NPS points are about 0.05.
+/// whose impacts are hundredths, so NPS's 3 points are never reached. The same answers read as CES
+/// 1–7 move 48 / 53 / 60 times less than as NPS (the same measurement), so 3 NPS points are about
+/// 0.05.
 pub const CES_IMPACT_MOVE: f64 = 0.05;
 
 /// The move of a theme's score impact in `survey` that raises an alert.
 pub fn impact_move_threshold(survey: SurveyKind) -> f64 {
-    if survey == SurveyKind::Ces {
-        CES_IMPACT_MOVE
-    } else {
-        IMPACT_MOVE_POINTS
+    match survey {
+        SurveyKind::Nps => IMPACT_MOVE_POINTS,
+        SurveyKind::Csat => CSAT_IMPACT_MOVE,
+        SurveyKind::Ces => CES_IMPACT_MOVE,
     }
 }
 
@@ -238,6 +244,17 @@ mod tests {
         assert_eq!(survey, SurveyKind::Ces);
         assert!(moved.message.starts_with("CES impact moved from 0.00 to -0.70 points"), "{}", moved.message);
         assert!(current.abs() < IMPACT_MOVE_POINTS, "NPS's threshold would never see it");
+    }
+
+    #[test]
+    fn each_survey_moves_against_its_own_threshold() {
+        // One theme, its impact 0 last week and −2.5 points this week, read as NPS then as CSAT.
+        let point = |week: i64, survey, impact| TrendPoint { period: Period { from: week * WEEK, to: (week + 1) * WEEK }, responses: 20, mentions: 4, share: 0.2, survey: Some(survey), impact: Some(impact) };
+        let moved = |survey| alerts(&BTreeMap::from([(2, vec![point(7, survey, 0.0), point(8, survey, -2.5)])]), |id| id.to_string());
+        assert!(moved(SurveyKind::Nps).is_empty(), "2.5 NPS points is within a week's noise");
+        let csat = moved(SurveyKind::Csat);
+        assert!(matches!(csat[..], [Alert { kind: AlertKind::ImpactMove { survey: SurveyKind::Csat, .. }, .. }]), "{csat:?}");
+        assert!(csat[0].message.starts_with("CSAT impact moved from 0.0 to -2.5 points"), "{}", csat[0].message);
     }
 
     #[test]
