@@ -35,6 +35,15 @@ const FILLER_WORDS: &[&str] = &[
     "rather", "seriously", "simply", "somewhat", "something", "tbh", "thing", "things", "totally", "truly",
 ];
 
+/// Praise and blame: how people feel about a thing, not what it is. A label of them ("skirt /
+/// beautiful skirt / cute skirt", "fit / perfectly / fits perfectly") names no topic, and the
+/// report shows a theme's sentiment and score beside its label. Kept out of keywords only.
+const EVALUATIVE_WORDS: &[&str] = &[
+    "amazing", "awesome", "awful", "bad", "beautiful", "best", "cute", "excellent", "fantastic", "favorite", "favourite", "gorgeous",
+    "great", "good", "horrible", "love", "loved", "lovely", "loves", "nice", "perfect", "perfectly", "poor", "pretty", "terrible",
+    "wonderful", "worst",
+];
+
 fn is_stop_word(w: &str) -> bool {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
     let set = SET.get_or_init(|| STOP_WORDS.iter().copied().collect());
@@ -49,11 +58,11 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Content terms of a text: unigrams that are neither stop words nor fillers, and bigrams of two
-/// adjacent ones.
+/// Content terms of a text: unigrams that are not stop words, fillers or praise and blame, and
+/// bigrams of two adjacent ones.
 pub fn terms(text: &str) -> Vec<String> {
     let words = words(text);
-    let skip = |w: &str| is_stop_word(w) || FILLER_WORDS.contains(&w);
+    let skip = |w: &str| is_stop_word(w) || FILLER_WORDS.contains(&w) || EVALUATIVE_WORDS.contains(&w);
     let mut out = Vec::new();
     for (i, w) in words.iter().enumerate() {
         if skip(w) {
@@ -246,6 +255,8 @@ mod tests {
         assert_eq!(terms("I'm still waiting for my refund card!"), ["waiting", "refund", "refund card", "card"]);
         // Hedges are no theme: "honestly, records duplicated" is about records.
         assert_eq!(terms("Honestly, records duplicated a bit"), ["records", "records duplicated", "duplicated"]);
+        // Praise is how, not what: "beautiful skirt" is about the skirt.
+        assert_eq!(terms("Beautiful skirt, love the pockets"), ["skirt", "pockets"]);
     }
 
     #[test]
