@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::alerts::impact_move_threshold;
 use super::stats::{self, AccountRevenue, Estimate, RiskRatio, ScoredResponse};
 use crate::sentiment::Sentiment;
 use crate::store::{AccountRecord, OutcomeKind, OutcomeRecord, ResponseRecord};
@@ -119,6 +120,19 @@ impl ThemeImpact {
     pub fn headline_impact(&self) -> Option<f64> {
         self.headline().and_then(|s| s.impact)
     }
+
+    /// A figure in the headline survey's points as NPS points, for ranking themes whose headline
+    /// surveys differ on one scale (a CES impact of −0.1 is a larger drag than an NPS one of −2).
+    fn in_nps_points(&self, points: f64) -> f64 {
+        self.headline().map_or(points, |s| as_nps_points(s.survey, points))
+    }
+}
+
+/// `points` of `survey` counted as NPS points: over the move that is news in that survey (the
+/// alerts' thresholds, measured on the same answers read as each survey: 3 NPS points, 2 CSAT
+/// points, 0.05 CES), times NPS's.
+pub fn as_nps_points(survey: SurveyKind, points: f64) -> f64 {
+    points * impact_move_threshold(SurveyKind::Nps) / impact_move_threshold(survey)
 }
 
 /// One survey's figures for a theme.
@@ -364,11 +378,12 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     };
     // A more negative score impact costs more; equal weighted drags (themes of accounts without
     // ARR weigh 0, whatever the sign of their impact) go by the score impact itself.
-    let drag = |t: &ThemeImpact| t.headline_impact().unwrap_or(f64::MAX);
+    // Themes whose headline is CSAT or CES (no NPS answer mentions them) rank in NPS points.
+    let drag = |t: &ThemeImpact| t.headline_impact().map_or(f64::MAX, |v| t.in_nps_points(v));
     themes.sort_by(|a, b| {
         let key = |t: &ThemeImpact| match ranked_by {
             RankedBy::ExcessChurnedArr => (rank(t), -t.excess_churned_arr.map_or(f64::MIN, |e| e.value)),
-            RankedBy::ArrWeightedScoreImpact => (i32::from(t.evidence == Evidence::TooLittleData), t.arr_weighted_score_impact.unwrap_or(f64::MAX)),
+            RankedBy::ArrWeightedScoreImpact => (i32::from(t.evidence == Evidence::TooLittleData), t.arr_weighted_score_impact.map_or(f64::MAX, |v| t.in_nps_points(v))),
             // Churn evidence needs revenue: without it, only the score speaks.
             RankedBy::ScoreImpact => (0, drag(t)),
         };
@@ -642,6 +657,41 @@ pub(crate) mod tests {
             assert_eq!(ranked.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3], "{ranked:?}");
             assert!(ranked[0].1 < 0.0 && ranked.windows(2).all(|w| w[0].1 <= w[1].1), "{ranked:?}");
         }
+    }
+
+    #[test]
+    fn themes_whose_headline_is_ces_rank_in_nps_points() {
+        // 20 NPS answers: 10 promoters, 9 passives, and 1 detractor who raises theme 1 (NPS 45
+        // against 52.6 without it: −7.6 points). 20 CES 1–7 answers: 16 sixes, and 4 twos who
+        // raise theme 2 (mean effort 5.2 against 6.0: −0.8, a severe effort problem for a fifth
+        // of the CES respondents). In raw points theme 1 would rank first.
+        let mut inp = ImpactInput::default();
+        for i in 0..40 {
+            let (survey, score) = match i {
+                0..10 => (SurveyKind::Nps, 10.0),
+                10..19 => (SurveyKind::Nps, 8.0),
+                19 => (SurveyKind::Nps, 3.0),
+                20..36 => (SurveyKind::Ces, 6.0),
+                _ => (SurveyKind::Ces, 2.0),
+            };
+            inp.responses.push(ResponseRecord { survey, scale: survey.default_scale(), ..response(i, &format!("a{i}"), score, 10 * DAY + i as i64) });
+            inp.accounts.push(account(i, 10_000.0));
+            let theme_id = match i {
+                19 => 1,
+                36.. => 2,
+                _ => continue,
+            };
+            inp.segments.push(SegmentTheme { response: i, theme_id, text: String::new(), sentiment: None, similarity: None });
+        }
+        let no_arr = ImpactInput { accounts: Vec::new(), ..inp.clone() };
+        for (inp, by) in [(no_arr, RankedBy::ScoreImpact), (inp, RankedBy::ArrWeightedScoreImpact)] {
+            let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+            assert_eq!(r.ranked_by, by);
+            let ranked: Vec<(i64, Option<SurveyKind>, f64)> = r.themes.iter().map(|t| (t.theme_id, t.headline().map(|s| s.survey), t.headline_impact().unwrap())).collect();
+            assert_eq!(ranked.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(), [(2, Some(SurveyKind::Ces)), (1, Some(SurveyKind::Nps))], "{ranked:?}");
+            assert!((ranked[0].2 + 0.8).abs() < 1e-9 && (ranked[1].2 - (45.0 - 1000.0 / 19.0)).abs() < 1e-9, "displayed in their own points: {ranked:?}");
+        }
+        assert!((as_nps_points(SurveyKind::Ces, -0.8) + 48.0).abs() < 1e-9 && (as_nps_points(SurveyKind::Csat, -2.0) + 3.0).abs() < 1e-9);
     }
 
     #[test]
