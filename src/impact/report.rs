@@ -123,7 +123,7 @@ impl ThemeImpact {
 
     /// A figure in the headline survey's points as NPS points, for ranking themes whose headline
     /// surveys differ on one scale (a CES impact of −0.1 is a larger drag than an NPS one of −2).
-    fn in_nps_points(&self, points: f64) -> f64 {
+    pub fn in_nps_points(&self, points: f64) -> f64 {
         self.headline().map_or(points, |s| as_nps_points(s.survey, points))
     }
 }
@@ -659,12 +659,11 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn themes_whose_headline_is_ces_rank_in_nps_points() {
-        // 20 NPS answers: 10 promoters, 9 passives, and 1 detractor who raises theme 1 (NPS 45
-        // against 52.6 without it: −7.6 points). 20 CES 1–7 answers: 16 sixes, and 4 twos who
-        // raise theme 2 (mean effort 5.2 against 6.0: −0.8, a severe effort problem for a fifth
-        // of the CES respondents). In raw points theme 1 would rank first.
+    /// 20 NPS answers: 10 promoters, 9 passives, and 1 detractor who raises theme 1 (NPS 45
+    /// against 52.6 without it: −7.6 points). 20 CES 1–7 answers: 16 sixes, and 4 twos who raise
+    /// theme 2 (mean effort 5.2 against 6.0: −0.8, a severe effort problem for a fifth of the CES
+    /// respondents). In raw points theme 1 would rank first. Every account has 10k ARR.
+    pub(crate) fn nps_and_ces_input() -> ImpactInput {
         let mut inp = ImpactInput::default();
         for i in 0..40 {
             let (survey, score) = match i {
@@ -683,6 +682,12 @@ pub(crate) mod tests {
             };
             inp.segments.push(SegmentTheme { response: i, theme_id, text: String::new(), sentiment: None, similarity: None });
         }
+        inp
+    }
+
+    #[test]
+    fn themes_whose_headline_is_ces_rank_in_nps_points() {
+        let inp = nps_and_ces_input();
         let no_arr = ImpactInput { accounts: Vec::new(), ..inp.clone() };
         for (inp, by) in [(no_arr, RankedBy::ScoreImpact), (inp, RankedBy::ArrWeightedScoreImpact)] {
             let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);

@@ -1,11 +1,14 @@
 //! The report's charts as SVG strings, drawn by plotters: the impact bar chart and a theme's trend.
 
+use std::collections::BTreeSet;
+
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use super::money;
 use crate::impact::alerts::TrendPoint;
-use crate::impact::report::{Evidence, ImpactReport, RankedBy};
+use crate::impact::report::{Evidence, ImpactReport, RankedBy, ThemeImpact};
+use crate::survey::SurveyKind;
 
 /// Themes shown in the impact chart.
 pub const IMPACT_BARS: usize = 12;
@@ -32,28 +35,39 @@ fn short(label: &str, max: usize) -> String {
 /// whisker (or, without outcomes, the ARR-weighted score impact). Uncertain themes are grey.
 pub fn impact_bars(report: &ImpactReport) -> String {
     let mut svg = String::new();
-    let rows: Vec<(String, f64, Option<(f64, f64)>, Evidence)> = report
-        .themes
+    let shown = &report.themes[..report.themes.len().min(IMPACT_BARS)];
+    // The score rankings compare themes in NPS points when their headline surveys differ; the
+    // bars do the same, else they read in the one survey's own points.
+    let surveys: BTreeSet<SurveyKind> = shown.iter().filter_map(|t| t.headline().map(|s| s.survey)).collect();
+    let one_survey = (surveys.len() == 1).then(|| *surveys.first().expect("one"));
+    let points = |t: &ThemeImpact, v: f64| if one_survey.is_some() { v } else { t.in_nps_points(v) };
+    let rows: Vec<(String, f64, Option<(f64, f64)>, Evidence)> = shown
         .iter()
-        .take(IMPACT_BARS)
         .map(|t| match report.ranked_by {
             RankedBy::ExcessChurnedArr => {
                 let e = t.excess_churned_arr;
                 (t.label.clone(), e.map_or(0.0, |e| e.value), e.map(|e| (e.low, e.high)), t.evidence)
             }
             // Shown as a cost: a negative score impact is a positive drag.
-            RankedBy::ArrWeightedScoreImpact => (t.label.clone(), -t.arr_weighted_score_impact.unwrap_or(0.0), None, t.evidence),
-            RankedBy::ScoreImpact => (t.label.clone(), -t.headline_impact().unwrap_or(0.0), None, t.evidence),
+            RankedBy::ArrWeightedScoreImpact => (t.label.clone(), -points(t, t.arr_weighted_score_impact.unwrap_or(0.0)), None, t.evidence),
+            RankedBy::ScoreImpact => (t.label.clone(), -points(t, t.headline_impact().unwrap_or(0.0)), None, t.evidence),
         })
         .collect();
+    let survey = one_survey.map_or("NPS", SurveyKind::as_str);
+    let caption = match report.ranked_by {
+        RankedBy::ExcessChurnedArr => "Churned ARR in excess of baseline (95% interval)".to_string(),
+        RankedBy::ArrWeightedScoreImpact => format!("ARR-weighted score drag (ARR × −{survey} impact / 100)"),
+        RankedBy::ScoreImpact => format!("Score drag ({survey} points the theme takes off the score)"),
+    };
+    let caption = if one_survey.is_none() && report.ranked_by != RankedBy::ExcessChurnedArr { caption + ", CSAT and CES as NPS points" } else { caption };
     let height = 70 + 34 * rows.len().max(1) as u32;
-    if let Err(e) = draw_impact_bars(&mut svg, &rows, report.ranked_by, height) {
+    if let Err(e) = draw_impact_bars(&mut svg, &rows, report.ranked_by, &caption, height) {
         tracing::warn!(error = %e, "impact chart failed");
     }
     svg
 }
 
-fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, Evidence)], by: RankedBy, height: u32) -> ChartResult {
+fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, Evidence)], by: RankedBy, caption: &str, height: u32) -> ChartResult {
     let root = SVGBackend::with_string(svg, (860, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let lo = rows.iter().map(|r| r.2.map_or(r.1, |(l, _)| l).min(r.1)).fold(0.0, f64::min);
@@ -63,11 +77,6 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
     let pad = 0.05 * span;
     let decimals = tick_decimals(span + 2.0 * pad);
     let n = rows.len().max(1) as i32;
-    let caption = match by {
-        RankedBy::ExcessChurnedArr => "Churned ARR in excess of baseline (95% interval)",
-        RankedBy::ArrWeightedScoreImpact => "ARR-weighted score drag (ARR × −NPS impact / 100)",
-        RankedBy::ScoreImpact => "Score drag (points the theme takes off the score)",
-    };
     let mut chart = ChartBuilder::on(&root)
         .caption(caption, (FONT, 17))
         .margin(12)
@@ -161,7 +170,7 @@ fn draw_trend(svg: &mut String, label: &str, points: &[TrendPoint]) -> ChartResu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::impact::report::Period;
+    use crate::impact::report::{ImpactInput, Period};
 
     #[test]
     fn charts_are_svg_with_labels() {
@@ -188,7 +197,7 @@ mod tests {
         let nps = [row("slow support", 8.4), row("billing", 3.1), row("login", -1.2)];
         for (rows, finest) in [(&ces[..], 0.01), (&nps[..], 2.0)] {
             let mut svg = String::new();
-            draw_impact_bars(&mut svg, rows, RankedBy::ScoreImpact, 200).unwrap();
+            draw_impact_bars(&mut svg, rows, RankedBy::ScoreImpact, "drag", 200).unwrap();
             let ticks = numeric_texts(&svg);
             assert!(ticks.len() >= 3, "{ticks:?}");
             let distinct: std::collections::BTreeSet<&String> = ticks.iter().collect();
@@ -199,6 +208,27 @@ mod tests {
         }
         assert_eq!(tick_decimals(0.05), 3);
         assert_eq!(tick_decimals(12.0), 0);
+    }
+
+    #[test]
+    fn bars_of_themes_whose_headlines_differ_read_in_nps_points() {
+        use crate::impact::report::{build, tests::nps_and_ces_input};
+        let period = Period { from: 7 * 86_400, to: 14 * 86_400 };
+        let mixed = build(&ImpactInput { accounts: Vec::new(), ..nps_and_ces_input() }, period, 1);
+        let svg = impact_bars(&mixed);
+        assert!(svg.contains("Score drag (NPS points the theme takes off the score), CSAT and CES as NPS points"), "{svg}");
+        // The CES theme's −0.8 is 48 NPS points: the axis reaches it.
+        let top = numeric_texts(&svg).iter().map(|t| t.parse::<f64>().unwrap()).fold(f64::MIN, f64::max);
+        assert!(top >= 40.0, "{top}");
+        // One survey: its own points, named.
+        let mut ces_only = nps_and_ces_input();
+        ces_only.responses.retain(|r| r.survey == SurveyKind::Ces);
+        ces_only.segments.retain(|s| s.theme_id == 2);
+        for s in &mut ces_only.segments {
+            s.response -= 20;
+        }
+        let svg = impact_bars(&build(&ImpactInput { accounts: Vec::new(), ..ces_only }, period, 1));
+        assert!(svg.contains("Score drag (CES points the theme takes off the score)\n"), "{svg}");
     }
 
     #[test]
