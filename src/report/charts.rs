@@ -97,7 +97,7 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
         .x_label_formatter(&|v| match by {
             // Points: tens for NPS, hundredths for a CES mean; money holds zero, so its units suffice.
             RankedBy::ScoreImpact => format!("{v:.decimals$}"),
-            _ => money(*v),
+            _ => round_money(*v),
         })
         .label_style((FONT, 13))
         .draw()?;
@@ -125,6 +125,15 @@ fn draw_impact_bars(svg: &mut String, rows: &[(String, f64, Option<(f64, f64)>, 
 /// `VALUE_TICKS` ticks, so the step is at least span / VALUE_TICKS and needs no more decimals than it.
 fn tick_decimals(span: f64) -> usize {
     (-(span / VALUE_TICKS as f64).log10().floor()).max(0.0) as usize
+}
+
+/// A money tick without the zeros a round step leaves: "200k", "1.5M" (not "200.0k", "1.50M").
+fn round_money(v: f64) -> String {
+    let text = money(v);
+    match text.find(['k', 'M']) {
+        Some(unit) if text[..unit].contains('.') => text[..unit].trim_end_matches('0').trim_end_matches('.').to_string() + &text[unit..],
+        _ => text,
+    }
 }
 
 /// The share of responses that mention a theme, period by period, with its mention counts.
@@ -229,6 +238,12 @@ mod tests {
         }
         let svg = impact_bars(&build(&ImpactInput { accounts: Vec::new(), ..ces_only }, period, 1));
         assert!(svg.contains("Score drag (CES points the theme takes off the score)\n"), "{svg}");
+    }
+
+    #[test]
+    fn money_ticks_drop_the_zeros_of_a_round_step() {
+        let ticks: Vec<String> = [-200_000.0, 0.0, 250_000.0, 1_500_000.0, 2_000_000.0, 1_250.0, 500.0].map(round_money).to_vec();
+        assert_eq!(ticks, ["−200k", "0", "250k", "1.5M", "2M", "1.2k", "500"]);
     }
 
     #[test]
