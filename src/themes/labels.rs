@@ -50,6 +50,13 @@ fn is_stop_word(w: &str) -> bool {
     set.contains(w) || w.len() < 2 || w.chars().all(|c| c.is_ascii_digit())
 }
 
+/// A word no keyword is made of: a stop word, a filler, praise or blame.
+fn is_no_keyword(w: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| FILLER_WORDS.iter().chain(EVALUATIVE_WORDS).copied().collect());
+    is_stop_word(w) || set.contains(w)
+}
+
 /// Lower-cased word tokens (letters, digits, inner apostrophes).
 pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
@@ -62,15 +69,14 @@ pub fn words(text: &str) -> Vec<String> {
 /// bigrams of two adjacent ones.
 pub fn terms(text: &str) -> Vec<String> {
     let words = words(text);
-    let skip = |w: &str| is_stop_word(w) || FILLER_WORDS.contains(&w) || EVALUATIVE_WORDS.contains(&w);
     let mut out = Vec::new();
     for (i, w) in words.iter().enumerate() {
-        if skip(w) {
+        if is_no_keyword(w) {
             continue;
         }
         out.push(w.clone());
         if let Some(next) = words.get(i + 1) {
-            if !skip(next) {
+            if !is_no_keyword(next) {
                 out.push(format!("{w} {next}"));
             }
         }
@@ -125,14 +131,17 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
             let mut chosen: Vec<String> = Vec::new();
+            let mut chosen_keys: Vec<String> = Vec::new();
             for (t, _) in scored {
                 // Skip a unigram already inside a chosen bigram, a bigram repeating two chosen words,
                 // and another inflection of a chosen term ("dresses" after "dress", "wash" after "washed").
+                let key = inflection_key(t);
                 let covered = chosen.iter().any(|c| c.split(' ').any(|w| w == t))
                     || (t.contains(' ') && t.split(' ').all(|w| chosen.iter().any(|c| c == w)))
-                    || chosen.iter().any(|c| inflection_key(c) == inflection_key(t));
+                    || chosen_keys.contains(&key);
                 if !covered {
                     chosen.push(t.to_string());
+                    chosen_keys.push(key);
                 }
                 if chosen.len() == n {
                     break;
