@@ -42,18 +42,18 @@ pub struct TrendPoint {
     pub responses: usize,
     pub mentions: usize,
     pub share: f64,
-    /// The period's headline survey (see [`headline_survey`]) and the theme's impact on it.
+    /// The theme's headline survey over the whole trend (see [`headline_survey`]) and the theme's
+    /// impact on it in this period (`None` when the period has no answer to it).
     pub survey: Option<SurveyKind>,
     pub impact: Option<f64>,
 }
 
-/// The headline survey of a set of responses: NPS when any is NPS, else the most answered one.
-pub fn headline_survey(responses: &[ScoredResponse]) -> Option<SurveyKind> {
-    let count = |k: SurveyKind| responses.iter().filter(|r| r.survey == k).count();
-    if count(SurveyKind::Nps) > 0 {
-        return Some(SurveyKind::Nps);
-    }
-    SurveyKind::ALL.into_iter().filter(|&k| count(k) > 0).max_by_key(|&k| count(k))
+/// The headline survey of a theme's answers: the one most of them answered, NPS then CSAT on a tie
+/// (as [`ThemeImpact::headline`](super::report::ThemeImpact::headline)).
+pub fn headline_survey(answered: impl IntoIterator<Item = SurveyKind>) -> Option<SurveyKind> {
+    let answered: Vec<SurveyKind> = answered.into_iter().collect();
+    let count = |k: SurveyKind| answered.iter().filter(|&&a| a == k).count();
+    SurveyKind::ALL.into_iter().filter(|&k| count(k) > 0).min_by_key(|&k| std::cmp::Reverse(count(k)))
 }
 
 /// Every theme's trend over `history` periods before `period` and `period` itself (oldest first,
@@ -80,6 +80,8 @@ pub fn trends(input: &ImpactInput, period: Period, history: usize) -> BTreeMap<i
     mentioning
         .iter()
         .map(|(&theme, theirs)| {
+            // One survey for the whole trend, so that no two weeks' impacts are in different units.
+            let survey = headline_survey(members.iter().flatten().filter(|i| theirs.contains(i)).map(|&i| scored[i].survey));
             let points = periods
                 .iter()
                 .zip(&members)
@@ -87,7 +89,6 @@ pub fn trends(input: &ImpactInput, period: Period, history: usize) -> BTreeMap<i
                     let responses: Vec<ScoredResponse> = members.iter().map(|&i| scored[i]).collect();
                     let mentions: Vec<bool> = members.iter().map(|i| theirs.contains(i)).collect();
                     let n = mentions.iter().filter(|&&m| m).count();
-                    let survey = headline_survey(&responses);
                     TrendPoint {
                         period,
                         responses: members.len(),
@@ -259,7 +260,8 @@ mod tests {
 
     #[test]
     fn an_impact_is_not_compared_across_surveys() {
-        // Week 7 answered in CES, week 8 in NPS: the two impacts are in different units.
+        // Weeks 0–7 answered in CES, week 8 in NPS: theme 2's trend is a CES one (32 of its 36
+        // answers), and week 8 has no CES impact to compare with week 7's.
         let mut inp = input();
         let ces = ces_input();
         for (r, c) in inp.responses.iter_mut().zip(ces.responses) {
@@ -268,16 +270,41 @@ mod tests {
             }
         }
         let t = trends(&inp, Period { from: 8 * WEEK, to: 9 * WEEK }, HISTORY_PERIODS);
-        assert_eq!((t[&2][7].survey, t[&2][8].survey), (Some(SurveyKind::Ces), Some(SurveyKind::Nps)));
+        assert!(t[&2].iter().all(|p| p.survey == Some(SurveyKind::Ces)), "{:?}", t[&2]);
+        assert!(t[&2][7].impact.is_some() && t[&2][8].impact.is_none(), "{:?}", t[&2]);
         let a = alerts(&t, |id| format!("theme {id}"));
         assert!(!a.iter().any(|a| matches!(a.kind, AlertKind::ImpactMove { .. })), "{a:#?}");
     }
 
     #[test]
-    fn headline_is_nps_else_the_most_answered_survey() {
-        let r = |survey| ScoredResponse { survey, score: 3.0, scale: survey.default_scale() };
-        assert_eq!(headline_survey(&[r(SurveyKind::Csat), r(SurveyKind::Nps)]), Some(SurveyKind::Nps));
-        assert_eq!(headline_survey(&[r(SurveyKind::Csat), r(SurveyKind::Ces), r(SurveyKind::Ces)]), Some(SurveyKind::Ces));
-        assert_eq!(headline_survey(&[]), None);
+    fn a_trend_reads_the_survey_the_theme_is_raised_in() {
+        // Every week has NPS answers, but theme 2 is raised only by CES respondents (accounts
+        // a16–a19 of the CES a12–a19): its trend is its CES impact (with an NPS-first rule it would
+        // be no NPS impact at all, and never move).
+        let mut inp = input();
+        let ces = ces_input();
+        for (r, c) in inp.responses.iter_mut().zip(ces.responses) {
+            if r.account_id.trim_start_matches('a').parse::<usize>().unwrap() >= 12 {
+                *r = c;
+            }
+        }
+        let t = trends(&inp, Period { from: 8 * WEEK, to: 9 * WEEK }, HISTORY_PERIODS);
+        assert!(t[&2].iter().all(|p| p.survey == Some(SurveyKind::Ces)), "{:?}", t[&2]);
+        assert_eq!(t[&1][8].survey, Some(SurveyKind::Nps));
+        // Week 7: its sixes and fives leave the CES mean at 5.5. Week 8: its four twos give
+        // (6 + 5 + 6 + 5 + 4·2)/8 = 3.75 against 5.5 without them.
+        let moved = alerts(&t, |id| format!("theme {id}")).into_iter().find(|a| a.theme_id == 2).expect("a CES move");
+        let AlertKind::ImpactMove { survey, previous, current } = moved.kind else { panic!("{moved:?}") };
+        assert_eq!(survey, SurveyKind::Ces);
+        assert!(previous.abs() < 1e-9 && (current + 1.75).abs() < 1e-9, "{previous} {current}");
+    }
+
+    #[test]
+    fn headline_is_the_most_answered_survey_nps_first_on_a_tie() {
+        use SurveyKind::*;
+        assert_eq!(headline_survey([Csat, Nps]), Some(Nps));
+        assert_eq!(headline_survey([Csat, Ces, Nps, Ces]), Some(Ces));
+        assert_eq!(headline_survey([Ces, Csat]), Some(Csat));
+        assert_eq!(headline_survey([]), None);
     }
 }

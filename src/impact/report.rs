@@ -103,16 +103,18 @@ pub struct ThemeImpact {
     /// Churned ARR in excess of the baseline, with its bootstrap interval.
     pub excess_churned_arr: Option<Estimate>,
     pub arr_at_risk: Option<f64>,
-    /// ARR of mentioning accounts × the NPS (or first survey's) score impact / 100: the fallback
+    /// ARR of mentioning accounts × the headline survey's score impact / 100: the fallback
     /// ranking before any churn outcome exists.
     pub arr_weighted_score_impact: Option<f64>,
     pub evidence: Evidence,
 }
 
 impl ThemeImpact {
-    /// The theme's NPS figures, else its first survey's ([`SurveyKind::ALL`] order).
+    /// The figures of the survey most of the theme's mentioning responses answered, NPS then CSAT on
+    /// a tie (`scores` is in [`SurveyKind::ALL`] order and `min_by_key` keeps the first): a theme
+    /// raised in 200 CES answers and one NPS answer is a CES theme, not an NPS one of one answer.
     pub fn headline(&self) -> Option<&SurveyImpact> {
-        self.scores.iter().find(|s| s.survey == SurveyKind::Nps).or(self.scores.first())
+        self.scores.iter().min_by_key(|s| std::cmp::Reverse(s.responses))
     }
 
     /// The headline survey's score impact: the figure the fallback rankings weigh. Negative: the
@@ -378,7 +380,7 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     };
     // A more negative score impact costs more; equal weighted drags (themes of accounts without
     // ARR weigh 0, whatever the sign of their impact) go by the score impact itself.
-    // Themes whose headline is CSAT or CES (no NPS answer mentions them) rank in NPS points.
+    // Themes whose headline is CSAT or CES (most of their answers came from it) rank in NPS points.
     let drag = |t: &ThemeImpact| t.headline_impact().map_or(f64::MAX, |v| t.in_nps_points(v));
     themes.sort_by(|a, b| {
         let key = |t: &ThemeImpact| match ranked_by {
@@ -404,8 +406,8 @@ pub struct SegmentBreakdown {
     pub responses: usize,
     pub mentioning: usize,
     pub share: f64,
-    /// The theme's impact on the headline metric (NPS if present, else the first survey) within
-    /// this value's responses only.
+    /// The theme's impact on its headline survey (the one most of its mentioning responses of the
+    /// period answered, as [`ThemeImpact::headline`]) within this value's responses only.
     pub impact: Option<f64>,
 }
 
@@ -415,6 +417,9 @@ pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: 
     let accounts = super::scope::accounts_by_id(&input.accounts);
     let value_of = |r: &ResponseRecord| -> String { super::scope::attribute_value(r, accounts.get(r.account_id.as_str()).copied(), attribute).unwrap_or("(none)").to_string() };
     let mentioning: BTreeSet<usize> = input.segments.iter().filter(|s| s.theme_id == theme_id).map(|s| s.response).collect();
+    // Every value's impact in the same survey, so that the rows compare with each other and with
+    // the theme's own figure.
+    let headline = super::alerts::headline_survey(mentioning.iter().map(|&i| &input.responses[i]).filter(|r| period.contains(r.submitted_at)).map(|r| r.survey));
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| period.contains(r.submitted_at)) {
         groups.entry(value_of(r)).or_default().push(i);
@@ -425,13 +430,12 @@ pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: 
             let scored: Vec<ScoredResponse> = members.iter().map(|&i| &input.responses[i]).map(|r| ScoredResponse { survey: r.survey, score: r.score, scale: r.scale }).collect();
             let mentions: Vec<bool> = members.iter().map(|i| mentioning.contains(i)).collect();
             let n = mentions.iter().filter(|&&m| m).count();
-            let headline = if scored.iter().any(|r| r.survey == SurveyKind::Nps) { SurveyKind::Nps } else { scored[0].survey };
             SegmentBreakdown {
                 value,
                 responses: members.len(),
                 mentioning: n,
                 share: n as f64 / members.len() as f64,
-                impact: stats::score_impact(headline, &scored, &mentions),
+                impact: headline.and_then(|k| stats::score_impact(k, &scored, &mentions)),
             }
         })
         .collect();
@@ -697,6 +701,27 @@ pub(crate) mod tests {
             assert!((ranked[0].2 + 0.8).abs() < 1e-9 && (ranked[1].2 - (45.0 - 1000.0 / 19.0)).abs() < 1e-9, "displayed in their own points: {ranked:?}");
         }
         assert!((as_nps_points(SurveyKind::Ces, -0.8) + 48.0).abs() < 1e-9 && (as_nps_points(SurveyKind::Csat, -2.0) + 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_theme_headlines_the_survey_most_of_its_answers_came_from() {
+        // Theme 2 is also raised by one NPS promoter: as an NPS theme it would raise the NPS by
+        // 2.9 points and rank last, hiding the severe effort problem of its four CES answers.
+        let mut inp = nps_and_ces_input();
+        inp.segments.push(SegmentTheme { response: 0, theme_id: 2, text: String::new(), sentiment: None, similarity: None });
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        let ranked: Vec<(i64, Option<SurveyKind>)> = r.themes.iter().map(|t| (t.theme_id, t.headline().map(|s| s.survey))).collect();
+        assert_eq!(ranked, [(2, Some(SurveyKind::Ces)), (1, Some(SurveyKind::Nps))]);
+        assert_eq!(r.themes[0].scores.len(), 2, "its NPS figures are still reported");
+        let rows = breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 2, "plan");
+        assert!(matches!(rows[..], [SegmentBreakdown { impact: Some(v), .. }] if (v + 0.8).abs() < 1e-9), "its breakdown reads the CES too: {rows:?}");
+        // On a tie the NPS figures headline.
+        inp.segments.push(SegmentTheme { response: 1, theme_id: 2, text: String::new(), sentiment: None, similarity: None });
+        inp.segments.retain(|s| !(s.theme_id == 2 && s.response >= 38));
+        let r = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1);
+        let theme2 = r.themes.iter().find(|t| t.theme_id == 2).unwrap();
+        assert_eq!(theme2.scores.iter().map(|s| (s.survey, s.responses)).collect::<Vec<_>>(), [(SurveyKind::Nps, 2), (SurveyKind::Ces, 2)]);
+        assert_eq!(theme2.headline().map(|s| s.survey), Some(SurveyKind::Nps));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::impact::document::Document;
 use crate::impact::report::ThemeImpact;
 use crate::survey::impact_text;
 
-/// "NPS 12.0 (−4.1)": the theme's headline survey (NPS when present) and its impact.
+/// "NPS 12.0 (−4.1)": the theme's headline survey (the one most of its answers came from) and its impact.
 pub fn headline_score(t: &ThemeImpact) -> String {
     t.headline().map_or("–".into(), survey_score)
 }

@@ -222,10 +222,10 @@ pub fn ranked_by_text(r: RankedBy) -> &'static str {
     match r {
         RankedBy::ExcessChurnedArr => "Ranked by revenue-weighted impact: churned ARR in excess of the baseline churn of accounts that did not raise the theme.",
         RankedBy::ArrWeightedScoreImpact => {
-            "No churn outcomes recorded for these respondents yet: ranked by ARR-weighted score impact (ARR of the theme's accounts × its NPS impact / 100; a theme no NPS answer raises weighs its CSAT or CES impact as NPS points, 2 CSAT points or 0.05 CES as 3) instead."
+            "No churn outcomes recorded for these respondents yet: ranked by ARR-weighted score impact (ARR of the theme's accounts × its impact on the survey most of its answers came from / 100; a CSAT or CES impact counts as NPS points, 2 CSAT points or 0.05 CES as 3) instead."
         }
         RankedBy::ScoreImpact => {
-            "No account revenue (ARR) recorded for these respondents: ranked by score impact (NPS, else the survey's own score counted as NPS points: 2 CSAT points or 0.05 CES as 3), most points lost first. Import accounts with their ARR to rank by revenue."
+            "No account revenue (ARR) recorded for these respondents: ranked by score impact on the survey most of the theme's answers came from (CSAT or CES counted as NPS points: 2 CSAT points or 0.05 CES as 3), most points lost first. Import accounts with their ARR to rank by revenue."
         }
     }
 }
