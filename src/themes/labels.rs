@@ -37,11 +37,12 @@ const FILLER_WORDS: &[&str] = &[
 
 /// Praise and blame: how people feel about a thing, not what it is. A label of them ("skirt /
 /// beautiful skirt / cute skirt", "fit / perfectly / fits perfectly") names no topic, and the
-/// report shows a theme's sentiment and score beside its label. Kept out of keywords only.
+/// report shows a theme's sentiment and score beside its label. "Like" is praise or a preposition
+/// ("looked / looked like", "coat like", "fits like"), never a topic. Kept out of keywords only.
 const EVALUATIVE_WORDS: &[&str] = &[
     "amazing", "awesome", "awful", "bad", "beautiful", "best", "cute", "excellent", "fantastic", "favorite", "favourite", "gorgeous",
-    "great", "good", "horrible", "love", "loved", "lovely", "loves", "nice", "perfect", "perfectly", "poor", "pretty", "terrible",
-    "wonderful", "worst",
+    "great", "good", "horrible", "like", "liked", "likes", "love", "loved", "lovely", "loves", "nice", "perfect", "perfectly", "poor",
+    "pretty", "terrible", "wonderful", "worst",
 ];
 
 fn is_stop_word(w: &str) -> bool {
@@ -266,6 +267,7 @@ mod tests {
         assert_eq!(terms("Honestly, records duplicated a bit"), ["records", "records duplicated", "duplicated"]);
         // Praise is how, not what: "beautiful skirt" is about the skirt.
         assert_eq!(terms("Beautiful skirt, love the pockets"), ["skirt", "pockets"]);
+        assert_eq!(terms("It looked like a tent, I liked the color"), ["looked", "tent", "color"]);
     }
 
     #[test]
