@@ -472,7 +472,7 @@ pub(crate) mod tests {
     /// 20 accounts, one response each in the period. Theme 1 ("billing"): accounts 0–5, big ARR,
     /// 4 of them churn. Theme 2 ("app"): accounts 4–17, many mentions, small ARR, no extra churn
     /// (accounts 4 and 5 mention both). Theme 3: two accounts only.
-    fn input(with_outcomes: bool) -> ImpactInput {
+    pub(crate) fn input(with_outcomes: bool) -> ImpactInput {
         let mut inp = ImpactInput::default();
         for i in 0..20 {
             let score = if i < 6 { 2.0 } else if i < 18 { 8.0 } else { 10.0 };

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::{all_scores, excess_text, headline_score, risk_ratio_text};
+use super::markdown::{all_scores, excess_parts, headline_score, risk_ratio_parts};
 use crate::survey::impact_text;
 use super::{charts, escape, theme_evidence_text, money, percent, period_label, ranked_by_text, timestamp, HOW_TO_READ};
 use crate::impact::document::Document;
@@ -14,11 +14,12 @@ pub const DETAILED_THEMES: usize = 10;
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;background:#f6f6f4}
-main{max-width:1100px;margin:0 auto;padding:24px}
+main{max-width:1320px;margin:0 auto;padding:24px}
 h1{font-size:1.6em;margin:0 0 4px} h2{margin-top:36px;border-bottom:2px solid #ddd;padding-bottom:4px}
 .sub{color:#666} .card{background:#fff;border-radius:8px;padding:16px;margin:12px 0;box-shadow:0 1px 3px #0002}
 table{border-collapse:collapse;width:100%;font-size:.92em} th,td{padding:6px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{background:#fafafa} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.fig{white-space:nowrap;font-variant-numeric:tabular-nums} td.label{min-width:12em} .card{overflow-x:auto}
 .clear{color:#b3261e;font-weight:600} .uncertain{color:#777} .too_little_data{color:#999;font-style:italic}
 .alert{border-left:4px solid #d97706;background:#fffbeb;padding:8px 12px;margin:6px 0}
 blockquote{margin:6px 0;padding:4px 12px;border-left:3px solid #ccc;color:#444}
@@ -26,6 +27,12 @@ blockquote{margin:6px 0;padding:4px 12px;border-left:3px solid #ccc;color:#444}
 .bar{display:inline-block;height:10px} .neg{background:#c8372d} .neu{background:#bbb} .pos{background:#3c8c5a}
 dt{font-weight:600;margin-top:8px} dd{margin-left:0}
 ";
+
+/// Figures that each stay whole, one per line: the ranking's interval and q-value cells would
+/// otherwise run to one line wider than the page.
+fn figures(parts: impl IntoIterator<Item = String>) -> String {
+    parts.into_iter().map(|p| format!("<span class=\"fig\">{}</span>", escape(&p))).collect::<Vec<_>>().join("<br>")
+}
 
 fn sentiment_bar(t: &ThemeImpact) -> String {
     match t.sentiment_mix {
@@ -71,10 +78,12 @@ pub fn render(doc: &Document) -> String {
     let _ = write!(h, "<div class=\"card\"><table id=\"ranking\"><thead><tr><th>#</th><th>theme</th><th>evidence</th><th>mentions</th><th>share (prev.)</th><th>score (impact)</th><th>sentiment</th><th>churn RR [95% CI], q</th><th>excess churned ARR [95% CI]</th><th>ARR at risk</th></tr></thead><tbody>");
     for (i, t) in r.themes.iter().enumerate() {
         let prev = t.previous_share.map_or(String::new(), |p| format!(" ({})", percent(p)));
-        let rr = escape(&risk_ratio_text(t));
+        let (ratio, q, adjusted) = risk_ratio_parts(t);
+        let rr = figures([Some(ratio), q, adjusted].into_iter().flatten());
+        let excess = excess_parts(t).map_or("–".into(), |(value, interval)| figures([value, interval]));
         let _ = write!(
             h,
-            "<tr><td class=\"num\">{}</td><td><a href=\"#theme-{}\">{}</a></td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}{}</td><td title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td class=\"label\"><a href=\"#theme-{}\">{}</a></td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}{}</td><td class=\"fig\" title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             i + 1,
             t.theme_id,
             escape(&t.label),
@@ -87,7 +96,7 @@ pub fn render(doc: &Document) -> String {
             escape(&headline_score(t)),
             sentiment_bar(t),
             rr,
-            escape(&excess_text(t)),
+            excess,
             t.arr_at_risk.map_or("–".into(), money)
         );
     }
@@ -147,4 +156,32 @@ pub fn render(doc: &Document) -> String {
     }
     let _ = writeln!(h, "</dl></main></body></html>");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impact::document::{assemble, BreakdownBy};
+    use crate::impact::report::Period;
+
+    #[test]
+    fn ranking_figures_break_between_figures_not_within_them() {
+        // A risk ratio with its q-value (and an adjusted ratio) and an excess with its interval
+        // ran to one unbreakable line each, wider than the page: the last columns, excess churned
+        // ARR among them, fell off the card.
+        let day = 86_400;
+        let doc = assemble("w", &crate::impact::report::tests::input(true), Period { from: 7 * day, to: 14 * day }, &BreakdownBy::Auto, 1, 0);
+        let billing = doc.impact.themes.iter().find(|t| t.theme_id == 1).expect("billing");
+        let (ratio, q, _) = risk_ratio_parts(billing);
+        let (value, interval) = excess_parts(billing).expect("an excess");
+        let html = render(&doc);
+        let ranking = &html[html.find("id=\"ranking\"").unwrap()..];
+        let row = &ranking[ranking.find("#theme-1\"").unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        for figure in [ratio, q.expect("a q-value"), value, interval] {
+            assert!(row.contains(&format!("<span class=\"fig\">{}</span>", escape(&figure))), "{figure} is not a figure of its own: {row}");
+        }
+        assert!(!row.contains(", q "), "{row}");
+        assert!(html.contains(".fig{white-space:nowrap"));
+    }
 }

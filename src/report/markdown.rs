@@ -28,18 +28,28 @@ fn survey_score(s: &crate::impact::report::SurveyImpact) -> String {
 /// q-value (adjusted for every theme tested) and, for a clear theme beside other clear costs, the
 /// ratio within strata of those (Mantel–Haenszel), or "–".
 pub fn risk_ratio_text(t: &ThemeImpact) -> String {
-    let q = match t.churn_q_value {
-        Some(q) if q < 0.001 => ", q < 0.001".to_string(),
-        Some(q) => format!(", q {q:.3}"),
-        None => String::new(),
-    };
-    let adjusted = t.churn_risk_adjusted.map_or(String::new(), |a| format!("; adj. {:.2} [{:.2}, {:.2}]", a.ratio, a.low, a.high));
-    t.churn_risk.map_or("–".into(), |x| format!("{:.2} [{:.2}, {:.2}]{q}{adjusted}", x.ratio, x.low, x.high))
+    let (ratio, q, adjusted) = risk_ratio_parts(t);
+    let q = q.map_or(String::new(), |q| format!(", {q}"));
+    let adjusted = adjusted.map_or(String::new(), |a| format!("; {a}"));
+    format!("{ratio}{q}{adjusted}")
+}
+
+/// The figures of [`risk_ratio_text`] apart: "2.25 [1.10, 4.60]", "q 0.031", "adj. 1.90 [1.05, 3.40]".
+pub fn risk_ratio_parts(t: &ThemeImpact) -> (String, Option<String>, Option<String>) {
+    let Some(x) = t.churn_risk else { return ("–".into(), None, None) };
+    let q = t.churn_q_value.map(|q| if q < 0.001 { "q < 0.001".to_string() } else { format!("q {q:.3}") });
+    let adjusted = t.churn_risk_adjusted.map(|a| format!("adj. {:.2} [{:.2}, {:.2}]", a.ratio, a.low, a.high));
+    (format!("{:.2} [{:.2}, {:.2}]", x.ratio, x.low, x.high), q, adjusted)
 }
 
 /// "−12.3k [−20.1k, −4.0k]" or "–".
 pub fn excess_text(t: &ThemeImpact) -> String {
-    t.excess_churned_arr.map_or("–".into(), |e| format!("{} [{}, {}]", money(e.value), money(e.low), money(e.high)))
+    excess_parts(t).map_or("–".into(), |(value, interval)| format!("{value} {interval}"))
+}
+
+/// The excess churned ARR and its interval apart: "−12.3k", "[−20.1k, −4.0k]".
+pub fn excess_parts(t: &ThemeImpact) -> Option<(String, String)> {
+    t.excess_churned_arr.map(|e| (money(e.value), format!("[{}, {}]", money(e.low), money(e.high))))
 }
 
 fn cell(s: &str) -> String {
