@@ -136,7 +136,8 @@ fn round_money(v: f64) -> String {
     }
 }
 
-/// The share of responses that mention a theme, period by period, with its mention counts.
+/// The share of responses that mention a theme, period by period, with its mention counts. A week
+/// without any response has no share: it is left out of the line, not drawn as 0%.
 pub fn trend(label: &str, points: &[TrendPoint]) -> String {
     let mut svg = String::new();
     if let Err(e) = draw_trend(&mut svg, label, points) {
@@ -149,10 +150,12 @@ fn draw_trend(svg: &mut String, label: &str, points: &[TrendPoint]) -> ChartResu
     let root = SVGBackend::with_string(svg, (420, 200)).into_drawing_area();
     root.fill(&WHITE)?;
     let top = points.iter().map(|p| 100.0 * p.share).fold(1.0, f64::max) * 1.15;
+    let decimals = tick_decimals(top);
     let n = points.len().max(2);
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("{} — share of responses by week", short(label, 30)), (FONT, 13))
         .margin(8)
+        .margin_right(20) // the last week's date is centred on the edge of the plot
         .x_label_area_size(26)
         .y_label_area_size(40)
         .build_cartesian_2d(0..(n - 1), 0.0..top)?;
@@ -166,12 +169,16 @@ fn draw_trend(svg: &mut String, label: &str, points: &[TrendPoint]) -> ChartResu
         .configure_mesh()
         .x_labels(n.min(9))
         .x_label_formatter(&day)
-        .y_label_formatter(&|v| format!("{v:.0}%"))
+        .y_labels(VALUE_TICKS)
+        .y_label_formatter(&|v| format!("{v:.decimals$}%"))
         .label_style((FONT, 11))
         .draw()?;
-    let series: Vec<(usize, f64)> = points.iter().enumerate().map(|(i, p)| (i, 100.0 * p.share)).collect();
-    chart.draw_series(LineSeries::new(series.clone(), BLUE.stroke_width(2)))?;
-    chart.draw_series(series.iter().map(|&(i, v)| Circle::new((i, v), 3, BLUE.filled())))?;
+    let answered: Vec<(usize, f64)> = points.iter().enumerate().filter(|(_, p)| p.responses > 0).map(|(i, p)| (i, 100.0 * p.share)).collect();
+    // One line per run of consecutive answered weeks.
+    for run in answered.chunk_by(|a, b| b.0 == a.0 + 1) {
+        chart.draw_series(LineSeries::new(run.iter().copied(), BLUE.stroke_width(2)))?;
+    }
+    chart.draw_series(answered.iter().map(|&(i, v)| Circle::new((i, v), 3, BLUE.filled())))?;
     root.present()?;
     Ok(())
 }
@@ -190,6 +197,26 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
         assert!(svg.contains("billing &amp; invoices"), "labels are escaped: {svg}");
         assert!(svg.contains("<polyline") || svg.contains("<path"), "the line is drawn");
+    }
+
+    #[test]
+    fn a_trend_reads_its_scale_and_skips_weeks_without_responses() {
+        // Shares of about 1%: whole-percent ticks read "0% 0% 0% 1% 1% 1%".
+        let points: Vec<TrendPoint> = (0..9)
+            .map(|i| {
+                let responses = if i < 2 { 0 } else { 100 };
+                let mentions = [0, 0, 1, 2, 1, 0, 1, 2, 1][i];
+                let share = if responses == 0 { 0.0 } else { mentions as f64 / responses as f64 };
+                TrendPoint { period: Period { from: i as i64 * 604_800, to: (i as i64 + 1) * 604_800 }, responses, mentions, share, survey: None, impact: None }
+            })
+            .collect();
+        let svg = trend("billing", &points);
+        let ticks: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit('>').next()).map(str::trim).filter(|t| t.ends_with('%')).collect();
+        assert!(ticks.len() >= 3, "{svg}");
+        let distinct: std::collections::BTreeSet<&&str> = ticks.iter().collect();
+        assert_eq!(distinct.len(), ticks.len(), "every tick reads differently: {ticks:?}");
+        // Seven answered weeks: seven dots, and none for the two weeks before the first response.
+        assert_eq!(svg.matches("<circle").count(), 7, "{svg}");
     }
 
     /// The numbers the SVG prints, in order (the value axis's ticks, for a bar chart).
