@@ -188,35 +188,43 @@ fn word_root(word: &str) -> String {
 }
 
 /// A short human-readable label from the top keywords: "card arrival / delivery".
-pub fn label_from_keywords(keywords: &[String]) -> String {
+pub fn label_from_keywords(keywords: &[impl AsRef<str>]) -> String {
     if keywords.is_empty() {
         return "(no keywords)".to_string();
     }
-    keywords.iter().take(3).cloned().collect::<Vec<_>>().join(" / ")
+    keywords.iter().take(3).map(|k| k.as_ref()).collect::<Vec<_>>().join(" / ")
 }
 
 /// One label per theme ([`label_from_keywords`]), no two alike: two themes whose top three
-/// keywords agree read as one in a report or an alert ("hubspot sync / lose data / silently fails"
+/// keywords agree — in any order: "size / usually wear / ordered" and "usually wear / size /
+/// ordered" — read as one in a report or an alert ("hubspot sync / lose data / silently fails"
 /// twice), so the smaller theme's third keyword gives way to its next keyword that tells the two
 /// apart, and only when none does, a number. `sizes` orders the themes: the larger keeps its label.
 pub fn distinct_labels(keywords: &[Vec<String>], sizes: &[usize]) -> Vec<String> {
+    // A label as a reader compares it: its keywords, whatever their order.
+    let key = |terms: &[&String]| {
+        let mut terms: Vec<&str> = terms.iter().map(|t| t.as_str()).collect();
+        terms.sort_unstable();
+        terms.join(" / ")
+    };
     let mut order: Vec<usize> = (0..keywords.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i]), i));
     let mut used = std::collections::HashSet::new();
     let mut labels = vec![String::new(); keywords.len()];
     for i in order {
         let kw = &keywords[i];
-        let plain = label_from_keywords(kw);
-        let mut label = if kw.len() <= 3 || !used.contains(&plain) {
-            plain
-        } else {
-            let head = kw[..2].join(" / ");
-            kw[3..].iter().map(|k| format!("{head} / {k}")).find(|l| !used.contains(l)).unwrap_or(plain)
-        };
-        if used.contains(&label) {
-            label = (2..).map(|n| format!("{label} ({n})")).find(|l| !used.contains(l)).expect("some number is free");
+        let mut terms: Vec<&String> = kw.iter().take(3).collect();
+        if kw.len() > 3 && used.contains(&key(&terms)) {
+            if let Some(next) = kw[3..].iter().find(|k| !used.contains(&key(&[&kw[0], &kw[1], k]))) {
+                terms[2] = next;
+            }
         }
-        used.insert(label.clone());
+        let (mut label, mut seen) = (label_from_keywords(&terms), key(&terms));
+        if used.contains(&seen) {
+            let n = (2..).find(|n| !used.contains(&format!("{seen} ({n})"))).expect("some number is free");
+            (label, seen) = (format!("{label} ({n})"), format!("{seen} ({n})"));
+        }
+        used.insert(seen);
         labels[i] = label;
     }
     labels
@@ -330,8 +338,10 @@ mod tests {
             kw(&["hubspot sync", "lose data", "silently fails", "contacts"]),
             kw(&["hubspot sync", "lose data", "silently fails"]),
             kw(&["refund", "waiting"]),
+            kw(&["lose data", "hubspot sync", "silently fails", "sync"]),
+            kw(&["waiting", "refund"]),
         ];
-        let labels = distinct_labels(&keywords, &[10, 30, 20, 5, 7]);
+        let labels = distinct_labels(&keywords, &[10, 30, 20, 5, 7, 4, 3]);
         assert_eq!(
             labels,
             [
@@ -340,6 +350,8 @@ mod tests {
                 "hubspot sync / lose data / contacts",           // the second largest: its next keyword
                 "hubspot sync / lose data / silently fails (2)", // no keyword left to tell it apart
                 "refund / waiting",
+                "lose data / hubspot sync / sync",               // the same three keywords in another order
+                "waiting / refund (2)",
             ]
         );
     }
