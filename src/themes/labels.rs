@@ -7,7 +7,7 @@
 //! frequency across all themes. Frequent-everywhere words ("app", "the") sink; words that mark one
 //! theme rise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Common English words that carry no theme.
 const STOP_WORDS: &[&str] = &[
@@ -132,18 +132,16 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
             let mut chosen: Vec<String> = Vec::new();
-            let mut chosen_keys: Vec<String> = Vec::new();
+            let mut chosen_roots: HashSet<String> = HashSet::new();
             for (t, _) in scored {
-                // Skip a unigram already inside a chosen bigram, a bigram repeating two chosen words,
-                // and another inflection of a chosen term ("dresses" after "dress", "wash" after "washed").
-                let key = inflection_key(t);
-                let covered = chosen.iter().any(|c| c.split(' ').any(|w| w == t))
-                    || (t.contains(' ') && t.split(' ').all(|w| chosen.iter().any(|c| c == w)))
-                    || chosen_keys.contains(&key);
-                if !covered {
-                    chosen.push(t.to_string());
-                    chosen_keys.push(key);
+                // Skip a term every word of which a chosen term already says, in any inflection:
+                // "dresses" after "dress", "recommended" after "highly recommend", "dresses fit"
+                // after "dress fit", "fits tight" after "fit" and "tight".
+                if t.split(' ').all(|w| chosen_roots.contains(&word_root(w))) {
+                    continue;
                 }
+                chosen.push(t.to_string());
+                chosen_roots.extend(t.split(' ').map(word_root));
                 if chosen.len() == n {
                     break;
                 }
@@ -153,13 +151,9 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The term with each word cut to a rough root, so that the inflections a label would show twice
-/// meet: plurals (buttons, dresses, deliveries, boxes), -ed and -ing (washed, shipping, tried), a
-/// final e (charge), a possessive. Not a stemmer: it only decides which keywords repeat each other.
-fn inflection_key(term: &str) -> String {
-    term.split(' ').map(word_root).collect::<Vec<_>>().join(" ")
-}
-
+/// The word cut to a rough root, so that the inflections a label would show twice meet: plurals
+/// (buttons, dresses, deliveries, boxes), -ed and -ing (washed, shipping, tried), a final e
+/// (charge), a possessive. Not a stemmer: it only decides which keywords repeat each other.
 fn word_root(word: &str) -> String {
     let w = word.strip_suffix("'s").unwrap_or(word);
     let cut = |suffix: &str| w.strip_suffix(suffix).filter(|r| r.chars().count() >= 3);
@@ -299,6 +293,10 @@ mod tests {
         assert_eq!(label_from_keywords(&kw[1]), kw[1].join(" / "));
     }
 
+    fn inflection_key(term: &str) -> String {
+        term.split(' ').map(word_root).collect::<Vec<_>>().join(" ")
+    }
+
     #[test]
     fn inflections_of_one_word_meet_and_different_words_do_not() {
         let same = [
@@ -327,6 +325,11 @@ mod tests {
             assert_eq!(keys.len(), k.len(), "{kw:?}");
         }
         assert!(kw[0].contains(&"washed".to_string()) && !kw[0].contains(&"wash".to_string()), "{kw:?}");
+        // Clothing reviews: "highly recommend / recommended / airplane".
+        let praise = vec!["highly recommend this", "highly recommend it", "recommended by a friend", "recommended it to my sister", "highly recommend for travel"];
+        let kw = class_keywords(&[praise, vec!["the zipper broke", "zipper stuck"]], 3);
+        assert_eq!(kw[0][0], "highly recommend", "{kw:?}");
+        assert!(!kw[0].contains(&"recommended".to_string()) && !kw[0].contains(&"recommend".to_string()), "{kw:?}");
     }
 
     #[test]
