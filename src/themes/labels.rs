@@ -153,9 +153,13 @@ pub fn class_keywords(docs: &[Vec<&str>], n: usize) -> Vec<Vec<String>> {
 
 /// The word cut to a rough root, so that the inflections a label would show twice meet: plurals
 /// (buttons, dresses, deliveries, boxes), -ed and -ing (washed, shipping, tried), a final e
-/// (charge), a possessive. Not a stemmer: it only decides which keywords repeat each other.
+/// (charge), a possessive, and the irregular past of verbs feedback uses (wore / worn, shrank,
+/// bought). Not a stemmer: it only decides which keywords repeat each other.
 fn word_root(word: &str) -> String {
     let w = word.strip_suffix("'s").unwrap_or(word);
+    if let Some(&(_, base)) = IRREGULAR.iter().find(|(form, _)| *form == w) {
+        return word_root(base);
+    }
     let cut = |suffix: &str| w.strip_suffix(suffix).filter(|r| r.chars().count() >= 3);
     let mut root = if let Some(r) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied")).filter(|r| r.chars().count() >= 2) {
         format!("{r}y")
@@ -180,6 +184,15 @@ fn word_root(word: &str) -> String {
     }
     root
 }
+
+/// Irregular past forms and their verb, for [`word_root`].
+const IRREGULAR: &[(&str, &str)] = &[
+    ("bought", "buy"), ("broke", "break"), ("broken", "break"), ("built", "build"), ("came", "come"), ("chose", "choose"),
+    ("chosen", "choose"), ("felt", "feel"), ("found", "find"), ("gave", "give"),
+    ("given", "give"), ("kept", "keep"), ("lost", "lose"), ("paid", "pay"), ("ran", "run"), ("sent", "send"), ("shrank", "shrink"),
+    ("shrunk", "shrink"), ("sold", "sell"), ("spent", "spend"), ("taken", "take"), ("took", "take"), ("tore", "tear"),
+    ("torn", "tear"), ("wore", "wear"), ("worn", "wear"), ("wrote", "write"), ("written", "write"),
+];
 
 /// A short human-readable label from the top keywords: "card arrival / delivery".
 pub fn label_from_keywords(keywords: &[impl AsRef<str>]) -> String {
@@ -304,6 +317,7 @@ mod tests {
             ("ship", "shipped"), ("shipping", "ship"), ("charge", "charged"), ("charging", "charges"), ("delivery", "deliveries"),
             ("size", "sizing"), ("bill", "billing"), ("return", "returned"), ("box", "boxes"), ("store's", "stores"), ("fit", "fitting"),
             ("review", "reviews"), ("dress fit", "dresses fit"), ("try", "tried"), ("apply", "applied"), ("tries", "trying"),
+            ("wear", "worn"), ("wore", "wearing"), ("shrank", "shrinks"), ("paid", "pay"), ("buying", "bought"),
         ];
         for (a, b) in same {
             assert_eq!(inflection_key(a), inflection_key(b), "{a} / {b}");
