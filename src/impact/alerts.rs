@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::report::{ImpactInput, Period};
+use super::report::{headline_survey, ImpactInput, Period};
 use super::stats::{self, ScoredResponse};
 use crate::survey::{impact_text, SurveyKind};
 use crate::themes::is_reserved;
@@ -42,18 +42,10 @@ pub struct TrendPoint {
     pub responses: usize,
     pub mentions: usize,
     pub share: f64,
-    /// The theme's headline survey over the whole trend (see [`headline_survey`]) and the theme's
+    /// The theme's headline survey over the whole trend ([`headline_survey`]) and the theme's
     /// impact on it in this period (`None` when the period has no answer to it).
     pub survey: Option<SurveyKind>,
     pub impact: Option<f64>,
-}
-
-/// The headline survey of a theme's answers: the one most of them answered, NPS then CSAT on a tie
-/// (as [`ThemeImpact::headline`](super::report::ThemeImpact::headline)).
-pub fn headline_survey(answered: impl IntoIterator<Item = SurveyKind>) -> Option<SurveyKind> {
-    let answered: Vec<SurveyKind> = answered.into_iter().collect();
-    let count = |k: SurveyKind| answered.iter().filter(|&&a| a == k).count();
-    SurveyKind::ALL.into_iter().filter(|&k| count(k) > 0).min_by_key(|&k| std::cmp::Reverse(count(k)))
 }
 
 /// Every theme's trend over `history` periods before `period` and `period` itself (oldest first,
@@ -297,14 +289,5 @@ mod tests {
         let AlertKind::ImpactMove { survey, previous, current } = moved.kind else { panic!("{moved:?}") };
         assert_eq!(survey, SurveyKind::Ces);
         assert!(previous.abs() < 1e-9 && (current + 1.75).abs() < 1e-9, "{previous} {current}");
-    }
-
-    #[test]
-    fn headline_is_the_most_answered_survey_nps_first_on_a_tie() {
-        use SurveyKind::*;
-        assert_eq!(headline_survey([Csat, Nps]), Some(Nps));
-        assert_eq!(headline_survey([Csat, Ces, Nps, Ces]), Some(Ces));
-        assert_eq!(headline_survey([Ces, Csat]), Some(Csat));
-        assert_eq!(headline_survey([]), None);
     }
 }

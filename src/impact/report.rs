@@ -137,6 +137,14 @@ pub fn as_nps_points(survey: SurveyKind, points: f64) -> f64 {
     points * impact_move_threshold(SurveyKind::Nps) / impact_move_threshold(survey)
 }
 
+/// The headline survey of a theme's answers: the one most of them answered, NPS then CSAT on a tie
+/// (as [`ThemeImpact::headline`]).
+pub fn headline_survey(answered: impl IntoIterator<Item = SurveyKind>) -> Option<SurveyKind> {
+    let answered: Vec<SurveyKind> = answered.into_iter().collect();
+    let count = |k: SurveyKind| answered.iter().filter(|&&a| a == k).count();
+    SurveyKind::ALL.into_iter().filter(|&k| count(k) > 0).min_by_key(|&k| std::cmp::Reverse(count(k)))
+}
+
 /// One survey's figures for a theme.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SurveyImpact {
@@ -419,7 +427,7 @@ pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: 
     let mentioning: BTreeSet<usize> = input.segments.iter().filter(|s| s.theme_id == theme_id).map(|s| s.response).collect();
     // Every value's impact in the same survey, so that the rows compare with each other and with
     // the theme's own figure.
-    let headline = super::alerts::headline_survey(mentioning.iter().map(|&i| &input.responses[i]).filter(|r| period.contains(r.submitted_at)).map(|r| r.survey));
+    let headline = headline_survey(mentioning.iter().map(|&i| &input.responses[i]).filter(|r| period.contains(r.submitted_at)).map(|r| r.survey));
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| period.contains(r.submitted_at)) {
         groups.entry(value_of(r)).or_default().push(i);
@@ -701,6 +709,15 @@ pub(crate) mod tests {
             assert!((ranked[0].2 + 0.8).abs() < 1e-9 && (ranked[1].2 - (45.0 - 1000.0 / 19.0)).abs() < 1e-9, "displayed in their own points: {ranked:?}");
         }
         assert!((as_nps_points(SurveyKind::Ces, -0.8) + 48.0).abs() < 1e-9 && (as_nps_points(SurveyKind::Csat, -2.0) + 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn headline_is_the_most_answered_survey_nps_first_on_a_tie() {
+        use SurveyKind::*;
+        assert_eq!(headline_survey([Csat, Nps]), Some(Nps));
+        assert_eq!(headline_survey([Csat, Ces, Nps, Ces]), Some(Ces));
+        assert_eq!(headline_survey([Ces, Csat]), Some(Csat));
+        assert_eq!(headline_survey([]), None);
     }
 
     #[test]
