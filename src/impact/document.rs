@@ -68,8 +68,8 @@ pub fn assemble(workspace: &str, input: &ImpactInput, period: Period, by: &Break
     let breakdowns = impact
         .themes
         .iter()
-        .flat_map(|t| attributes.iter().map(move |a| (t.theme_id, a)))
-        .map(|(theme_id, attribute)| Breakdown { theme_id, attribute: attribute.clone(), rows: breakdown(input, period, theme_id, attribute) })
+        .flat_map(|t| attributes.iter().map(move |a| (t, a)))
+        .map(|(t, attribute)| Breakdown { theme_id: t.theme_id, attribute: attribute.clone(), rows: breakdown(input, period, t, attribute) })
         .collect();
     let quotes = impact.themes.iter().map(|t| (t.theme_id, quotes(input, period, t.theme_id))).collect();
     Document { workspace: workspace.to_string(), scope: Scope::default(), generated_at, impact, trends, alerts, at_risk, quotes, breakdowns }

@@ -414,20 +414,21 @@ pub struct SegmentBreakdown {
     pub responses: usize,
     pub mentioning: usize,
     pub share: f64,
-    /// The theme's impact on its headline survey (the one most of its mentioning responses of the
-    /// period answered, as [`ThemeImpact::headline`]) within this value's responses only.
+    /// The theme's impact on its headline survey ([`ThemeImpact::headline`]) within this value's
+    /// responses only.
     pub impact: Option<f64>,
 }
 
-/// `theme_id` in `period`, broken down by `attribute`, read from the response's attributes, else
-/// its account's (responses with neither are "(none)"). Largest groups first.
-pub fn breakdown(input: &ImpactInput, period: Period, theme_id: i64, attribute: &str) -> Vec<SegmentBreakdown> {
+/// `theme` of the report of `period`, broken down by `attribute`, read from the response's
+/// attributes, else its account's (responses with neither are "(none)"). Largest groups first.
+pub fn breakdown(input: &ImpactInput, period: Period, theme: &ThemeImpact, attribute: &str) -> Vec<SegmentBreakdown> {
+    let theme_id = theme.theme_id;
     let accounts = super::scope::accounts_by_id(&input.accounts);
     let value_of = |r: &ResponseRecord| -> String { super::scope::attribute_value(r, accounts.get(r.account_id.as_str()).copied(), attribute).unwrap_or("(none)").to_string() };
     let mentioning: BTreeSet<usize> = input.segments.iter().filter(|s| s.theme_id == theme_id).map(|s| s.response).collect();
-    // Every value's impact in the same survey, so that the rows compare with each other and with
-    // the theme's own figure.
-    let headline = headline_survey(mentioning.iter().map(|&i| &input.responses[i]).filter(|r| period.contains(r.submitted_at)).map(|r| r.survey));
+    // Every value's impact in the theme's headline survey, so that the rows compare with each other
+    // and with the theme's own figure.
+    let headline = theme.headline().map(|s| s.survey);
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in input.responses.iter().enumerate().filter(|(_, r)| period.contains(r.submitted_at)) {
         groups.entry(value_of(r)).or_default().push(i);
@@ -638,12 +639,13 @@ pub(crate) mod tests {
             a.attributes.insert("plan".into(), if i < 6 { "enterprise" } else { "starter" }.into());
         }
         inp.responses[19].attributes.insert("plan".into(), "trial".into());
-        let rows = breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1, "plan");
+        let billing = build(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1).themes.into_iter().find(|t| t.theme_id == 1).unwrap();
+        let rows = breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, &billing, "plan");
         let values: Vec<(&str, usize, usize)> = rows.iter().map(|r| (r.value.as_str(), r.responses, r.mentioning)).collect();
         assert_eq!(values, [("starter", 13, 0), ("enterprise", 6, 6), ("trial", 1, 0)]);
         assert_eq!(rows[1].share, 1.0);
         assert_eq!(rows[1].impact, None, "everyone in the segment mentions it: nothing to compare with");
-        assert!(breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 1, "region").iter().all(|r| r.value == "(none)"));
+        assert!(breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, &billing, "region").iter().all(|r| r.value == "(none)"));
     }
 
     #[test]
@@ -730,7 +732,7 @@ pub(crate) mod tests {
         let ranked: Vec<(i64, Option<SurveyKind>)> = r.themes.iter().map(|t| (t.theme_id, t.headline().map(|s| s.survey))).collect();
         assert_eq!(ranked, [(2, Some(SurveyKind::Ces)), (1, Some(SurveyKind::Nps))]);
         assert_eq!(r.themes[0].scores.len(), 2, "its NPS figures are still reported");
-        let rows = breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, 2, "plan");
+        let rows = breakdown(&inp, Period { from: 7 * DAY, to: 14 * DAY }, &r.themes[0], "plan");
         assert!(matches!(rows[..], [SegmentBreakdown { impact: Some(v), .. }] if (v + 0.8).abs() < 1e-9), "its breakdown reads the CES too: {rows:?}");
         // On a tie the NPS figures headline.
         inp.segments.push(SegmentTheme { response: 1, theme_id: 2, text: String::new(), sentiment: None, similarity: None });
