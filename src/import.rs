@@ -3,7 +3,8 @@
 //! Columns are found by name (case-insensitive) with a `--column field=Header` mapping for exports
 //! whose headers differ. Every row is validated on its own: a bad row is reported with its line
 //! number and reason and skipped; the rest import. Rows go through the same [`Ingest`] path as
-//! the gRPC API, so an import is idempotent and can be re-run after an interruption.
+//! the gRPC API, so an import is idempotent and can be re-run after an interruption. A dry run
+//! ([`ImportOptions::dry_run`]) validates and compares every row the same way and writes nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -32,6 +33,8 @@ pub struct ImportOptions {
     pub scale: Option<(i32, i32)>,
     /// Columns to leave out of the attributes.
     pub ignore: Vec<String>,
+    /// Validate every row and count what an import would do, reading no text and writing nothing.
+    pub dry_run: bool,
 }
 
 /// Parses `field=Header` mappings.
@@ -66,22 +69,23 @@ pub struct ImportSummary {
     /// Accepted rows without a verbatim (score only).
     pub score_only: u64,
     pub rejected: Vec<RejectedRow>,
+    /// Counted by a dry run: nothing was written.
+    pub dry_run: bool,
 }
 
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "{} rows: {} imported, {} updated, {} unchanged, {} rejected ({} accepted without a verbatim, score only)",
-            self.rows,
-            self.writes.inserted,
-            self.writes.updated,
-            self.writes.unchanged,
-            self.rejected.len(),
-            self.score_only
-        )?;
+        let (w, rejected, score_only) = (&self.writes, self.rejected.len(), self.score_only);
+        if self.dry_run {
+            writeln!(f, "{} rows: {} to import, {} to update, {} unchanged, {rejected} rejected ({score_only} without a verbatim, score only)", self.rows, w.inserted, w.updated, w.unchanged)?;
+        } else {
+            writeln!(f, "{} rows: {} imported, {} updated, {} unchanged, {rejected} rejected ({score_only} accepted without a verbatim, score only)", self.rows, w.inserted, w.updated, w.unchanged)?;
+        }
         for r in &self.rejected {
             writeln!(f, "  line {}: {}", r.line, r.reason)?;
+        }
+        if self.dry_run {
+            writeln!(f, "dry run: nothing was written")?;
         }
         Ok(())
     }
@@ -199,8 +203,11 @@ pub async fn import_responses(
             Error::invalid("--survey", format!("no survey column: pass --survey NPS|CSAT|CES or map one with --column survey=Header ({})", list(&headers)))
         })?;
     }
-    let mut summary = ImportSummary::default();
+    let mut summary = ImportSummary { dry_run: opts.dry_run, ..Default::default() };
     let mut tasks: JoinSet<(u64, bool, Result<WriteOutcome>)> = JoinSet::new();
+    // A dry run's hashes by response id, so that a row repeating an earlier one counts as the
+    // real import would count it.
+    let mut checked: HashMap<String, String> = HashMap::new();
     let mut record = csv::StringRecord::new();
     while let Some(line) = next_record(&mut csv, &mut record, &mut summary) {
         let submission = match response_row(&columns, &record, opts) {
@@ -210,6 +217,20 @@ pub async fn import_responses(
                 continue;
             }
         };
+        let score_only = submission.verbatim.trim().is_empty();
+        if opts.dry_run {
+            let outcome = ingest.check(workspace, &submission).await.map(|(record, hash, stored)| {
+                let before = checked.insert(record.response_id, hash.clone()).or(stored);
+                match before {
+                    None => WriteOutcome::Inserted,
+                    Some(h) if h == hash => WriteOutcome::Unchanged,
+                    Some(_) => WriteOutcome::Updated,
+                }
+            });
+            count_row(&mut summary, line, score_only, outcome)?;
+            progress(summary.rows, csv.position().byte());
+            continue;
+        }
         if tasks.len() >= CONCURRENT_ROWS {
             finish_row(&mut summary, tasks.join_next().await)?;
             progress(summary.rows - tasks.len() as u64, csv.position().byte());
@@ -217,7 +238,6 @@ pub async fn import_responses(
         let ingest = ingest.clone();
         let workspace = workspace.to_string();
         tasks.spawn(async move {
-            let score_only = submission.verbatim.trim().is_empty();
             (line, score_only, ingest.submit_patiently(&workspace, &submission).await.map(|r| r.write))
         });
     }
@@ -234,6 +254,11 @@ fn finish_row(
     done: Option<std::result::Result<(u64, bool, Result<WriteOutcome>), tokio::task::JoinError>>,
 ) -> Result<()> {
     let (line, score_only, result) = done.expect("a task was running").map_err(|e| Error::Internal(e.to_string()))?;
+    count_row(summary, line, score_only, result)
+}
+
+/// Counts one validated row's outcome in `summary`.
+fn count_row(summary: &mut ImportSummary, line: u64, score_only: bool, result: Result<WriteOutcome>) -> Result<()> {
     match result {
         Ok(w) => {
             summary.writes.add(w);

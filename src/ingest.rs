@@ -247,14 +247,8 @@ impl Ingest {
 
     /// Validates, analyses and stores one response.
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
-        let record = validate(submission)?;
-        let hash = content_hash(&record, submission.time().is_some());
+        let (record, hash, stored_hash) = self.check(workspace, submission).await?;
         let themes = self.theme_model(workspace).await?;
-        let stored_hash = self.blocking({
-            let (ws, id) = (workspace.to_string(), record.response_id.clone());
-            move |store| store.response_hash(&ws, &id)
-        })
-        .await?;
         if stored_hash.as_deref() == Some(hash.as_str()) {
             return self.result_with(workspace, &record.response_id, WriteOutcome::Unchanged, themes).await;
         }
@@ -277,6 +271,19 @@ impl Ingest {
             })
             .await?;
         self.result_with(workspace, &record.response_id, write, themes).await
+    }
+
+    /// What [`Ingest::submit`] compares before it reads the text: the validated response, its
+    /// content hash and the hash stored for its id (all a dry run reads; nothing is written).
+    pub async fn check(&self, workspace: &str, submission: &Submission) -> Result<(ResponseRecord, String, Option<String>)> {
+        let record = validate(submission)?;
+        let hash = content_hash(&record, submission.time().is_some());
+        let stored_hash = self.blocking({
+            let (ws, id) = (workspace.to_string(), record.response_id.clone());
+            move |store| store.response_hash(&ws, &id)
+        })
+        .await?;
+        Ok((record, hash, stored_hash))
     }
 
     /// Like [`Ingest::submit`], but waits and retries while the encoder queue is full (for bulk

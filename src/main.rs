@@ -118,6 +118,10 @@ enum Command {
         /// Columns to leave out of the attributes.
         #[arg(long)]
         ignore: Vec<String>,
+        /// Check the file in seconds: validate every row and count what the import would
+        /// insert, update and reject, without reading the verbatims or writing anything.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -626,13 +630,14 @@ fn main() -> anyhow::Result<()> {
             let encoder = load_encoder_with_sentiment(&cli, BatchOptions::default().max_batch)?;
             run_jsonl(&input, &output, "scored", |r, w| verbatim::jsonl::sentiment_jsonl(&encoder, r, w))?;
         }
-        Command::Import { file, columns, survey, scale, ignore, engine } => {
+        Command::Import { file, columns, survey, scale, ignore, dry_run, engine } => {
             let ingest = open_ingest(&cli, &engine)?;
             let opts = ImportOptions {
                 columns: import::parse_column_mappings(&columns, import::RESPONSE_FIELDS)?,
                 survey,
                 scale,
                 ignore,
+                dry_run,
             };
             let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let bar = ProgressBar::new(input.metadata()?.len()).with_style(
