@@ -187,6 +187,33 @@ fn verbatim_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The shared data with the clothing reviews cut to their first 3,000 rows (dev 300, calibration
+/// 150 of them; SST-2, TweetEval and Banking77 whole): what the tests of training mechanics
+/// (calibration, epochs, `--init`, `--average`, adaptation) train, calibrate and score on, so
+/// that a run reads about 1,300 held-out texts rather than 4,300. Only quality is measured on the
+/// whole sets (`shared_eval_sentiment_reproduces_the_committed_dev_metrics`, `models/sentiment`).
+fn small_data(shared: &Path) -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sentiment-small-data");
+        std::fs::create_dir_all(dir.join("clothing_reviews")).unwrap();
+        for set in ["sst2", "tweeteval", "banking77"] {
+            let link = dir.join(set);
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(shared.join("data").join(set), &link).unwrap();
+            }
+        }
+        let mut reader = csv::Reader::from_path(shared.join("data/clothing_reviews/reviews.csv")).unwrap();
+        let part = dir.join(format!("clothing_reviews/reviews.csv.{}", std::process::id()));
+        let mut writer = csv::Writer::from_path(&part).unwrap();
+        writer.write_record(reader.headers().unwrap()).unwrap();
+        reader.records().take(3_000).for_each(|r| writer.write_record(&r.unwrap()).unwrap());
+        writer.flush().unwrap();
+        std::fs::rename(&part, dir.join("clothing_reviews/reviews.csv")).unwrap();
+        dir
+    })
+}
+
 /// Ten fixtures of customer-feedback sentences written for these tests (SaaS, retail, support,
 /// billing, delivery, travel, healthcare): praise, complaints without angry words, neutral facts,
 /// and mixed verbatims, never trained on. How each was used: the first (62) guided which kinds of
@@ -439,7 +466,7 @@ fn shared_adapting_to_workspace_responses_never_saves_a_worse_branch() {
             .output()
             .unwrap()
     };
-    let data = shared.join("data");
+    let data = small_data(&shared);
     let adapt = ["train", "sentiment", "--from-responses", "--data", data.to_str().unwrap(), "--out", branch_dir.to_str().unwrap()];
     let empty = run(&adapt);
     assert!(!empty.status.success());
@@ -473,10 +500,19 @@ fn shared_adapting_to_workspace_responses_never_saves_a_worse_branch() {
         Some(0) => {
             assert!(stdout.contains("saved the adapted branch"), "{stdout}");
             let m: serde_json::Value = serde_json::from_slice(&after[1]).unwrap();
-            let old: serde_json::Value = serde_json::from_slice(&before[1]).unwrap();
             assert_eq!(m["adapted_on_responses"], used);
-            assert!(m["dev"]["sst2_accuracy"].as_f64() >= old["dev"]["sst2_accuracy"].as_f64(), "{m}");
-            assert!(m["dev"]["reviews_macro_f1"].as_f64() >= old["dev"]["reviews_macro_f1"].as_f64(), "{m}");
+            // Both branches scored on the same dev sets in this run: "current: …" and "adapted: …".
+            let figures = |prefix: &str| -> [f64; 2] {
+                let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in {stdout}"));
+                ["SST-2 dev accuracy ", "macro-F1 "].map(|name| {
+                    let at = line.find(name).unwrap() + name.len();
+                    line[at..].split([';', ',']).next().unwrap().trim().parse().unwrap()
+                })
+            };
+            let (current, adapted) = (figures("current: "), figures("adapted: "));
+            assert!(adapted[0] >= current[0] && adapted[1] >= current[1], "{stdout}");
+            let recorded = [m["dev"]["sst2_accuracy"].as_f64().unwrap(), m["dev"]["reviews_macro_f1"].as_f64().unwrap()];
+            assert!(recorded.iter().zip(adapted).all(|(r, a)| (r - a).abs() < 5e-5), "metrics.json records the adapted branch's figures: {m}");
             assert_ne!(before[0], after[0], "new weights");
         }
         Some(3) => {
@@ -501,7 +537,7 @@ fn shared_training_saves_a_calibrated_branch_that_scores_what_its_metrics_record
     };
     encoder();
     let dir = tempfile::tempdir().unwrap();
-    let (data, branch_dir) = (shared.join("data"), dir.path().join("branch"));
+    let (data, branch_dir) = (small_data(&shared), dir.path().join("branch"));
     let (data, out) = (data.to_str().unwrap(), branch_dir.to_str().unwrap());
     let trained = verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "400", "--layers", "1", "--epochs", "1", "--written-repeats", "1"]);
     let recorded = Metrics::read(&branch_dir).unwrap();
@@ -527,7 +563,7 @@ fn shared_training_can_save_the_mean_of_its_epochs() {
     };
     encoder();
     let dir = tempfile::tempdir().unwrap();
-    let data = shared.join("data");
+    let data = small_data(&shared);
     let train = |name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
         let args = ["train", "sentiment", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--limit", "300", "--layers", "1", "--epochs", "2"];
@@ -562,8 +598,7 @@ fn shared_training_can_start_from_a_trained_branch() {
     };
     encoder();
     let dir = tempfile::tempdir().unwrap();
-    let data = shared.join("data");
-    let data = data.to_str().unwrap();
+    let data = small_data(&shared).to_str().unwrap();
     let [base, on, fresh] = ["base", "on", "fresh"].map(|d| dir.path().join(d));
     let (base_s, on_s) = (base.to_str().unwrap(), on.to_str().unwrap());
     let limit = ["--limit", "200", "--epochs", "1"];
@@ -606,12 +641,11 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     };
     encoder();
     let dir = tempfile::tempdir().unwrap();
-    let data = shared.join("data");
-    let data = data.to_str().unwrap();
+    let data = small_data(&shared).to_str().unwrap();
     let [first, small, mean, nested] = ["first", "small", "mean", "nested"].map(|d| dir.path().join(d));
     let (first_s, small_s, mean_s, nested_s) = (first.to_str().unwrap(), small.to_str().unwrap(), mean.to_str().unwrap(), nested.to_str().unwrap());
     for (out, seed) in [(first_s, "42"), (small_s, "7")] {
-        verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "64", "--epochs", "1", "--seed", seed]);
+        verbatim_ok(&["train", "sentiment", "--data", data, "--out", out, "--limit", "64", "--layers", "1", "--epochs", "1", "--seed", seed]);
     }
     let averaged = verbatim_ok(&["train", "sentiment", "--data", data, "--average", first_s, "--average", small_s, "--out", mean_s]);
     assert!(averaged.contains("averaged 2 branches"), "{averaged}");
@@ -637,7 +671,7 @@ fn shared_averaging_trained_branches_saves_their_calibrated_mean() {
     let seeds: Vec<u64> = recorded.ingredients.iter().map(|i| i.seed).collect();
     assert_eq!(seeds, [42, 7]);
     assert!(recorded.ingredients.iter().all(|i| i.train_examples == 64));
-    assert_eq!((recorded.seed, recorded.layers), (42, 4), "the first branch's settings");
+    assert_eq!((recorded.seed, recorded.layers), (42, 1), "the first branch's settings");
     let config: branch::BranchConfig = serde_json::from_str(&std::fs::read_to_string(mean.join("config.json")).unwrap()).unwrap();
     assert_eq!((config.temperature, config.bias), (recorded.temperature, recorded.bias));
     assert!(config.bias[0] == config.bias[2] && config.bias[1] == 0.0, "one neutral offset: {:?}", config.bias);
