@@ -110,11 +110,11 @@ pub struct ThemeImpact {
 }
 
 impl ThemeImpact {
-    /// The figures of the survey most of the theme's mentioning responses answered, NPS then CSAT on
-    /// a tie (`scores` is in [`SurveyKind::ALL`] order and `min_by_key` keeps the first): a theme
-    /// raised in 200 CES answers and one NPS answer is a CES theme, not an NPS one of one answer.
+    /// The figures of the survey most of the theme's mentioning responses answered ([`most_answered`]:
+    /// `scores` is in [`SurveyKind::ALL`] order): a theme raised in 200 CES answers and one NPS
+    /// answer is a CES theme, not an NPS one of one answer.
     pub fn headline(&self) -> Option<&SurveyImpact> {
-        self.scores.iter().min_by_key(|s| std::cmp::Reverse(s.responses))
+        most_answered(self.scores.iter(), |s| s.responses)
     }
 
     /// The headline survey's score impact: the figure the fallback rankings weigh. Negative: the
@@ -137,12 +137,16 @@ pub fn as_nps_points(survey: SurveyKind, points: f64) -> f64 {
     points * impact_move_threshold(SurveyKind::Nps) / impact_move_threshold(survey)
 }
 
-/// The headline survey of a theme's answers: the one most of them answered, NPS then CSAT on a tie
-/// (as [`ThemeImpact::headline`]).
+/// The headline survey of a theme's answers, one survey per answer (as [`ThemeImpact::headline`]).
 pub fn headline_survey(answered: impl IntoIterator<Item = SurveyKind>) -> Option<SurveyKind> {
     let answered: Vec<SurveyKind> = answered.into_iter().collect();
-    let count = |k: SurveyKind| answered.iter().filter(|&&a| a == k).count();
-    SurveyKind::ALL.into_iter().filter(|&k| count(k) > 0).min_by_key(|&k| std::cmp::Reverse(count(k)))
+    most_answered(SurveyKind::ALL.into_iter(), |&k| answered.iter().filter(|&&a| a == k).count())
+}
+
+/// The headline rule: of `surveys` (in [`SurveyKind::ALL`] order), the one with the most answers,
+/// NPS then CSAT on a tie (`min_by_key` keeps the first of equals); none without answers.
+fn most_answered<T>(surveys: impl Iterator<Item = T>, answers: impl Fn(&T) -> usize) -> Option<T> {
+    surveys.filter(|s| answers(s) > 0).min_by_key(|s| std::cmp::Reverse(answers(s)))
 }
 
 /// One survey's figures for a theme.
