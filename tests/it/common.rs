@@ -41,6 +41,20 @@ pub fn shared_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// Copies the header and the first `n` rows of the CSV `from` to `to` (written beside it, then
+/// renamed, so a reader never sees half a file) and returns those rows.
+pub fn first_csv_rows(from: &Path, n: usize, to: &Path) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_path(from).unwrap();
+    let part = to.with_extension(format!("part{}", std::process::id()));
+    let mut writer = csv::Writer::from_path(&part).unwrap();
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().take(n).map(Result::unwrap).collect();
+    rows.iter().for_each(|r| writer.write_record(r).unwrap());
+    writer.flush().unwrap();
+    std::fs::rename(&part, to).unwrap();
+    rows
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use verbatim::store::{SqliteStore, Store};
 
-use crate::common::{encoder, model_dir, shared_dir};
+use crate::common::{encoder, first_csv_rows, model_dir, shared_dir};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -145,12 +145,7 @@ fn shared_clothing_reviews_import_as_csat_with_empty_reviews_score_only() {
     assert_eq!(store.count_responses("default").unwrap(), 0);
 
     // The first thousand rows, as the export writes them (quoted line breaks and all).
-    let mut reader = csv::Reader::from_path(&file).unwrap();
-    let mut writer = csv::Writer::from_path(dir.path().join("first.csv")).unwrap();
-    writer.write_record(reader.headers().unwrap()).unwrap();
-    let rows: Vec<csv::StringRecord> = reader.records().take(1000).map(Result::unwrap).collect();
-    rows.iter().for_each(|r| writer.write_record(r).unwrap());
-    writer.flush().unwrap();
+    let rows = first_csv_rows(&file, 1000, &dir.path().join("first.csv"));
     let empty = rows.iter().filter(|r| r[4].trim().is_empty()).count();
     assert!(empty > 0, "the sample holds score-only rows");
     let report = import(&dir.path().join("first.csv"), &[]);

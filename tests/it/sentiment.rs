@@ -10,7 +10,7 @@ use verbatim::sentiment::data::{self, Example, Label};
 use verbatim::sentiment::train::Metrics;
 use verbatim::sentiment::{self, labelled};
 
-use crate::common::{encoder, model_dir, shared_dir, TestServer};
+use crate::common::{encoder, first_csv_rows, model_dir, shared_dir, TestServer};
 
 /// The customer-feedback fixtures, in the order they were written (how each was used: see
 /// `customer_feedback_fixtures_hold_their_measured_levels`).
@@ -187,6 +187,14 @@ fn verbatim_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The number after `name` on the line of `output` that starts with `prefix` (figures are
+/// printed as "name 0.8658;" or "name 0.8658,").
+fn figure(output: &str, prefix: &str, name: &str) -> f64 {
+    let line = output.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in\n{output}"));
+    let at = line.find(name).unwrap_or_else(|| panic!("no {name:?} in {line}")) + name.len();
+    line[at..].split(|c: char| c == ',' || c == ';' || c.is_whitespace()).find(|w| !w.is_empty()).unwrap().parse().unwrap()
+}
+
 /// The shared data with the clothing reviews cut to their first 3,000 rows (dev 300, calibration
 /// 150 of them; SST-2, TweetEval and Banking77 whole): what the tests of training mechanics
 /// (calibration, epochs, `--init`, `--average`, adaptation) train, calibrate and score on, so
@@ -203,13 +211,7 @@ fn small_data(shared: &Path) -> &'static Path {
                 std::os::unix::fs::symlink(shared.join("data").join(set), &link).unwrap();
             }
         }
-        let mut reader = csv::Reader::from_path(shared.join("data/clothing_reviews/reviews.csv")).unwrap();
-        let part = dir.join(format!("clothing_reviews/reviews.csv.{}", std::process::id()));
-        let mut writer = csv::Writer::from_path(&part).unwrap();
-        writer.write_record(reader.headers().unwrap()).unwrap();
-        reader.records().take(3_000).for_each(|r| writer.write_record(&r.unwrap()).unwrap());
-        writer.flush().unwrap();
-        std::fs::rename(&part, dir.join("clothing_reviews/reviews.csv")).unwrap();
+        first_csv_rows(&shared.join("data/clothing_reviews/reviews.csv"), 3_000, &dir.join("clothing_reviews/reviews.csv"));
         dir
     })
 }
@@ -502,13 +504,7 @@ fn shared_adapting_to_workspace_responses_never_saves_a_worse_branch() {
             let m: serde_json::Value = serde_json::from_slice(&after[1]).unwrap();
             assert_eq!(m["adapted_on_responses"], used);
             // Both branches scored on the same dev sets in this run: "current: …" and "adapted: …".
-            let figures = |prefix: &str| -> [f64; 2] {
-                let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in {stdout}"));
-                ["SST-2 dev accuracy ", "macro-F1 "].map(|name| {
-                    let at = line.find(name).unwrap() + name.len();
-                    line[at..].split([';', ',']).next().unwrap().trim().parse().unwrap()
-                })
-            };
+            let figures = |prefix: &str| ["SST-2 dev accuracy ", "macro-F1 "].map(|name| figure(&stdout, prefix, name));
             let (current, adapted) = (figures("current: "), figures("adapted: "));
             assert!(adapted[0] >= current[0] && adapted[1] >= current[1], "{stdout}");
             let recorded = [m["dev"]["sst2_accuracy"].as_f64().unwrap(), m["dev"]["reviews_macro_f1"].as_f64().unwrap()];
@@ -728,13 +724,8 @@ fn shared_eval_sentiment_reproduces_the_committed_dev_metrics() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let figure = |prefix: &str, name: &str| -> f64 {
-        let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in\n{stdout}"));
-        let at = line.find(name).unwrap_or_else(|| panic!("no {name:?} in {line}")) + name.len();
-        line[at..].split(|c: char| c == ',' || c == ';' || c.is_whitespace()).find(|w| !w.is_empty()).unwrap().parse().unwrap()
-    };
-    let sst2 = figure("SST-2 dev (872 sentences)", "binary accuracy ");
-    let f1 = figure("clothing reviews dev", "macro-F1 ");
+    let sst2 = figure(&stdout, "SST-2 dev (872 sentences)", "binary accuracy ");
+    let f1 = figure(&stdout, "clothing reviews dev", "macro-F1 ");
     assert!(stdout.contains("truth \\ predicted") && stdout.contains("floor (logistic regression"), "{stdout}");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(crate::common::sentiment_dir().join("metrics.json")).unwrap()).unwrap();
     assert!((sst2 - m["dev"]["sst2_accuracy"].as_f64().unwrap()).abs() < 0.005, "{sst2} vs {}", m["dev"]);
