@@ -75,12 +75,14 @@ pub struct ImportSummary {
 
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (w, rejected, score_only) = (&self.writes, self.rejected.len(), self.score_only);
-        if self.dry_run {
-            writeln!(f, "{} rows: {} to import, {} to update, {} unchanged, {rejected} rejected ({score_only} without a verbatim, score only)", self.rows, w.inserted, w.updated, w.unchanged)?;
-        } else {
-            writeln!(f, "{} rows: {} imported, {} updated, {} unchanged, {rejected} rejected ({score_only} accepted without a verbatim, score only)", self.rows, w.inserted, w.updated, w.unchanged)?;
-        }
+        // A dry run says what an import would do.
+        let (inserted, updated, accepted) = if self.dry_run { ("to import", "to update", "") } else { ("imported", "updated", "accepted ") };
+        let (w, rejected) = (&self.writes, self.rejected.len());
+        writeln!(
+            f,
+            "{} rows: {} {inserted}, {} {updated}, {} unchanged, {rejected} rejected ({} {accepted}without a verbatim, score only)",
+            self.rows, w.inserted, w.updated, w.unchanged, self.score_only
+        )?;
         for r in &self.rejected {
             writeln!(f, "  line {}: {}", r.line, r.reason)?;
         }
