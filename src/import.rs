@@ -4,16 +4,17 @@
 //! whose headers differ. Every row is validated on its own: a bad row is reported with its line
 //! number and reason and skipped; the rest import. Rows go through the same [`Ingest`] path as
 //! the gRPC API, so an import is idempotent and can be re-run after an interruption. A dry run
-//! ([`ImportOptions::dry_run`]) validates and compares every row the same way and writes nothing.
+//! ([`Destination::DryRun`]) validates and compares every row the same way, on the store alone:
+//! it loads no model and writes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
-use crate::ingest::{run_blocking, validate_account, AccountSubmission, Ingest, Submission};
+use crate::ingest::{self, run_blocking, validate_account, AccountSubmission, Ingest, Submission};
 use crate::store::{Store, WriteCounts, WriteOutcome};
 
 /// Response fields a CSV column can map to.
@@ -33,8 +34,16 @@ pub struct ImportOptions {
     pub scale: Option<(i32, i32)>,
     /// Columns to leave out of the attributes.
     pub ignore: Vec<String>,
-    /// Validate every row and count what an import would do, reading no text and writing nothing.
-    pub dry_run: bool,
+}
+
+/// Where an import's rows go.
+#[derive(Clone, Copy)]
+pub enum Destination<'a> {
+    /// Analysed and stored through the ingest path, as the gRPC API stores them.
+    Store(&'a Ingest),
+    /// Validated and compared with what is stored, to count what an import would do (a dry
+    /// run): reads no text, so needs no model, and writes nothing.
+    DryRun(&'a Arc<dyn Store>),
 }
 
 /// Parses `field=Header` mappings.
@@ -186,9 +195,13 @@ fn next_record(csv: &mut csv::Reader<impl Read>, record: &mut csv::StringRecord,
 /// Rows imported at once: they share encoder batches.
 const CONCURRENT_ROWS: usize = 64;
 
-/// Imports survey responses. `progress` is called with (rows done, bytes read) as rows finish.
+/// A written row: its line, response id, whether it had no verbatim, and the outcome.
+type RowDone = (u64, String, bool, Result<WriteOutcome>);
+
+/// Imports survey responses into `destination`. `progress` is called with (rows done, bytes
+/// read) as rows finish.
 pub async fn import_responses(
-    ingest: &Ingest,
+    destination: Destination<'_>,
     workspace: &str,
     input: impl Read,
     opts: &ImportOptions,
@@ -205,8 +218,10 @@ pub async fn import_responses(
             Error::invalid("--survey", format!("no survey column: pass --survey NPS|CSAT|CES or map one with --column survey=Header ({})", list(&headers)))
         })?;
     }
-    let mut summary = ImportSummary { dry_run: opts.dry_run, ..Default::default() };
-    let mut tasks: JoinSet<(u64, bool, Result<WriteOutcome>)> = JoinSet::new();
+    let mut summary = ImportSummary { dry_run: matches!(destination, Destination::DryRun(_)), ..Default::default() };
+    let mut tasks: JoinSet<RowDone> = JoinSet::new();
+    // The response ids of the rows being written.
+    let mut writing: HashSet<String> = HashSet::new();
     // A dry run's hashes by response id, so that a row repeating an earlier one counts as the
     // real import would count it.
     let mut checked: HashMap<String, String> = HashMap::new();
@@ -220,31 +235,38 @@ pub async fn import_responses(
             }
         };
         let score_only = submission.verbatim.trim().is_empty();
-        if opts.dry_run {
-            let outcome = ingest.check(workspace, &submission).await.map(|(record, hash, stored)| {
-                let before = checked.insert(record.response_id, hash.clone()).or(stored);
-                match before {
-                    None => WriteOutcome::Inserted,
-                    Some(h) if h == hash => WriteOutcome::Unchanged,
-                    Some(_) => WriteOutcome::Updated,
-                }
-            });
-            count_row(&mut summary, line, score_only, outcome)?;
-            progress(summary.rows, csv.position().byte());
-            continue;
-        }
-        if tasks.len() >= CONCURRENT_ROWS {
-            finish_row(&mut summary, tasks.join_next().await)?;
+        let ingest = match destination {
+            Destination::DryRun(store) => {
+                let outcome = ingest::check(store, workspace, &submission).await.map(|(record, hash, stored)| {
+                    let before = checked.insert(record.response_id, hash.clone()).or(stored);
+                    match before {
+                        None => WriteOutcome::Inserted,
+                        Some(h) if h == hash => WriteOutcome::Unchanged,
+                        Some(_) => WriteOutcome::Updated,
+                    }
+                });
+                count_row(&mut summary, line, score_only, outcome)?;
+                progress(summary.rows, csv.position().byte());
+                continue;
+            }
+            Destination::Store(ingest) => ingest.clone(),
+        };
+        // A row repeating the id of a row still being written waits for it, so that the file's
+        // later row is the one stored (and counted as an update), as the dry run counts it.
+        let id = submission.response_id.trim().to_string();
+        while writing.contains(&id) || tasks.len() >= CONCURRENT_ROWS {
+            finish_row(&mut summary, &mut writing, tasks.join_next().await)?;
             progress(summary.rows - tasks.len() as u64, csv.position().byte());
         }
-        let ingest = ingest.clone();
+        writing.insert(id.clone());
         let workspace = workspace.to_string();
         tasks.spawn(async move {
-            (line, score_only, ingest.submit_patiently(&workspace, &submission).await.map(|r| r.write))
+            let write = ingest.submit_patiently(&workspace, &submission).await.map(|r| r.write);
+            (line, id, score_only, write)
         });
     }
     while !tasks.is_empty() {
-        finish_row(&mut summary, tasks.join_next().await)?;
+        finish_row(&mut summary, &mut writing, tasks.join_next().await)?;
     }
     progress(summary.rows, csv.position().byte());
     summary.rejected.sort_by_key(|r| r.line);
@@ -253,9 +275,11 @@ pub async fn import_responses(
 
 fn finish_row(
     summary: &mut ImportSummary,
-    done: Option<std::result::Result<(u64, bool, Result<WriteOutcome>), tokio::task::JoinError>>,
+    writing: &mut HashSet<String>,
+    done: Option<std::result::Result<RowDone, tokio::task::JoinError>>,
 ) -> Result<()> {
-    let (line, score_only, result) = done.expect("a task was running").map_err(|e| Error::Internal(e.to_string()))?;
+    let (line, id, score_only, result) = done.expect("a task was running").map_err(|e| Error::Internal(e.to_string()))?;
+    writing.remove(&id);
     count_row(summary, line, score_only, result)
 }
 

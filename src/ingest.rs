@@ -247,7 +247,7 @@ impl Ingest {
 
     /// Validates, analyses and stores one response.
     pub async fn submit(&self, workspace: &str, submission: &Submission) -> Result<IngestResult> {
-        let (record, hash, stored_hash) = self.check(workspace, submission).await?;
+        let (record, hash, stored_hash) = check(&self.store, workspace, submission).await?;
         let themes = self.theme_model(workspace).await?;
         if stored_hash.as_deref() == Some(hash.as_str()) {
             return self.result_with(workspace, &record.response_id, WriteOutcome::Unchanged, themes).await;
@@ -271,19 +271,6 @@ impl Ingest {
             })
             .await?;
         self.result_with(workspace, &record.response_id, write, themes).await
-    }
-
-    /// What [`Ingest::submit`] compares before it reads the text: the validated response, its
-    /// content hash and the hash stored for its id (all a dry run reads; nothing is written).
-    pub async fn check(&self, workspace: &str, submission: &Submission) -> Result<(ResponseRecord, String, Option<String>)> {
-        let record = validate(submission)?;
-        let hash = content_hash(&record, submission.time().is_some());
-        let stored_hash = self.blocking({
-            let (ws, id) = (workspace.to_string(), record.response_id.clone());
-            move |store| store.response_hash(&ws, &id)
-        })
-        .await?;
-        Ok((record, hash, stored_hash))
     }
 
     /// Like [`Ingest::submit`], but waits and retries while the encoder queue is full (for bulk
@@ -327,6 +314,20 @@ impl Ingest {
     ) -> Result<T> {
         run_blocking(&self.store, f).await
     }
+}
+
+/// What [`Ingest::submit`] compares before it reads the text: the validated response, its
+/// content hash and the hash stored for its id. All a dry run reads: it needs the store, not the
+/// model, and writes nothing.
+pub async fn check(store: &Arc<dyn Store>, workspace: &str, submission: &Submission) -> Result<(ResponseRecord, String, Option<String>)> {
+    let record = validate(submission)?;
+    let hash = content_hash(&record, submission.time().is_some());
+    let stored_hash = run_blocking(store, {
+        let (ws, id) = (workspace.to_string(), record.response_id.clone());
+        move |store| store.response_hash(&ws, &id)
+    })
+    .await?;
+    Ok((record, hash, stored_hash))
 }
 
 /// Runs a store call on a blocking thread: SQLite must not stall the async runtime.

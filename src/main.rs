@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use verbatim::import::{self, ImportOptions};
+use verbatim::import::{self, Destination, ImportOptions};
 use verbatim::ingest::Ingest;
 use verbatim::report::archive::Archive;
 use verbatim::store::{Erasure, Store};
@@ -119,7 +119,8 @@ enum Command {
         #[arg(long)]
         ignore: Vec<String>,
         /// Check the file in seconds: validate every row and count what the import would
-        /// insert, update and reject, without reading the verbatims or writing anything.
+        /// insert, update and reject, without loading the model, reading the verbatims or
+        /// writing anything.
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
@@ -631,20 +632,22 @@ fn main() -> anyhow::Result<()> {
             run_jsonl(&input, &output, "scored", |r, w| verbatim::jsonl::sentiment_jsonl(&encoder, r, w))?;
         }
         Command::Import { file, columns, survey, scale, ignore, dry_run, engine } => {
-            let ingest = open_ingest(&cli, &engine)?;
-            let opts = ImportOptions {
-                columns: import::parse_column_mappings(&columns, import::RESPONSE_FIELDS)?,
-                survey,
-                scale,
-                ignore,
-                dry_run,
+            let opts = ImportOptions { columns: import::parse_column_mappings(&columns, import::RESPONSE_FIELDS)?, survey, scale, ignore };
+            // A dry run reads no text: it opens the store, not the model.
+            let (ingest, store);
+            let destination = if dry_run {
+                store = open_store(&cli)?;
+                Destination::DryRun(&store)
+            } else {
+                ingest = open_ingest(&cli, &engine)?;
+                Destination::Store(&ingest)
             };
             let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let bar = ProgressBar::new(input.metadata()?.len()).with_style(
                 ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")?,
             );
             let runtime = tokio::runtime::Runtime::new()?;
-            let summary = runtime.block_on(import::import_responses(&ingest, &cli.workspace, BufReader::new(input), &opts, |rows, bytes| {
+            let summary = runtime.block_on(import::import_responses(destination, &cli.workspace, BufReader::new(input), &opts, |rows, bytes| {
                 bar.set_position(bytes);
                 bar.set_message(format!("{rows} rows"));
             }))?;
@@ -818,7 +821,7 @@ fn main() -> anyhow::Result<()> {
             let input = File::open(&responses).with_context(|| format!("cannot open {}", responses.display()))?;
             let bar = ProgressBar::new(input.metadata()?.len())
                 .with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] importing {wide_bar} {msg}")?);
-            let summary = runtime.block_on(import::import_responses(&ingest, &cli.workspace, BufReader::new(input), &ImportOptions::default(), |rows, bytes| {
+            let summary = runtime.block_on(import::import_responses(Destination::Store(&ingest), &cli.workspace, BufReader::new(input), &ImportOptions::default(), |rows, bytes| {
                 bar.set_position(bytes);
                 bar.set_message(format!("{rows} rows"));
             }))?;

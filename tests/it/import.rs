@@ -14,14 +14,11 @@ fn fixture(name: &str) -> PathBuf {
 
 fn verbatim(db: &Path, args: &[&str]) -> Output {
     encoder(); // the model is fetched once, before any child process looks for it
-    let out = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .arg("--db")
-        .arg(db)
-        .arg("--model-dir")
-        .arg(model_dir())
-        .args(args)
-        .output()
-        .unwrap();
+    verbatim_with_model(db, &model_dir(), args)
+}
+
+fn verbatim_with_model(db: &Path, model_dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_verbatim")).arg("--db").arg(db).arg("--model-dir").arg(model_dir).args(args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -46,8 +43,11 @@ fn responses_csv_with_mapped_columns_reports_each_bad_row_and_imports_the_rest()
     let file = fixture("responses.csv");
     let mut args = vec!["import", file.to_str().unwrap()];
     args.extend_from_slice(MAPPING);
-    // A dry run finds the same rows and rejections and writes nothing.
-    let dry = stdout(&verbatim(&db, &[&args[..], &["--dry-run"]].concat()));
+    // A dry run finds the same rows and rejections and writes nothing. It reads no text, so it
+    // loads no model: given a model directory that is not there, it fetches nothing into it.
+    let no_model = dir.path().join("no-model");
+    let dry = stdout(&verbatim_with_model(&db, &no_model, &[&args[..], &["--dry-run"]].concat()));
+    assert!(!no_model.exists(), "a dry run does not fetch the model");
     assert!(dry.contains("10 rows: 5 to import, 0 to update, 0 unchanged, 5 rejected (1 without a verbatim, score only)"), "{dry}");
     assert!(dry.contains("line 3: score: score 11 is outside the NPS scale 0–10") && dry.ends_with("dry run: nothing was written\n"), "{dry}");
     assert_eq!(SqliteStore::open(&db).unwrap().count_responses("default").unwrap(), 0, "a dry run writes nothing");
@@ -81,12 +81,41 @@ fn responses_csv_with_mapped_columns_reports_each_bad_row_and_imports_the_rest()
         + "r-011,hooli,NPS,8,Fine,2026-10-11,free,web\nr-011,hooli,NPS,8,Fine really,2026-10-11,free,web\n";
     let edited_path = dir.path().join("edited.csv");
     std::fs::write(&edited_path, edited).unwrap();
-    let mut args = vec!["import", edited_path.to_str().unwrap(), "--dry-run"];
+    let mut args = vec!["import", edited_path.to_str().unwrap()];
     args.extend_from_slice(MAPPING);
-    let dry = stdout(&verbatim(&db, &args));
+    let dry = stdout(&verbatim(&db, &[&args[..], &["--dry-run"]].concat()));
     assert!(dry.contains("12 rows: 1 to import, 2 to update, 4 unchanged, 5 rejected"), "{dry}");
     assert_eq!(store.count_responses("default").unwrap(), 5);
     assert_eq!(store.get_response("default", "r-008").unwrap().unwrap().record.verbatim, "Quick delivery and friendly support 👍");
+    // The import does what the dry run counted; of the two r-011 rows, the later one is stored.
+    let report = stdout(&verbatim(&db, &args));
+    assert!(report.contains("12 rows: 1 imported, 2 updated, 4 unchanged, 5 rejected"), "{report}");
+    assert_eq!(store.get_response("default", "r-008").unwrap().unwrap().record.verbatim, "Slow delivery and friendly support 👍");
+    assert_eq!(store.get_response("default", "r-011").unwrap().unwrap().record.verbatim, "Fine really");
+}
+
+/// Rows are written many at once, but two rows of one response id are written in file order:
+/// the later row is the one stored, however the encoder batches them.
+#[test]
+fn a_response_id_repeated_in_a_file_keeps_its_last_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let mut csv = String::from("response_id,account_id,survey,score,verbatim\n");
+    for i in 0..40 {
+        csv += &format!("r-{i},acme,NPS,3,Support took a week to answer ticket {i}.\n");
+        csv += &format!("r-{i},acme,NPS,9,Support answered ticket {i} within the hour.\n");
+    }
+    let file = dir.path().join("repeated.csv");
+    std::fs::write(&file, csv).unwrap();
+    let dry = stdout(&verbatim(&db, &["import", file.to_str().unwrap(), "--dry-run"]));
+    assert!(dry.contains("80 rows: 40 to import, 40 to update, 0 unchanged, 0 rejected"), "{dry}");
+    let report = stdout(&verbatim(&db, &["import", file.to_str().unwrap()]));
+    assert!(report.contains("80 rows: 40 imported, 40 updated, 0 unchanged, 0 rejected"), "{report}");
+    let store = SqliteStore::open(&db).unwrap();
+    for i in 0..40 {
+        let stored = store.get_response("default", &format!("r-{i}")).unwrap().unwrap();
+        assert_eq!((stored.record.score, stored.record.verbatim.as_str()), (9.0, format!("Support answered ticket {i} within the hour.").as_str()));
+    }
 }
 
 #[test]

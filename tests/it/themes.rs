@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tonic::Code;
 use verbatim::grpc::pb::verbatim_client::VerbatimClient;
 use verbatim::grpc::pb::{self, ListThemesRequest, MergeThemesRequest, PinThemeRequest, ReclusterRequest, RenameThemeRequest};
-use verbatim::import::{self, ImportOptions};
+use verbatim::import::{self, Destination, ImportOptions};
 use verbatim::infer::Infer;
 use verbatim::ingest::Ingest;
 use verbatim::recluster::{self, ReclusterJob};
@@ -509,7 +509,7 @@ async fn banking77_quality_and_stability() {
     let job = ReclusterJob { k: Some(77), ..Default::default() };
     let import = |data: Vec<u8>| {
         let ingest = ingest.clone();
-        async move { import::import_responses(&ingest, "default", data.as_slice(), &ImportOptions::default(), |_, _| {}).await.unwrap() }
+        async move { import::import_responses(Destination::Store(&ingest), "default", data.as_slice(), &ImportOptions::default(), |_, _| {}).await.unwrap() }
     };
 
     let first = import(csv_of(&|i| i % 10 != 9)).await;
@@ -549,7 +549,7 @@ async fn banking77_quality_and_stability() {
     // back in the same order with the same vectors, bit for bit, so they cluster the same.
     let store2: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("b77-again.db")).unwrap());
     let ingest2 = Ingest::new(Infer::start(encoder(), 4096), store2.clone());
-    let again = import::import_responses(&ingest2, "default", csv_in(&mut (0..rows.len()).rev()).as_slice(), &ImportOptions::default(), |_, _| {}).await.unwrap();
+    let again = import::import_responses(Destination::Store(&ingest2), "default", csv_in(&mut (0..rows.len()).rev()).as_slice(), &ImportOptions::default(), |_, _| {}).await.unwrap();
     assert!(again.rejected.is_empty(), "{again}");
     let segments2 = store2.theme_segments("default", None).unwrap();
     assert_eq!(segments2.len(), segments.len());
