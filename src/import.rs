@@ -330,6 +330,23 @@ fn response_row(columns: &Columns, record: &csv::StringRecord, opts: &ImportOpti
 
 /// Imports accounts (all valid rows in one transaction).
 pub async fn import_accounts(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
+    let (mut summary, accounts) = read_accounts(input, opts)?;
+    let ws = workspace.to_string();
+    summary.writes = run_blocking(store, move |s| s.upsert_accounts(&ws, &accounts)).await?.into_iter().collect();
+    Ok(summary)
+}
+
+/// Counts what [`import_accounts`] would do with `input`, writing nothing.
+pub async fn dry_run_accounts(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
+    let (mut summary, accounts) = read_accounts(input, opts)?;
+    let ws = workspace.to_string();
+    summary.writes = run_blocking(store, move |s| s.check_accounts(&ws, &accounts)).await?.into_iter().collect();
+    summary.dry_run = true;
+    Ok(summary)
+}
+
+/// An accounts file's valid accounts, and a summary of its rows and rejections.
+fn read_accounts(input: impl Read, opts: &ImportOptions) -> Result<(ImportSummary, Vec<crate::store::AccountRecord>)> {
     let mut csv = reader(input);
     let headers = read_headers(&mut csv)?;
     let columns = Columns::resolve(&headers, ACCOUNT_FIELDS, opts)?;
@@ -355,7 +372,5 @@ pub async fn import_accounts(store: &Arc<dyn Store>, workspace: &str, input: imp
             Err(e) => summary.rejected.push(RejectedRow { line, reason: e.to_string() }),
         }
     }
-    let ws = workspace.to_string();
-    summary.writes = run_blocking(store, move |s| s.upsert_accounts(&ws, &accounts)).await?.into_iter().collect();
-    Ok(summary)
+    Ok((summary, accounts))
 }

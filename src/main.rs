@@ -133,6 +133,10 @@ enum Command {
         columns: Vec<String>,
         #[arg(long)]
         ignore: Vec<String>,
+        /// Validate every row and count what the import would insert, update and reject,
+        /// writing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Group the stored segments into themes (linfa k-means), keep theme ids stable against the
     /// previous model, and activate the new model atomically.
@@ -654,12 +658,17 @@ fn main() -> anyhow::Result<()> {
             bar.finish_and_clear();
             print!("{}: {summary}", file.display());
         }
-        Command::ImportAccounts { file, columns, ignore } => {
+        Command::ImportAccounts { file, columns, ignore, dry_run } => {
             let store = open_store(&cli)?;
             let opts = ImportOptions { columns: import::parse_column_mappings(&columns, import::ACCOUNT_FIELDS)?, ignore, ..Default::default() };
             let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let summary = runtime.block_on(import::import_accounts(&store, &cli.workspace, BufReader::new(input), &opts))?;
+            let input = BufReader::new(input);
+            let summary = if dry_run {
+                runtime.block_on(import::dry_run_accounts(&store, &cli.workspace, input, &opts))?
+            } else {
+                runtime.block_on(import::import_accounts(&store, &cli.workspace, input, &opts))?
+            };
             print!("{}: {summary}", file.display());
         }
         Command::Train { command: TrainCommand::Sentiment { data, out, recalibrate: true, .. } } => {

@@ -133,10 +133,21 @@ pub fn a_failed_write_leaves_nothing_behind(store: &dyn Store) {
     assert_eq!(store.upsert_response("w", &ok, "h", false, &[segment(0, "x")]).unwrap(), WriteOutcome::Inserted);
 }
 
+/// Upserts `accounts` after checking that the dry run ([`Store::check_accounts`]) counts what
+/// the upsert does.
+fn upsert_accounts_checked(store: &dyn Store, accounts: &[AccountRecord]) -> Vec<WriteOutcome> {
+    let checked = store.check_accounts("w", accounts).unwrap();
+    let written = store.upsert_accounts("w", accounts).unwrap();
+    assert_eq!(checked, written, "the dry run counts what the upsert does");
+    written
+}
+
 pub fn accounts_and_outcomes(store: &dyn Store) {
     let acme = AccountRecord { account_id: "acme".into(), arr: 1000.0, churned_at: None, attributes: Attributes::new() };
-    assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Inserted]);
-    assert_eq!(store.upsert_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Unchanged]);
+    assert_eq!(store.check_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Inserted]);
+    assert!(store.get_account("w", "acme").unwrap().is_none(), "a dry run writes nothing");
+    assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Inserted]);
+    assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Unchanged]);
     let churn = OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 2000, arr_change: None };
     assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
     assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Unchanged]);
@@ -147,10 +158,20 @@ pub fn accounts_and_outcomes(store: &dyn Store) {
     assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
     let listed = store.list_outcomes("w").unwrap();
     assert_eq!(listed.iter().map(|o| (o.occurred_at, o.arr_change)).collect::<Vec<_>>(), [(1500, Some(400.0)), (2000, Some(250.0))]);
-    // Re-upserting the account without churned_at keeps the churn.
-    let updated = AccountRecord { arr: 1200.0, ..acme };
-    assert_eq!(store.upsert_accounts("w", &[updated]).unwrap(), [WriteOutcome::Updated]);
+    // Re-upserting the account without churned_at keeps the churn, and changes nothing else.
+    assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Unchanged]);
+    let updated = AccountRecord { arr: 1200.0, ..acme.clone() };
+    assert_eq!(upsert_accounts_checked(store, &[updated]), [WriteOutcome::Updated]);
     assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
+    // A repeated id in one batch is compared with its earlier row; a later churn date is a change.
+    let plan = AccountRecord { attributes: [("plan".to_string(), "pro".to_string())].into(), ..acme.clone() };
+    let churned_later = AccountRecord { churned_at: Some(1800), ..plan.clone() };
+    let new = AccountRecord { account_id: "initech".into(), ..acme };
+    let batch = [plan.clone(), plan, new.clone(), new, churned_later];
+    let outcomes = upsert_accounts_checked(store, &batch);
+    use WriteOutcome::*;
+    assert_eq!(outcomes, [Updated, Unchanged, Inserted, Unchanged, Updated]);
+    assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1800));
 }
 
 pub fn themes_are_renamed_pinned_merged_and_versioned(store: &dyn Store) {

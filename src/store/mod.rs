@@ -395,8 +395,25 @@ pub trait Store: Send + Sync {
     /// where the score is unambiguous (see [`crate::sentiment::label_from_score`]).
     fn single_segment_verbatims(&self, workspace: &str) -> StoreResult<Vec<ScoredText>>;
 
-    /// Inserts or updates accounts, all or none.
+    /// Inserts or updates accounts, all or none (each as [`account_write`] says).
     fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>>;
+
+    /// What [`Store::upsert_accounts`] would return for `accounts`, writing nothing (a dry run):
+    /// a repeated account id is compared with its earlier row, as the upsert compares it.
+    fn check_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>> {
+        let mut written: std::collections::HashMap<&str, AccountRecord> = Default::default();
+        let mut outcomes = Vec::with_capacity(accounts.len());
+        for a in accounts {
+            let stored = match written.remove(a.account_id.as_str()) {
+                Some(earlier) => Some(earlier),
+                None => self.get_account(workspace, &a.account_id)?,
+            };
+            outcomes.push(account_write(stored.as_ref(), a));
+            let churned_at = a.churned_at.or(stored.and_then(|s| s.churned_at));
+            written.insert(&a.account_id, AccountRecord { churned_at, ..a.clone() });
+        }
+        Ok(outcomes)
+    }
 
     fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>>;
 
@@ -501,6 +518,19 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// What upserting account `new` over the `stored` one does. The row is left alone when its ARR and
+/// attributes are the same and `new` brings no other churn date: an account written without one
+/// keeps the stored date (the upserts' `COALESCE`), so a CRM export cannot un-churn an account.
+pub fn account_write(stored: Option<&AccountRecord>, new: &AccountRecord) -> WriteOutcome {
+    match stored {
+        None => WriteOutcome::Inserted,
+        Some(s) if s.arr == new.arr && s.attributes == new.attributes && new.churned_at.is_none_or(|t| s.churned_at == Some(t)) => {
+            WriteOutcome::Unchanged
+        }
+        Some(_) => WriteOutcome::Updated,
+    }
 }
 
 fn attributes_json(a: &Attributes) -> String {

@@ -604,7 +604,6 @@ impl Store for PostgresStore {
         self.with_tx(|tx| {
             lock(tx, "accounts", workspace)?;
             let now = now();
-            let select = tx.prepare("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2")?;
             let upsert = tx.prepare(
                 "INSERT INTO accounts (workspace, account_id, arr, churned_at, attributes, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -614,20 +613,10 @@ impl Store for PostgresStore {
             )?;
             let mut outcomes = Vec::with_capacity(accounts.len());
             for a in accounts {
-                let attrs = attributes_json(&a.attributes);
-                let outcome = match tx.query_opt(&select, &[&workspace, &a.account_id])? {
-                    None => WriteOutcome::Inserted,
-                    Some(r)
-                        if r.get::<_, f64>(0) == a.arr
-                            && r.get::<_, &str>(2) == attrs
-                            && (a.churned_at.is_none() || r.get::<_, Option<i64>>(1) == a.churned_at) =>
-                    {
-                        outcomes.push(WriteOutcome::Unchanged);
-                        continue;
-                    }
-                    Some(_) => WriteOutcome::Updated,
-                };
-                tx.execute(&upsert, &[&workspace, &a.account_id, &a.arr, &a.churned_at, &attrs, &now])?;
+                let outcome = account_write(read_account(tx, workspace, &a.account_id)?.as_ref(), a);
+                if outcome != WriteOutcome::Unchanged {
+                    tx.execute(&upsert, &[&workspace, &a.account_id, &a.arr, &a.churned_at, &attributes_json(&a.attributes), &now])?;
+                }
                 outcomes.push(outcome);
             }
             Ok(outcomes)
@@ -635,11 +624,7 @@ impl Store for PostgresStore {
     }
 
     fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
-        self.with_conn(|c| {
-            c.query_opt("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2", &[&workspace, &account_id])?
-                .map(|r| Ok(AccountRecord { account_id: account_id.to_string(), arr: r.get(0), churned_at: r.get(1), attributes: parse_attributes(r.get(2))? }))
-                .transpose()
-        })
+        self.with_conn(|c| read_account(c, workspace, account_id))
     }
 
     fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
@@ -1027,6 +1012,12 @@ fn api_token(r: &Row) -> StoreResult<ApiToken> {
         expires_at: r.get(5),
         last_used_at: r.get(6),
     })
+}
+
+fn read_account(c: &mut impl GenericClient, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
+    c.query_opt("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2", &[&workspace, &account_id])?
+        .map(|r| Ok(AccountRecord { account_id: account_id.to_string(), arr: r.get(0), churned_at: r.get(1), attributes: parse_attributes(r.get(2))? }))
+        .transpose()
 }
 
 fn outcomes(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {

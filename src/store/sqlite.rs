@@ -533,9 +533,6 @@ impl Store for SqliteStore {
     fn upsert_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>> {
         self.with_tx(|tx| {
             let now = now();
-            let mut select = tx.prepare_cached(
-                "SELECT arr, churned_at, attributes FROM accounts WHERE workspace = ?1 AND account_id = ?2",
-            )?;
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO accounts (workspace, account_id, arr, churned_at, attributes, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -545,21 +542,10 @@ impl Store for SqliteStore {
             )?;
             let mut outcomes = Vec::with_capacity(accounts.len());
             for a in accounts {
-                let attrs = attributes_json(&a.attributes);
-                let existing: Option<(f64, Option<i64>, String)> = select
-                    .query_row(params![workspace, a.account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                let outcome = match existing {
-                    None => WriteOutcome::Inserted,
-                    Some((arr, churned, stored))
-                        if arr == a.arr && stored == attrs && (a.churned_at.is_none() || churned == a.churned_at) =>
-                    {
-                        outcomes.push(WriteOutcome::Unchanged);
-                        continue;
-                    }
-                    Some(_) => WriteOutcome::Updated,
-                };
-                upsert.execute(params![workspace, a.account_id, a.arr, a.churned_at, attrs, now])?;
+                let outcome = account_write(read_account(tx, workspace, &a.account_id)?.as_ref(), a);
+                if outcome != WriteOutcome::Unchanged {
+                    upsert.execute(params![workspace, a.account_id, a.arr, a.churned_at, attributes_json(&a.attributes), now])?;
+                }
                 outcomes.push(outcome);
             }
             Ok(outcomes)
@@ -567,19 +553,7 @@ impl Store for SqliteStore {
     }
 
     fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
-        self.with_conn(|c| {
-            let row: Option<(f64, Option<i64>, String)> = c
-                .query_row(
-                    "SELECT arr, churned_at, attributes FROM accounts WHERE workspace = ?1 AND account_id = ?2",
-                    params![workspace, account_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            row.map(|(arr, churned_at, attrs)| {
-                Ok(AccountRecord { account_id: account_id.to_string(), arr, churned_at, attributes: parse_attributes(&attrs)? })
-            })
-            .transpose()
-        })
+        self.with_conn(|c| read_account(c, workspace, account_id))
     }
 
     fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
@@ -1015,6 +989,15 @@ fn api_token_row(r: &rusqlite::Row) -> rusqlite::Result<(ApiToken, String)> {
         last_used_at: r.get(6)?,
     };
     Ok((token, r.get(2)?))
+}
+
+fn read_account(c: &Connection, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
+    let row: Option<(f64, Option<i64>, String)> = c
+        .prepare_cached("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = ?1 AND account_id = ?2")?
+        .query_row(params![workspace, account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(arr, churned_at, attrs)| Ok(AccountRecord { account_id: account_id.to_string(), arr, churned_at, attributes: parse_attributes(&attrs)? }))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -137,7 +137,13 @@ fn an_unknown_column_mapping_is_a_clear_error() {
 fn accounts_csv_imports_valid_rows_and_names_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("v.db");
-    let report = stdout(&verbatim(&db, &["import-accounts", fixture("accounts.csv").to_str().unwrap(), "--column", "account_id=Account"]));
+    let file = fixture("accounts.csv");
+    let args = ["import-accounts", file.to_str().unwrap(), "--column", "account_id=Account"];
+    let dry = stdout(&verbatim(&db, &[&args[..], &["--dry-run"]].concat()));
+    assert!(dry.contains("6 rows: 4 to import, 0 to update, 0 unchanged, 2 rejected") && dry.ends_with("dry run: nothing was written\n"), "{dry}");
+    assert!(dry.contains("line 4: arr: \"not-a-number\" is not a number"), "{dry}");
+    assert!(SqliteStore::open(&db).unwrap().get_account("default", "acme").unwrap().is_none(), "a dry run writes nothing");
+    let report = stdout(&verbatim(&db, &args));
     assert!(report.contains("6 rows: 4 imported, 0 updated, 0 unchanged, 2 rejected"), "{report}");
     assert!(report.contains("line 4: arr: \"not-a-number\" is not a number"), "{report}");
     assert!(report.contains("line 6: account_id: required"), "{report}");
@@ -145,6 +151,13 @@ fn accounts_csv_imports_valid_rows_and_names_bad_ones() {
     let acme = store.get_account("default", "acme").unwrap().unwrap();
     assert_eq!((acme.arr, acme.attributes["region"].as_str()), (120_000.0, "EMEA"));
     assert!(store.get_account("default", "globex").unwrap().unwrap().churned_at.is_some());
+    // After a change of ARR, the dry run counts one update and writes nothing.
+    let edited = std::fs::read_to_string(&file).unwrap().replace("umbrella,9000", "umbrella,12000");
+    let edited_path = dir.path().join("accounts-edited.csv");
+    std::fs::write(&edited_path, edited).unwrap();
+    let dry = stdout(&verbatim(&db, &["import-accounts", edited_path.to_str().unwrap(), "--column", "account_id=Account", "--dry-run"]));
+    assert!(dry.contains("6 rows: 0 to import, 1 to update, 3 unchanged, 2 rejected"), "{dry}");
+    assert_eq!(store.get_account("default", "umbrella").unwrap().unwrap().arr, 9000.0);
 }
 
 /// The README's CSAT import of the real clothing-reviews export: every one of its 23,486 rows
