@@ -7,14 +7,12 @@
 //! ([`Destination::DryRun`]) validates and compares every row the same way, on the store alone:
 //! it loads no model and writes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-
 use crate::error::{Error, Result};
-use crate::ingest::{self, run_blocking, validate_account, AccountSubmission, Ingest, Submission};
+use crate::ingest::{self, run_blocking, validate_account, AccountSubmission, Ingest, OrderedWrites, Submission};
 use crate::store::{Store, WriteCounts, WriteOutcome};
 
 /// Response fields a CSV column can map to.
@@ -195,8 +193,8 @@ fn next_record(csv: &mut csv::Reader<impl Read>, record: &mut csv::StringRecord,
 /// Rows imported at once: they share encoder batches.
 const CONCURRENT_ROWS: usize = 64;
 
-/// A written row: its line, response id, whether it had no verbatim, and the outcome.
-type RowDone = (u64, String, bool, Result<WriteOutcome>);
+/// A written row: its line, whether it had no verbatim, and the outcome.
+type RowDone = (u64, bool, Result<WriteOutcome>);
 
 /// Imports survey responses into `destination`. `progress` is called with (rows done, bytes
 /// read) as rows finish.
@@ -219,9 +217,7 @@ pub async fn import_responses(
         })?;
     }
     let mut summary = ImportSummary { dry_run: matches!(destination, Destination::DryRun(_)), ..Default::default() };
-    let mut tasks: JoinSet<RowDone> = JoinSet::new();
-    // The response ids of the rows being written.
-    let mut writing: HashSet<String> = HashSet::new();
+    let mut writes: OrderedWrites<RowDone> = OrderedWrites::new(CONCURRENT_ROWS);
     // A dry run's hashes by response id, so that a row repeating an earlier one counts as the
     // real import would count it.
     let mut checked: HashMap<String, String> = HashMap::new();
@@ -251,36 +247,23 @@ pub async fn import_responses(
             }
             Destination::Store(ingest) => ingest.clone(),
         };
-        // A row repeating the id of a row still being written waits for it, so that the file's
-        // later row is the one stored (and counted as an update), as the dry run counts it.
-        let id = submission.response_id.trim().to_string();
-        while writing.contains(&id) || tasks.len() >= CONCURRENT_ROWS {
-            finish_row(&mut summary, &mut writing, tasks.join_next().await)?;
-            progress(summary.rows - tasks.len() as u64, csv.position().byte());
+        // Of two rows of one id, the file's later one is stored (and counted as an update), as the
+        // dry run counts it.
+        while let Some(done) = writes.make_way(&submission.response_id).await {
+            let (line, score_only, result) = done?;
+            count_row(&mut summary, line, score_only, result)?;
+            progress(summary.rows - writes.running() as u64, csv.position().byte());
         }
-        writing.insert(id.clone());
         let workspace = workspace.to_string();
-        tasks.spawn(async move {
-            let write = ingest.submit_patiently(&workspace, &submission).await.map(|r| r.write);
-            (line, id, score_only, write)
-        });
+        writes.spawn(submission.response_id.clone(), async move { (line, score_only, ingest.submit_patiently(&workspace, &submission).await.map(|r| r.write)) });
     }
-    while !tasks.is_empty() {
-        finish_row(&mut summary, &mut writing, tasks.join_next().await)?;
+    while let Some(done) = writes.next().await {
+        let (line, score_only, result) = done?;
+        count_row(&mut summary, line, score_only, result)?;
     }
     progress(summary.rows, csv.position().byte());
     summary.rejected.sort_by_key(|r| r.line);
     Ok(summary)
-}
-
-fn finish_row(
-    summary: &mut ImportSummary,
-    writing: &mut HashSet<String>,
-    done: Option<std::result::Result<RowDone, tokio::task::JoinError>>,
-) -> Result<()> {
-    let (line, id, score_only, result) = done.expect("a task was running").map_err(|e| Error::Internal(e.to_string()))?;
-    writing.remove(&id);
-    count_row(summary, line, score_only, result)
 }
 
 /// Counts one validated row's outcome in `summary`.

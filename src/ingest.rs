@@ -5,8 +5,11 @@
 //! Idempotency: a response is keyed by the caller's `response_id` within a workspace. Its content
 //! (everything but the id) is hashed; resubmitting the same content writes nothing and returns the
 //! stored result without running the encoder; different content replaces the stored row and its
-//! segments in one transaction and says "updated". A response is never stored twice.
+//! segments in one transaction and says "updated". A response is never stored twice. The bulk
+//! paths write many responses at once ([`OrderedWrites`]), but two of one id in the order they came.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -328,6 +331,55 @@ pub async fn check(store: &Arc<dyn Store>, workspace: &str, submission: &Submiss
     })
     .await?;
     Ok((record, hash, stored_hash))
+}
+
+/// Writes run many at once, as the bulk paths (the CSV import, the gRPC stream) run them so that
+/// their texts share encoder batches, except that a write of a response id waits for the one of
+/// that id before it: the later of two submissions is the one stored, as one at a time.
+pub struct OrderedWrites<T> {
+    tasks: tokio::task::JoinSet<(String, T)>,
+    /// The response ids being written (trimmed, as [`validate`] reads them).
+    writing: HashSet<String>,
+    at_once: usize,
+}
+
+impl<T: Send + 'static> OrderedWrites<T> {
+    pub fn new(at_once: usize) -> Self {
+        Self { tasks: Default::default(), writing: HashSet::new(), at_once: at_once.max(1) }
+    }
+
+    /// Makes way for a write of `response_id`: while one of that id, or `at_once` writes, are
+    /// running, waits for the next to finish and returns its output; `None` once it may start.
+    pub async fn make_way(&mut self, response_id: &str) -> Option<Result<T>> {
+        if !self.writing.contains(response_id.trim()) && self.tasks.len() < self.at_once {
+            return None;
+        }
+        self.next().await
+    }
+
+    /// Starts `write`, the write of `response_id` (after [`OrderedWrites::make_way`]).
+    pub fn spawn(&mut self, response_id: String, write: impl Future<Output = T> + Send + 'static) {
+        let id = response_id.trim().to_string();
+        self.writing.insert(id.clone());
+        self.tasks.spawn(async move { (id, write.await) });
+    }
+
+    /// The output of the next write to finish; `None` when none is running.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        let done = self.tasks.join_next().await?;
+        Some(match done {
+            Ok((id, output)) => {
+                self.writing.remove(&id);
+                Ok(output)
+            }
+            Err(e) => Err(Error::Internal(format!("a write failed: {e}"))),
+        })
+    }
+
+    /// How many writes are running.
+    pub fn running(&self) -> usize {
+        self.tasks.len()
+    }
 }
 
 /// Runs a store call on a blocking thread: SQLite must not stall the async runtime.

@@ -1,6 +1,5 @@
 //! `verbatim.v1.Verbatim`: convert the request, call the library, convert the reply.
 
-use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -12,7 +11,7 @@ use crate::analyze::analyze_texts;
 use crate::auth::{self, AuthMode, Need, Scope};
 use crate::curation;
 use crate::error::Error;
-use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, Submission};
+use crate::ingest::{self, overall_sentiment, AccountSubmission, IngestResult, OrderedWrites, Submission};
 use crate::model::MODEL_NAME;
 use crate::recluster::{ReclusterJob, DEFAULT_SEED};
 use crate::sentiment::Sentiment;
@@ -224,7 +223,8 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
         let mut stream = request.into_inner();
         let mut summary = pb::SubmitResponsesReply::default();
         let mut counts = WriteCounts::default();
-        let mut tasks: JoinSet<(u64, String, Result<IngestResult, Error>)> = JoinSet::new();
+        // Of two items of one response id, the later one is stored.
+        let mut writes: OrderedWrites<(u64, String, Result<IngestResult, Error>)> = OrderedWrites::new(STREAM_CONCURRENCY);
         let mut finish = |summary: &mut pb::SubmitResponsesReply, (index, id, result): (u64, String, Result<IngestResult, Error>)| {
             match result {
                 Ok(r) => counts.add(r.write),
@@ -239,20 +239,19 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             let item = item?;
             let index = summary.received;
             summary.received += 1;
-            if tasks.len() >= STREAM_CONCURRENCY {
-                let done = tasks.join_next().await.expect("non-empty").map_err(|e| Status::internal(e.to_string()))?;
-                finish(&mut summary, done)?;
+            while let Some(done) = writes.make_way(&item.response_id).await {
+                finish(&mut summary, done?)?;
             }
             let ingest = self.state.ingest.clone();
             let workspace = workspace.clone();
-            tasks.spawn(async move {
-                let id = item.response_id.clone();
+            let id = item.response_id.clone();
+            writes.spawn(id.clone(), async move {
                 let result = ingest.submit_patiently(&workspace, &submission(item)).await;
                 (index, id, result)
             });
         }
-        while let Some(done) = tasks.join_next().await {
-            finish(&mut summary, done.map_err(|e| Status::internal(e.to_string()))?)?;
+        while let Some(done) = writes.next().await {
+            finish(&mut summary, done?)?;
         }
         summary.rejected.sort_by_key(|r| r.index);
         summary.inserted = counts.inserted;

@@ -195,6 +195,26 @@ async fn a_stream_of_responses_reports_bad_items_and_stores_the_rest() {
     assert_eq!(server.store.count_responses("default").unwrap(), 38);
 }
 
+/// Items are written many at once, but two of one response id in the order they came: a stream
+/// that sends a response and then its correction stores the correction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_repeats_a_response_id_stores_its_later_item() {
+    let server = TestServer::start(256).await;
+    let mut c = client(&server).await;
+    let items: Vec<SurveyResponse> = (0..30)
+        .flat_map(|i| {
+            let id = format!("c-{i}");
+            [response(&id, 2.0, &format!("Ticket {i} waited a week for an answer.")), response(&id, 9.0, &format!("Ticket {i} was answered within the hour."))]
+        })
+        .collect();
+    let summary = c.submit_responses(tokio_stream::iter(items)).await.unwrap().into_inner();
+    assert_eq!((summary.received, summary.inserted, summary.updated), (60, 30, 30));
+    for i in 0..30 {
+        let stored = server.store.get_response("default", &format!("c-{i}")).unwrap().unwrap();
+        assert_eq!((stored.record.score, stored.record.verbatim), (9.0, format!("Ticket {i} was answered within the hour.")));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn accounts_and_outcomes_are_all_or_none() {
     let server = TestServer::start(16).await;
