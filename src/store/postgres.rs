@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, GenericClient, IsolationLevel, Row, Transaction};
+use ::postgres::{Client, GenericClient, IsolationLevel, Row, ToStatement, Transaction};
 
 use super::*;
 use tls::Target;
@@ -604,6 +604,7 @@ impl Store for PostgresStore {
         self.with_tx(|tx| {
             lock(tx, "accounts", workspace)?;
             let now = now();
+            let select = tx.prepare(SELECT_ACCOUNT)?;
             let upsert = tx.prepare(
                 "INSERT INTO accounts (workspace, account_id, arr, churned_at, attributes, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -613,7 +614,7 @@ impl Store for PostgresStore {
             )?;
             let mut outcomes = Vec::with_capacity(accounts.len());
             for a in accounts {
-                let outcome = account_write(read_account(tx, workspace, &a.account_id)?.as_ref(), a);
+                let outcome = account_write(read_account(tx, &select, workspace, &a.account_id)?.as_ref(), a);
                 if outcome != WriteOutcome::Unchanged {
                     tx.execute(&upsert, &[&workspace, &a.account_id, &a.arr, &a.churned_at, &attributes_json(&a.attributes), &now])?;
                 }
@@ -624,7 +625,7 @@ impl Store for PostgresStore {
     }
 
     fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
-        self.with_conn(|c| read_account(c, workspace, account_id))
+        self.with_conn(|c| read_account(c, SELECT_ACCOUNT, workspace, account_id))
     }
 
     fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
@@ -1014,8 +1015,11 @@ fn api_token(r: &Row) -> StoreResult<ApiToken> {
     })
 }
 
-fn read_account(c: &mut impl GenericClient, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
-    c.query_opt("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2", &[&workspace, &account_id])?
+const SELECT_ACCOUNT: &str = "SELECT arr, churned_at, attributes FROM accounts WHERE workspace = $1 AND account_id = $2";
+
+/// One account, read by `select` ([`SELECT_ACCOUNT`], or that statement prepared for a batch).
+fn read_account(c: &mut impl GenericClient, select: &(impl ToStatement + ?Sized), workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
+    c.query_opt(select, &[&workspace, &account_id])?
         .map(|r| Ok(AccountRecord { account_id: account_id.to_string(), arr: r.get(0), churned_at: r.get(1), attributes: parse_attributes(r.get(2))? }))
         .transpose()
 }
