@@ -401,16 +401,17 @@ pub trait Store: Send + Sync {
     /// What [`Store::upsert_accounts`] would return for `accounts`, writing nothing (a dry run):
     /// a repeated account id is compared with its earlier row, as the upsert compares it.
     fn check_accounts(&self, workspace: &str, accounts: &[AccountRecord]) -> StoreResult<Vec<WriteOutcome>> {
-        let mut written: std::collections::HashMap<&str, AccountRecord> = Default::default();
+        // Each account as the batch's earlier rows would have left it.
+        let mut earlier: std::collections::HashMap<&str, AccountRecord> = Default::default();
         let mut outcomes = Vec::with_capacity(accounts.len());
         for a in accounts {
-            let stored = match written.remove(a.account_id.as_str()) {
-                Some(earlier) => Some(earlier),
+            let stored = match earlier.remove(a.account_id.as_str()) {
+                Some(row) => Some(row),
                 None => self.get_account(workspace, &a.account_id)?,
             };
             outcomes.push(account_write(stored.as_ref(), a));
             let churned_at = a.churned_at.or(stored.and_then(|s| s.churned_at));
-            written.insert(&a.account_id, AccountRecord { churned_at, ..a.clone() });
+            earlier.insert(&a.account_id, AccountRecord { churned_at, ..a.clone() });
         }
         Ok(outcomes)
     }

@@ -991,6 +991,7 @@ fn api_token_row(r: &rusqlite::Row) -> rusqlite::Result<(ApiToken, String)> {
     Ok((token, r.get(2)?))
 }
 
+/// One account (`get_account`, and each row of `upsert_accounts` inside its transaction).
 fn read_account(c: &Connection, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>> {
     let row: Option<(f64, Option<i64>, String)> = c
         .prepare_cached("SELECT arr, churned_at, attributes FROM accounts WHERE workspace = ?1 AND account_id = ?2")?
