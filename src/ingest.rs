@@ -421,6 +421,40 @@ fn truncate_chars(s: &str, max_bytes: usize) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ordered_writes_hold_a_repeated_id_until_its_earlier_write_is_done() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        runtime.block_on(async {
+            let mut writes = OrderedWrites::new(8);
+            let (release, released) = tokio::sync::oneshot::channel::<()>();
+            writes.spawn("r1".into(), async move {
+                released.await.unwrap();
+                "r1, first"
+            });
+            writes.spawn("r2".into(), async { "r2" });
+            assert!(writes.make_way("r3").await.is_none(), "another id starts at once");
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                release.send(()).unwrap();
+            });
+            // A repeat of r1 (padded as a CSV cell may be) waits for r1's write, passing r2's.
+            let mut before = Vec::new();
+            while let Some(done) = writes.make_way(" r1 ").await {
+                before.push(done.unwrap());
+            }
+            assert_eq!(before, ["r2", "r1, first"]);
+            writes.spawn("r1".into(), async { "r1, second" });
+            assert_eq!(writes.next().await.unwrap().unwrap(), "r1, second");
+            assert!(writes.next().await.is_none());
+
+            // At most `at_once` run: a new id waits for a running write at the limit.
+            let mut one = OrderedWrites::new(1);
+            one.spawn("a".into(), async { "a" });
+            assert_eq!(one.make_way("b").await.unwrap().unwrap(), "a");
+            assert!(one.make_way("b").await.is_none());
+        });
+    }
+
     fn submission() -> Submission {
         Submission {
             response_id: "r1".into(),
