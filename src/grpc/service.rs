@@ -277,8 +277,9 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
 
     async fn upsert_accounts(&self, request: Request<pb::UpsertAccountsRequest>) -> Result<Response<pb::UpsertAccountsReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
+        let request = request.into_inner();
+        let validate_only = request.validate_only;
         let accounts = request
-            .into_inner()
             .accounts
             .into_iter()
             .enumerate()
@@ -292,7 +293,12 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 .map_err(|e| Error::invalid(format!("accounts[{i}]"), e.to_string()))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let counts: WriteCounts = self.state.ingest.blocking(move |s| s.upsert_accounts(&workspace, &accounts)).await?.into_iter().collect();
+        let outcomes = if validate_only {
+            self.state.ingest.blocking(move |s| s.check_accounts(&workspace, &accounts)).await?
+        } else {
+            self.state.ingest.blocking(move |s| s.upsert_accounts(&workspace, &accounts)).await?
+        };
+        let counts: WriteCounts = outcomes.into_iter().collect();
         Ok(Response::new(pb::UpsertAccountsReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 

@@ -220,13 +220,23 @@ async fn accounts_and_outcomes_are_all_or_none() {
     let server = TestServer::start(16).await;
     let mut c = client(&server).await;
     let account = |id: &str, arr: f64| pb::Account { account_id: id.into(), arr, churned_at: String::new(), attributes: Default::default() };
-    let bad = c.upsert_accounts(pb::UpsertAccountsRequest { accounts: vec![account("a", 10.0), account("b", -1.0)] }).await.unwrap_err();
+    let bad = c.upsert_accounts(pb::UpsertAccountsRequest { accounts: vec![account("a", 10.0), account("b", -1.0)], validate_only: false }).await.unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().starts_with("accounts[1]: arr:"), "{}", bad.message());
     assert!(server.store.get_account("default", "a").unwrap().is_none(), "nothing half-written");
 
-    let ok = c.upsert_accounts(pb::UpsertAccountsRequest { accounts: vec![account("a", 10.0), account("b", 20.0)] }).await.unwrap();
-    assert_eq!(ok.into_inner().inserted, 2);
+    let bad = c.upsert_accounts(pb::UpsertAccountsRequest { accounts: vec![account("b", -1.0)], validate_only: true }).await.unwrap_err();
+    assert!(bad.message().starts_with("accounts[0]: arr:"), "a dry run rejects as the upsert does: {}", bad.message());
+    let batch = pb::UpsertAccountsRequest { accounts: vec![account("a", 10.0), account("b", 20.0)], validate_only: false };
+    let dry = c.upsert_accounts(pb::UpsertAccountsRequest { validate_only: true, ..batch.clone() }).await.unwrap().into_inner();
+    assert_eq!((dry.inserted, dry.updated, dry.unchanged), (2, 0, 0));
+    assert!(server.store.get_account("default", "a").unwrap().is_none(), "validate_only writes nothing");
+    let ok = c.upsert_accounts(batch).await.unwrap().into_inner();
+    assert_eq!((ok.inserted, ok.updated, ok.unchanged), (dry.inserted, dry.updated, dry.unchanged));
+    let again = pb::UpsertAccountsRequest { accounts: vec![account("a", 10.0), account("b", 25.0), account("c", 5.0)], validate_only: true };
+    let dry = c.upsert_accounts(again).await.unwrap().into_inner();
+    assert_eq!((dry.inserted, dry.updated, dry.unchanged), (1, 1, 1));
+    assert_eq!(server.store.get_account("default", "b").unwrap().unwrap().arr, 20.0, "validate_only writes nothing");
     let churn = pb::Outcome { account_id: "b".into(), r#type: pb::OutcomeType::Churn as i32, occurred_at: "2026-11-20".into(), arr_change: None };
     let missing_time = pb::Outcome { occurred_at: String::new(), ..churn.clone() };
     let err = c.record_outcomes(pb::RecordOutcomesRequest { outcomes: vec![churn.clone(), missing_time] }).await.unwrap_err();
