@@ -1,4 +1,5 @@
-//! Bulk CSV import of survey responses and accounts, as exported by survey platforms and CRMs.
+//! Bulk CSV import of survey responses, accounts and their outcomes (churn, contraction,
+//! expansion), as exported by survey platforms and CRMs.
 //!
 //! Columns are found by name (case-insensitive) with a `--column field=Header` mapping for exports
 //! whose headers differ. Every row is validated on its own: a bad row is reported with its line
@@ -13,13 +14,15 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ingest::{self, run_blocking, validate_account, AccountSubmission, Ingest, OrderedWrites, Submission};
-use crate::store::{Store, WriteCounts, WriteOutcome};
+use crate::store::{AccountRecord, OutcomeKind, OutcomeRecord, Store, StoreResult, WriteCounts, WriteOutcome};
 
 /// Response fields a CSV column can map to.
 pub const RESPONSE_FIELDS: &[&str] =
     &["response_id", "account_id", "survey", "score", "verbatim", "submitted_at", "scale_min", "scale_max"];
 /// Account fields a CSV column can map to.
 pub const ACCOUNT_FIELDS: &[&str] = &["account_id", "arr", "churned_at"];
+/// Outcome fields a CSV column can map to.
+pub const OUTCOME_FIELDS: &[&str] = &["account_id", "type", "occurred_at", "arr_change"];
 
 /// How to read a file.
 #[derive(Debug, Clone, Default)]
@@ -85,11 +88,11 @@ impl std::fmt::Display for ImportSummary {
         // A dry run says what an import would do.
         let (inserted, updated, accepted) = if self.dry_run { ("to import", "to update", "") } else { ("imported", "updated", "accepted ") };
         let (w, rejected) = (&self.writes, self.rejected.len());
-        writeln!(
-            f,
-            "{} rows: {} {inserted}, {} {updated}, {} unchanged, {rejected} rejected ({} {accepted}without a verbatim, score only)",
-            self.rows, w.inserted, w.updated, w.unchanged, self.score_only
-        )?;
+        write!(f, "{} rows: {} {inserted}, {} {updated}, {} unchanged, {rejected} rejected", self.rows, w.inserted, w.updated, w.unchanged)?;
+        if self.score_only > 0 {
+            write!(f, " ({} {accepted}without a verbatim, score only)", self.score_only)?;
+        }
+        writeln!(f)?;
         for r in &self.rejected {
             writeln!(f, "  line {}: {}", r.line, r.reason)?;
         }
@@ -313,23 +316,48 @@ fn response_row(columns: &Columns, record: &csv::StringRecord, opts: &ImportOpti
 
 /// Imports accounts (all valid rows in one transaction).
 pub async fn import_accounts(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
-    let (mut summary, accounts) = read_accounts(input, opts)?;
-    let ws = workspace.to_string();
-    summary.writes = run_blocking(store, move |s| s.upsert_accounts(&ws, &accounts)).await?.into_iter().collect();
-    Ok(summary)
+    write_all(store, workspace, read_accounts(input, opts)?, false, |s, ws, accounts| s.upsert_accounts(ws, accounts)).await
 }
 
 /// Counts what [`import_accounts`] would do with `input`, writing nothing.
 pub async fn dry_run_accounts(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
-    let (mut summary, accounts) = read_accounts(input, opts)?;
+    write_all(store, workspace, read_accounts(input, opts)?, true, |s, ws, accounts| s.check_accounts(ws, accounts)).await
+}
+
+/// Imports churn, contraction and expansion events (all valid rows in one transaction).
+pub async fn import_outcomes(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
+    write_all(store, workspace, read_outcomes(input, opts)?, false, |s, ws, outcomes| s.record_outcomes(ws, outcomes)).await
+}
+
+/// Counts what [`import_outcomes`] would do with `input`, writing nothing.
+pub async fn dry_run_outcomes(store: &Arc<dyn Store>, workspace: &str, input: impl Read, opts: &ImportOptions) -> Result<ImportSummary> {
+    write_all(store, workspace, read_outcomes(input, opts)?, true, |s, ws, outcomes| s.check_outcomes(ws, outcomes)).await
+}
+
+/// A store's batch write (all or none), or a dry run's count of what it would do.
+type BatchWrite<T> = fn(&dyn Store, &str, &[T]) -> StoreResult<Vec<WriteOutcome>>;
+
+/// Runs `write` on a file's valid rows and counts what it returns.
+async fn write_all<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    workspace: &str,
+    (mut summary, rows): (ImportSummary, Vec<T>),
+    dry_run: bool,
+    write: BatchWrite<T>,
+) -> Result<ImportSummary> {
     let ws = workspace.to_string();
-    summary.writes = run_blocking(store, move |s| s.check_accounts(&ws, &accounts)).await?.into_iter().collect();
-    summary.dry_run = true;
+    summary.writes = run_blocking(store, move |s| write(s, &ws, &rows)).await?.into_iter().collect();
+    summary.dry_run = dry_run;
     Ok(summary)
 }
 
+/// An amount of money as a CRM exports it: thousands separators and a currency sign allowed.
+fn money(field: &str, text: &str) -> std::result::Result<f64, String> {
+    text.replace([',', '$', '€', '£'], "").parse::<f64>().map_err(|_| format!("{field}: {text:?} is not a number"))
+}
+
 /// An accounts file's valid accounts, and a summary of its rows and rejections.
-fn read_accounts(input: impl Read, opts: &ImportOptions) -> Result<(ImportSummary, Vec<crate::store::AccountRecord>)> {
+fn read_accounts(input: impl Read, opts: &ImportOptions) -> Result<(ImportSummary, Vec<AccountRecord>)> {
     let mut csv = reader(input);
     let headers = read_headers(&mut csv)?;
     let columns = Columns::resolve(&headers, ACCOUNT_FIELDS, opts)?;
@@ -339,21 +367,54 @@ fn read_accounts(input: impl Read, opts: &ImportOptions) -> Result<(ImportSummar
     let mut accounts = Vec::new();
     let mut record = csv::StringRecord::new();
     while let Some(line) = next_record(&mut csv, &mut record, &mut summary) {
-        let arr_text = columns.get(&record, "arr").unwrap_or("");
-        let Ok(arr) = arr_text.replace([',', '$', '€', '£'], "").parse::<f64>() else {
-            summary.rejected.push(RejectedRow { line, reason: format!("arr: {arr_text:?} is not a number") });
-            continue;
-        };
-        let submission = AccountSubmission {
-            account_id: columns.get(&record, "account_id").unwrap_or("").to_string(),
-            arr,
-            churned_at: columns.get(&record, "churned_at").map(str::to_string),
-            attributes: columns.attributes(&record),
-        };
-        match validate_account(&submission) {
+        let account = money("arr", columns.get(&record, "arr").unwrap_or("")).and_then(|arr| {
+            let submission = AccountSubmission {
+                account_id: columns.get(&record, "account_id").unwrap_or("").to_string(),
+                arr,
+                churned_at: columns.get(&record, "churned_at").map(str::to_string),
+                attributes: columns.attributes(&record),
+            };
+            validate_account(&submission).map_err(|e| e.to_string())
+        });
+        match account {
             Ok(a) => accounts.push(a),
-            Err(e) => summary.rejected.push(RejectedRow { line, reason: e.to_string() }),
+            Err(reason) => summary.rejected.push(RejectedRow { line, reason }),
         }
     }
     Ok((summary, accounts))
+}
+
+/// An outcomes file's valid events, and a summary of its rows and rejections. Columns other than
+/// the outcome fields are ignored: an event has no attributes.
+fn read_outcomes(input: impl Read, opts: &ImportOptions) -> Result<(ImportSummary, Vec<OutcomeRecord>)> {
+    let mut csv = reader(input);
+    let headers = read_headers(&mut csv)?;
+    let columns = Columns::resolve(&headers, OUTCOME_FIELDS, opts)?;
+    for field in ["account_id", "type", "occurred_at"] {
+        columns.require(field, &headers)?;
+    }
+    let mut summary = ImportSummary::default();
+    let mut outcomes = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while let Some(line) = next_record(&mut csv, &mut record, &mut summary) {
+        match outcome_row(&columns, &record) {
+            Ok(o) => outcomes.push(o),
+            Err(reason) => summary.rejected.push(RejectedRow { line, reason }),
+        }
+    }
+    Ok((summary, outcomes))
+}
+
+fn outcome_row(columns: &Columns, record: &csv::StringRecord) -> std::result::Result<OutcomeRecord, String> {
+    let kind_text = columns.get(record, "type").unwrap_or("");
+    let kind = OutcomeKind::parse(&kind_text.to_ascii_lowercase());
+    if kind.is_none() && !kind_text.is_empty() {
+        return Err(format!("type: {kind_text:?} is not one of churn, contraction, expansion"));
+    }
+    let arr_change = match columns.get(record, "arr_change") {
+        Some(text) if !text.is_empty() => Some(money("arr_change", text)?),
+        _ => None,
+    };
+    let account_id = columns.get(record, "account_id").unwrap_or("");
+    ingest::validate_outcome(account_id, kind, columns.get(record, "occurred_at").unwrap_or(""), arr_change).map_err(|e| e.to_string())
 }

@@ -138,6 +138,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Import churn, contraction and expansion events from a CSV (default columns: account_id,
+    /// type, occurred_at, arr_change; other columns are ignored). A churn marks its account
+    /// churned; the report counts churned and contracted ARR.
+    ImportOutcomes {
+        file: PathBuf,
+        #[arg(long = "column", value_name = "FIELD=HEADER")]
+        columns: Vec<String>,
+        /// Validate every row and count what the import would insert, update and reject,
+        /// writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Group the stored segments into themes (linfa k-means), keep theme ids stable against the
     /// previous model, and activate the new model atomically.
     Recluster {
@@ -659,15 +671,24 @@ fn main() -> anyhow::Result<()> {
             print!("{}: {summary}", file.display());
         }
         Command::ImportAccounts { file, columns, ignore, dry_run } => {
-            let store = open_store(&cli)?;
             let opts = ImportOptions { columns: import::parse_column_mappings(&columns, import::ACCOUNT_FIELDS)?, ignore, ..Default::default() };
-            let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let (store, input) = (open_store(&cli)?, open_csv(&file)?);
             let runtime = tokio::runtime::Runtime::new()?;
-            let input = BufReader::new(input);
             let summary = if dry_run {
                 runtime.block_on(import::dry_run_accounts(&store, &cli.workspace, input, &opts))?
             } else {
                 runtime.block_on(import::import_accounts(&store, &cli.workspace, input, &opts))?
+            };
+            print!("{}: {summary}", file.display());
+        }
+        Command::ImportOutcomes { file, columns, dry_run } => {
+            let opts = ImportOptions { columns: import::parse_column_mappings(&columns, import::OUTCOME_FIELDS)?, ..Default::default() };
+            let (store, input) = (open_store(&cli)?, open_csv(&file)?);
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = if dry_run {
+                runtime.block_on(import::dry_run_outcomes(&store, &cli.workspace, input, &opts))?
+            } else {
+                runtime.block_on(import::import_outcomes(&store, &cli.workspace, input, &opts))?
             };
             print!("{}: {summary}", file.display());
         }
@@ -1157,6 +1178,10 @@ fn print_report_summary(doc: &Document, output: &std::path::Path) {
         };
         println!("  {}. {} — {figure}", i + 1, t.label);
     }
+}
+
+fn open_csv(file: &std::path::Path) -> anyhow::Result<BufReader<File>> {
+    Ok(BufReader::new(File::open(file).with_context(|| format!("cannot open {}", file.display()))?))
 }
 
 fn open_store(cli: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {

@@ -304,8 +304,9 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
 
     async fn record_outcomes(&self, request: Request<pb::RecordOutcomesRequest>) -> Result<Response<pb::RecordOutcomesReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
+        let request = request.into_inner();
+        let validate_only = request.validate_only;
         let outcomes = request
-            .into_inner()
             .outcomes
             .into_iter()
             .enumerate()
@@ -320,7 +321,12 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                     .map_err(|e| Error::invalid(format!("outcomes[{i}]"), e.to_string()))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let counts: WriteCounts = self.state.ingest.blocking(move |s| s.record_outcomes(&workspace, &outcomes)).await?.into_iter().collect();
+        let written = if validate_only {
+            self.state.ingest.blocking(move |s| s.check_outcomes(&workspace, &outcomes)).await?
+        } else {
+            self.state.ingest.blocking(move |s| s.record_outcomes(&workspace, &outcomes)).await?
+        };
+        let counts: WriteCounts = written.into_iter().collect();
         Ok(Response::new(pb::RecordOutcomesReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 

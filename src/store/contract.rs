@@ -142,6 +142,13 @@ fn upsert_accounts_checked(store: &dyn Store, accounts: &[AccountRecord]) -> Vec
     written
 }
 
+fn record_outcomes_checked(store: &dyn Store, outcomes: &[OutcomeRecord]) -> Vec<WriteOutcome> {
+    let checked = store.check_outcomes("w", outcomes).unwrap();
+    let written = store.record_outcomes("w", outcomes).unwrap();
+    assert_eq!(checked, written, "the dry run counts what recording does");
+    written
+}
+
 pub fn accounts_and_outcomes(store: &dyn Store) {
     let acme = AccountRecord { account_id: "acme".into(), arr: 1000.0, churned_at: None, attributes: Attributes::new() };
     assert_eq!(store.check_accounts("w", std::slice::from_ref(&acme)).unwrap(), [WriteOutcome::Inserted]);
@@ -149,15 +156,23 @@ pub fn accounts_and_outcomes(store: &dyn Store) {
     assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Inserted]);
     assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Unchanged]);
     let churn = OutcomeRecord { account_id: "acme".into(), kind: OutcomeKind::Churn, occurred_at: 2000, arr_change: None };
-    assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
-    assert_eq!(store.record_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Unchanged]);
+    assert_eq!(store.check_outcomes("w", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
+    assert!(store.list_outcomes("w").unwrap().is_empty(), "a dry run writes nothing");
+    assert_eq!(record_outcomes_checked(store, std::slice::from_ref(&churn)), [WriteOutcome::Inserted]);
+    assert_eq!(record_outcomes_checked(store, std::slice::from_ref(&churn)), [WriteOutcome::Unchanged]);
     let partial = OutcomeRecord { arr_change: Some(250.0), ..churn.clone() };
-    assert_eq!(store.record_outcomes("w", std::slice::from_ref(&partial)).unwrap(), [WriteOutcome::Updated]);
+    assert_eq!(record_outcomes_checked(store, std::slice::from_ref(&partial)), [WriteOutcome::Updated]);
     let earlier = OutcomeRecord { occurred_at: 1500, arr_change: Some(400.0), ..churn.clone() };
+    // A repeated event in one batch is compared with its earlier row; another kind at the same
+    // time is another event.
+    let contraction = OutcomeRecord { kind: OutcomeKind::Contraction, ..earlier.clone() };
+    let batch = [earlier.clone(), earlier.clone(), OutcomeRecord { arr_change: Some(300.0), ..earlier.clone() }, contraction, partial];
+    assert_eq!(record_outcomes_checked(store, &batch), [WriteOutcome::Inserted, WriteOutcome::Unchanged, WriteOutcome::Updated, WriteOutcome::Inserted, WriteOutcome::Unchanged]);
     store.record_outcomes("w", &[earlier]).unwrap();
     assert_eq!(store.get_account("w", "acme").unwrap().unwrap().churned_at, Some(1500));
     let listed = store.list_outcomes("w").unwrap();
-    assert_eq!(listed.iter().map(|o| (o.occurred_at, o.arr_change)).collect::<Vec<_>>(), [(1500, Some(400.0)), (2000, Some(250.0))]);
+    let listed: Vec<_> = listed.iter().map(|o| (o.occurred_at, o.kind, o.arr_change)).collect();
+    assert_eq!(listed, [(1500, OutcomeKind::Churn, Some(400.0)), (1500, OutcomeKind::Contraction, Some(400.0)), (2000, OutcomeKind::Churn, Some(250.0))]);
     // Re-upserting the account without churned_at keeps the churn, and changes nothing else.
     assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Unchanged]);
     let updated = AccountRecord { arr: 1200.0, ..acme.clone() };

@@ -253,7 +253,7 @@ pub struct AccountRecord {
 }
 
 /// What happened to an account after it responded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutcomeKind {
     Churn,
     Contraction,
@@ -421,6 +421,21 @@ pub trait Store: Send + Sync {
     /// Records outcomes, all or none; an identical event (account, kind, time) is recorded once.
     /// A churn also marks the account churned (at the earliest churn time).
     fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>>;
+
+    /// What [`Store::record_outcomes`] would return for `outcomes`, writing nothing (a dry run):
+    /// an event already recorded is unchanged when its ARR change is the same, else updated; a
+    /// repeated event in the batch is compared with its earlier row.
+    fn check_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
+        // (account, kind, time) → ARR change, as the batch's earlier rows would have left it.
+        let mut recorded: std::collections::HashMap<(String, OutcomeKind, i64), Option<f64>> =
+            self.list_outcomes(workspace)?.into_iter().map(|o| ((o.account_id, o.kind, o.occurred_at), o.arr_change)).collect();
+        let check = |o: &OutcomeRecord| match recorded.insert((o.account_id.clone(), o.kind, o.occurred_at), o.arr_change) {
+            None => WriteOutcome::Inserted,
+            Some(before) if before == o.arr_change => WriteOutcome::Unchanged,
+            Some(_) => WriteOutcome::Updated,
+        };
+        Ok(outcomes.iter().map(check).collect())
+    }
 
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>>;
 

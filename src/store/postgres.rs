@@ -1025,7 +1025,7 @@ fn read_account(c: &mut impl GenericClient, select: &(impl ToStatement + ?Sized)
 }
 
 fn outcomes(c: &mut impl GenericClient, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
-    c.query("SELECT account_id, kind, occurred_at, arr_change FROM outcomes WHERE workspace = $1 ORDER BY occurred_at, account_id", &[&workspace])?
+    c.query("SELECT account_id, kind, occurred_at, arr_change FROM outcomes WHERE workspace = $1 ORDER BY occurred_at, account_id, kind", &[&workspace])?
         .iter()
         .map(|r| Ok(OutcomeRecord { account_id: r.get(0), kind: parse_outcome_kind(r.get(1))?, occurred_at: r.get(2), arr_change: r.get(3) }))
         .collect()

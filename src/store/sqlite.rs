@@ -594,7 +594,7 @@ impl Store for SqliteStore {
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT account_id, kind, occurred_at, arr_change FROM outcomes WHERE workspace = ?1
-                 ORDER BY occurred_at, account_id",
+                 ORDER BY occurred_at, account_id, kind",
             )?;
             let rows = stmt
                 .query_map([workspace], |r| {

@@ -1,5 +1,5 @@
 //! CSV import through the real binary: column mapping, per-row rejections with line numbers,
-//! idempotent re-runs, accounts, and the real clothing-reviews export from ../shared.
+//! idempotent re-runs, accounts and outcomes, and the real clothing-reviews export from ../shared.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -158,6 +158,36 @@ fn accounts_csv_imports_valid_rows_and_names_bad_ones() {
     let dry = stdout(&verbatim(&db, &["import-accounts", edited_path.to_str().unwrap(), "--column", "account_id=Account", "--dry-run"]));
     assert!(dry.contains("6 rows: 0 to import, 1 to update, 3 unchanged, 2 rejected"), "{dry}");
     assert_eq!(store.get_account("default", "umbrella").unwrap().unwrap().arr, 9000.0);
+}
+
+#[test]
+fn outcomes_csv_imports_churn_contraction_and_expansion_and_names_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    verbatim(&db, &["import-accounts", fixture("accounts.csv").to_str().unwrap(), "--column", "account_id=Account"]);
+    let file = fixture("outcomes.csv");
+    let args = ["import-outcomes", file.to_str().unwrap(), "--column", "type=Event"];
+    let dry = stdout(&verbatim(&db, &[&args[..], &["--dry-run"]].concat()));
+    assert!(dry.contains("7 rows: 3 to import, 0 to update, 0 unchanged, 4 rejected\n") && dry.ends_with("dry run: nothing was written\n"), "{dry}");
+    let store = SqliteStore::open(&db).unwrap();
+    assert!(store.list_outcomes("default").unwrap().is_empty(), "a dry run writes nothing");
+    let report = stdout(&verbatim(&db, &args));
+    assert!(report.contains("7 rows: 3 imported, 0 updated, 0 unchanged, 4 rejected\n"), "{report}");
+    for reason in ["line 4: type: \"downgrade\" is not one of churn, contraction, expansion", "line 6: account_id: required", "line 7: occurred_at:", "line 8: arr_change:"] {
+        assert!(report.contains(reason), "{reason:?} in {report}");
+    }
+    let stored: Vec<_> = store.list_outcomes("default").unwrap().into_iter().map(|o| (o.account_id, o.kind.as_str(), o.arr_change)).collect();
+    let expected = [("globex", "contraction", Some(5000.0)), ("acme", "churn", None), ("umbrella", "expansion", Some(2500.0))];
+    assert_eq!(stored, expected.map(|(id, kind, change)| (id.to_string(), kind, change)));
+    assert!(store.get_account("default", "acme").unwrap().unwrap().churned_at.is_some(), "a churn marks its account churned");
+    // A re-run changes nothing; an edited ARR change is one update, counted first by a dry run.
+    assert!(stdout(&verbatim(&db, &args)).contains("7 rows: 0 imported, 0 updated, 3 unchanged, 4 rejected"));
+    let edited_path = dir.path().join("outcomes-edited.csv");
+    std::fs::write(&edited_path, std::fs::read_to_string(&file).unwrap().replace("\"$5,000\"", "6000")).unwrap();
+    let edited = ["import-outcomes", edited_path.to_str().unwrap(), "--column", "type=Event"];
+    assert!(stdout(&verbatim(&db, &[&edited[..], &["--dry-run"]].concat())).contains("7 rows: 0 to import, 1 to update, 2 unchanged, 4 rejected"));
+    assert!(stdout(&verbatim(&db, &edited)).contains("7 rows: 0 imported, 1 updated, 2 unchanged, 4 rejected"));
+    assert_eq!(store.list_outcomes("default").unwrap()[0].arr_change, Some(6000.0));
 }
 
 /// The README's CSAT import of the real clothing-reviews export: every one of its 23,486 rows

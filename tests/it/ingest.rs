@@ -239,9 +239,13 @@ async fn accounts_and_outcomes_are_all_or_none() {
     assert_eq!(server.store.get_account("default", "b").unwrap().unwrap().arr, 20.0, "validate_only writes nothing");
     let churn = pb::Outcome { account_id: "b".into(), r#type: pb::OutcomeType::Churn as i32, occurred_at: "2026-11-20".into(), arr_change: None };
     let missing_time = pb::Outcome { occurred_at: String::new(), ..churn.clone() };
-    let err = c.record_outcomes(pb::RecordOutcomesRequest { outcomes: vec![churn.clone(), missing_time] }).await.unwrap_err();
+    let err = c.record_outcomes(pb::RecordOutcomesRequest { outcomes: vec![churn.clone(), missing_time], validate_only: false }).await.unwrap_err();
     assert!(err.message().starts_with("outcomes[1]: occurred_at:"), "{}", err.message());
-    let done = c.record_outcomes(pb::RecordOutcomesRequest { outcomes: vec![churn.clone(), churn] }).await.unwrap().into_inner();
-    assert_eq!((done.inserted, done.unchanged), (1, 1));
+    let batch = pb::RecordOutcomesRequest { outcomes: vec![churn.clone(), churn], validate_only: false };
+    let dry = c.record_outcomes(pb::RecordOutcomesRequest { validate_only: true, ..batch.clone() }).await.unwrap().into_inner();
+    assert_eq!((dry.inserted, dry.unchanged, dry.updated), (1, 1, 0));
+    assert!(server.store.list_outcomes("default").unwrap().is_empty(), "validate_only writes nothing");
+    let done = c.record_outcomes(batch).await.unwrap().into_inner();
+    assert_eq!((done.inserted, done.unchanged, done.updated), (dry.inserted, dry.unchanged, dry.updated));
     assert!(server.store.get_account("default", "b").unwrap().unwrap().churned_at.is_some());
 }
