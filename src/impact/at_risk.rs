@@ -1,7 +1,7 @@
 //! The accounts to call this week: active accounts whose verbatims in the period raise a theme that
 //! clearly drives churn, in a negative sentence, ordered by what they stand to cost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::report::{Evidence, ImpactInput, ImpactReport, Period};
 use crate::sentiment::{label_from_score, Label};
@@ -37,7 +37,7 @@ pub fn at_risk_accounts(input: &ImpactInput, period: Period, report: &ImpactRepo
         .filter(|t| t.evidence == Evidence::Clear && t.excess_churned_arr.is_some_and(|e| e.value > 0.0))
         .filter_map(|t| Some((t.theme_id, (t.label.as_str(), t.revenue_churn?.0))))
         .collect();
-    let churned: Vec<&str> = input
+    let churned: HashSet<&str> = input
         .outcomes
         .iter()
         .filter(|o| o.kind == OutcomeKind::Churn)

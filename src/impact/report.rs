@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rayon::prelude::*;
+
 use super::alerts::impact_move_threshold;
 use super::stats::{self, AccountRevenue, Estimate, RiskRatio, ScoredResponse};
 use crate::sentiment::Sentiment;
@@ -292,8 +294,10 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     let label_of: HashMap<i64, &Theme> = input.themes.iter().map(|t| (t.id, t)).collect();
     let current_scored: Vec<ScoredResponse> = current.iter().map(|&i| scored[i]).collect();
 
+    // Each theme on its own (its bootstrap resamples every respondent account 1,000 times, the
+    // report's cost), side by side; seeded per theme, so the same report whatever the threads.
     let (mut themes, theme_accounts): (Vec<ThemeImpact>, Vec<BTreeSet<&str>>) = by_theme
-        .iter()
+        .par_iter()
         .filter_map(|(&theme_id, segs)| {
             let now: Vec<&&SegmentTheme> = segs.iter().filter(|s| in_period[s.response]).collect();
             if now.is_empty() {
@@ -321,9 +325,12 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
             });
 
             let accounts: BTreeSet<&str> = mentioning.iter().map(|&i| input.responses[i].account_id.as_str()).collect();
+            // Both in account id order: one walk splits the respondents into the theme's and the others.
             let (mut theirs, mut others) = (Vec::new(), Vec::new());
+            let mut mentioned = accounts.iter().peekable();
             for (id, &r) in &revenue {
-                if accounts.contains(id) {
+                while mentioned.next_if(|m| *m < id).is_some() {}
+                if mentioned.next_if(|m| *m == id).is_some() {
                     theirs.push(r);
                 } else {
                     others.push(r);
