@@ -293,12 +293,12 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
                 .map_err(|e| Error::invalid(format!("accounts[{i}]"), e.to_string()))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let outcomes = if validate_only {
+        let written = if validate_only {
             self.state.ingest.blocking(move |s| s.check_accounts(&workspace, &accounts)).await?
         } else {
             self.state.ingest.blocking(move |s| s.upsert_accounts(&workspace, &accounts)).await?
         };
-        let counts: WriteCounts = outcomes.into_iter().collect();
+        let counts: WriteCounts = written.into_iter().collect();
         Ok(Response::new(pb::UpsertAccountsReply { inserted: counts.inserted, unchanged: counts.unchanged, updated: counts.updated }))
     }
 
