@@ -173,6 +173,13 @@ pub fn accounts_and_outcomes(store: &dyn Store) {
     let listed = store.list_outcomes("w").unwrap();
     let listed: Vec<_> = listed.iter().map(|o| (o.occurred_at, o.kind, o.arr_change)).collect();
     assert_eq!(listed, [(1500, OutcomeKind::Churn, Some(400.0)), (1500, OutcomeKind::Contraction, Some(400.0)), (2000, OutcomeKind::Churn, Some(250.0))]);
+    // One event is read by its key (what the dry run reads); another kind, time or workspace is another event.
+    assert_eq!(store.get_outcome("w", "acme", OutcomeKind::Churn, 2000).unwrap(), Some(OutcomeRecord { arr_change: Some(250.0), ..churn.clone() }));
+    assert_eq!(store.get_outcome("w", "acme", OutcomeKind::Contraction, 1500).unwrap().unwrap().arr_change, Some(400.0));
+    assert_eq!(store.get_outcome("w", "acme", OutcomeKind::Expansion, 2000).unwrap(), None);
+    assert_eq!(store.get_outcome("w", "acme", OutcomeKind::Churn, 2001).unwrap(), None);
+    assert_eq!(store.get_outcome("other", "acme", OutcomeKind::Churn, 2000).unwrap(), None);
+    assert_eq!(store.check_outcomes("other", std::slice::from_ref(&churn)).unwrap(), [WriteOutcome::Inserted]);
     // Re-upserting the account without churned_at keeps the churn, and changes nothing else.
     assert_eq!(upsert_accounts_checked(store, std::slice::from_ref(&acme)), [WriteOutcome::Unchanged]);
     let updated = AccountRecord { arr: 1200.0, ..acme.clone() };

@@ -426,16 +426,26 @@ pub trait Store: Send + Sync {
     /// an event already recorded is unchanged when its ARR change is the same, else updated; a
     /// repeated event in the batch is compared with its earlier row.
     fn check_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
-        // (account, kind, time) → ARR change, as the batch's earlier rows would have left it.
-        let mut recorded: std::collections::HashMap<(String, OutcomeKind, i64), Option<f64>> =
-            self.list_outcomes(workspace)?.into_iter().map(|o| ((o.account_id, o.kind, o.occurred_at), o.arr_change)).collect();
-        let check = |o: &OutcomeRecord| match recorded.insert((o.account_id.clone(), o.kind, o.occurred_at), o.arr_change) {
-            None => WriteOutcome::Inserted,
-            Some(before) if before == o.arr_change => WriteOutcome::Unchanged,
-            Some(_) => WriteOutcome::Updated,
-        };
-        Ok(outcomes.iter().map(check).collect())
+        // Each event's ARR change as the batch's earlier rows would have left it; the stored
+        // events are read one by one, so a small batch costs little on a large workspace.
+        let mut earlier: std::collections::HashMap<(&str, OutcomeKind, i64), Option<f64>> = Default::default();
+        let mut checked = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let before = match earlier.insert((&o.account_id, o.kind, o.occurred_at), o.arr_change) {
+                Some(before) => Some(before),
+                None => self.get_outcome(workspace, &o.account_id, o.kind, o.occurred_at)?.map(|stored| stored.arr_change),
+            };
+            checked.push(match before {
+                None => WriteOutcome::Inserted,
+                Some(before) if before == o.arr_change => WriteOutcome::Unchanged,
+                Some(_) => WriteOutcome::Updated,
+            });
+        }
+        Ok(checked)
     }
+
+    /// The recorded event of `account_id`, `kind` and `occurred_at`, if there is one.
+    fn get_outcome(&self, workspace: &str, account_id: &str, kind: OutcomeKind, occurred_at: i64) -> StoreResult<Option<OutcomeRecord>>;
 
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>>;
 

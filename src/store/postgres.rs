@@ -660,6 +660,16 @@ impl Store for PostgresStore {
         })
     }
 
+    fn get_outcome(&self, workspace: &str, account_id: &str, kind: OutcomeKind, occurred_at: i64) -> StoreResult<Option<OutcomeRecord>> {
+        self.with_conn(|c| {
+            let row = c.query_opt(
+                "SELECT arr_change FROM outcomes WHERE workspace = $1 AND account_id = $2 AND kind = $3 AND occurred_at = $4",
+                &[&workspace, &account_id, &kind.as_str(), &occurred_at],
+            )?;
+            Ok(row.map(|r| OutcomeRecord { account_id: account_id.to_string(), kind, occurred_at, arr_change: r.get(0) }))
+        })
+    }
+
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
         self.with_conn(|c| outcomes(c, workspace))
     }

@@ -590,6 +590,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn get_outcome(&self, workspace: &str, account_id: &str, kind: OutcomeKind, occurred_at: i64) -> StoreResult<Option<OutcomeRecord>> {
+        self.with_conn(|c| {
+            let arr_change: Option<Option<f64>> = c
+                .prepare_cached("SELECT arr_change FROM outcomes WHERE workspace = ?1 AND account_id = ?2 AND kind = ?3 AND occurred_at = ?4")?
+                .query_row(params![workspace, account_id, kind.as_str(), occurred_at], |r| r.get(0))
+                .optional()?;
+            Ok(arr_change.map(|arr_change| OutcomeRecord { account_id: account_id.to_string(), kind, occurred_at, arr_change }))
+        })
+    }
+
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
