@@ -221,9 +221,7 @@ pub async fn import_responses(
     }
     let mut summary = ImportSummary { dry_run: matches!(destination, Destination::DryRun(_)), ..Default::default() };
     let mut writes: OrderedWrites<RowDone> = OrderedWrites::new(CONCURRENT_ROWS);
-    // A dry run's hashes by response id, so that a row repeating an earlier one counts as the
-    // real import would count it.
-    let mut checked: HashMap<String, String> = HashMap::new();
+    let mut dry_run = ingest::DryRun::default();
     let mut record = csv::StringRecord::new();
     while let Some(line) = next_record(&mut csv, &mut record, &mut summary) {
         let submission = match response_row(&columns, &record, opts) {
@@ -236,14 +234,7 @@ pub async fn import_responses(
         let score_only = submission.verbatim.trim().is_empty();
         let ingest = match destination {
             Destination::DryRun(store) => {
-                let outcome = ingest::check(store, workspace, &submission).await.map(|(record, hash, stored)| {
-                    let before = checked.insert(record.response_id, hash.clone()).or(stored);
-                    match before {
-                        None => WriteOutcome::Inserted,
-                        Some(h) if h == hash => WriteOutcome::Unchanged,
-                        Some(_) => WriteOutcome::Updated,
-                    }
-                });
+                let outcome = dry_run.check(store, workspace, &submission).await;
                 count_row(&mut summary, line, score_only, outcome)?;
                 progress(summary.rows, csv.position().byte());
                 continue;

@@ -8,7 +8,7 @@
 //! segments in one transaction and says "updated". A response is never stored twice. The bulk
 //! paths write many responses at once ([`OrderedWrites`]), but two of one id in the order they came.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -320,9 +320,9 @@ impl Ingest {
 }
 
 /// What [`Ingest::submit`] compares before it reads the text: the validated response, its
-/// content hash and the hash stored for its id. All a dry run reads: it needs the store, not the
-/// model, and writes nothing.
-pub async fn check(store: &Arc<dyn Store>, workspace: &str, submission: &Submission) -> Result<(ResponseRecord, String, Option<String>)> {
+/// content hash and the hash stored for its id. All a [`DryRun`] reads: it needs the store, not
+/// the model, and writes nothing.
+async fn check(store: &Arc<dyn Store>, workspace: &str, submission: &Submission) -> Result<(ResponseRecord, String, Option<String>)> {
     let record = validate(submission)?;
     let hash = content_hash(&record, submission.time().is_some());
     let stored_hash = run_blocking(store, {
@@ -331,6 +331,26 @@ pub async fn check(store: &Arc<dyn Store>, workspace: &str, submission: &Submiss
     })
     .await?;
     Ok((record, hash, stored_hash))
+}
+
+/// A dry run of a batch of submissions, one by one: what each would write, writing nothing. A
+/// response id repeated in the batch is compared with its earlier submission, as the later one is
+/// the one stored.
+#[derive(Default)]
+pub struct DryRun {
+    /// Content hashes by response id, of the batch so far.
+    hashes: HashMap<String, String>,
+}
+
+impl DryRun {
+    pub async fn check(&mut self, store: &Arc<dyn Store>, workspace: &str, submission: &Submission) -> Result<WriteOutcome> {
+        let (record, hash, stored) = check(store, workspace, submission).await?;
+        Ok(match self.hashes.insert(record.response_id, hash.clone()).or(stored) {
+            None => WriteOutcome::Inserted,
+            Some(before) if before == hash => WriteOutcome::Unchanged,
+            Some(_) => WriteOutcome::Updated,
+        })
+    }
 }
 
 /// Writes run many at once, as the bulk paths (the CSV import, the gRPC stream) run them so that

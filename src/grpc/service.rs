@@ -59,6 +59,41 @@ impl VerbatimService {
     }
 }
 
+/// The reply to a stream of responses, as its items are counted.
+#[derive(Default)]
+struct StreamTally {
+    reply: pb::SubmitResponsesReply,
+    counts: WriteCounts,
+}
+
+impl StreamTally {
+    /// Counts `item` as received and gives its index in the stream.
+    fn receive<T>(&mut self, item: T) -> (u64, T) {
+        self.reply.received += 1;
+        (self.reply.received - 1, item)
+    }
+
+    /// Counts one item's result: a bad item is named and skipped; any other failure (storage,
+    /// model) ends the call, as skipping would lose the item silently.
+    fn add(&mut self, index: u64, id: String, result: Result<WriteOutcome, Error>) -> Result<(), Status> {
+        match result {
+            Ok(write) => self.counts.add(write),
+            Err(e @ Error::InvalidArgument { .. }) => self.reply.rejected.push(pb::RejectedItem { index, id, reason: e.to_string() }),
+            Err(e) => return Err(Status::from(e)),
+        }
+        Ok(())
+    }
+
+    /// The reply, with the rejections in stream order.
+    fn reply(mut self) -> pb::SubmitResponsesReply {
+        self.reply.rejected.sort_by_key(|r| r.index);
+        self.reply.inserted = self.counts.inserted;
+        self.reply.unchanged = self.counts.unchanged;
+        self.reply.updated = self.counts.updated;
+        self.reply
+    }
+}
+
 fn submission(r: pb::SurveyResponse) -> Submission {
     // UNSPECIFIED stays empty and an unknown value stays visible, for the ingest check to name.
     let survey = match super::survey_kind(r.survey) {
@@ -221,26 +256,14 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
     ) -> Result<Response<pb::SubmitResponsesReply>, Status> {
         let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
         let mut stream = request.into_inner();
-        let mut summary = pb::SubmitResponsesReply::default();
-        let mut counts = WriteCounts::default();
+        let mut tally = StreamTally::default();
         // Of two items of one response id, the later one is stored.
         let mut writes: OrderedWrites<(u64, String, Result<IngestResult, Error>)> = OrderedWrites::new(STREAM_CONCURRENCY);
-        let mut finish = |summary: &mut pb::SubmitResponsesReply, (index, id, result): (u64, String, Result<IngestResult, Error>)| {
-            match result {
-                Ok(r) => counts.add(r.write),
-                Err(e @ Error::InvalidArgument { .. }) => {
-                    summary.rejected.push(pb::RejectedItem { index, id, reason: e.to_string() })
-                }
-                Err(e) => return Err(Status::from(e)),
-            }
-            Ok(())
-        };
         while let Some(item) = stream.next().await {
-            let item = item?;
-            let index = summary.received;
-            summary.received += 1;
+            let (index, item) = tally.receive(item?);
             while let Some(done) = writes.make_way(&item.response_id).await {
-                finish(&mut summary, done?)?;
+                let (index, id, result) = done?;
+                tally.add(index, id, result.map(|r| r.write))?;
             }
             let ingest = self.state.ingest.clone();
             let workspace = workspace.clone();
@@ -251,13 +274,27 @@ impl pb::verbatim_server::Verbatim for VerbatimService {
             });
         }
         while let Some(done) = writes.next().await {
-            finish(&mut summary, done?)?;
+            let (index, id, result) = done?;
+            tally.add(index, id, result.map(|r| r.write))?;
         }
-        summary.rejected.sort_by_key(|r| r.index);
-        summary.inserted = counts.inserted;
-        summary.unchanged = counts.unchanged;
-        summary.updated = counts.updated;
-        Ok(Response::new(summary))
+        Ok(Response::new(tally.reply()))
+    }
+
+    async fn validate_responses(
+        &self,
+        request: Request<Streaming<pb::SurveyResponse>>,
+    ) -> Result<Response<pb::SubmitResponsesReply>, Status> {
+        let workspace = self.authorize(&request, Need::Scope(Scope::Ingest)).await?;
+        let mut stream = request.into_inner();
+        let mut tally = StreamTally::default();
+        let mut dry_run = ingest::DryRun::default();
+        while let Some(item) = stream.next().await {
+            let (index, item) = tally.receive(item?);
+            let id = item.response_id.clone();
+            let result = dry_run.check(&self.state.ingest.store, &workspace, &submission(item)).await;
+            tally.add(index, id, result)?;
+        }
+        Ok(Response::new(tally.reply()))
     }
 
     async fn get_response(&self, request: Request<pb::GetResponseRequest>) -> Result<Response<pb::SubmitResponseReply>, Status> {

@@ -82,6 +82,8 @@ async fn tokens_decide_each_calls_workspace_and_what_it_may_do() {
     expect_denied(client.get_theme_report(with_token(ThemeReportRequest::default(), &ingest, None)).await, Code::PermissionDenied, &["scopes [ingest]", "needs scope read"]);
     expect_denied(client.recluster(with_token(ReclusterRequest::default(), &read, None)).await, Code::PermissionDenied, &["needs scope admin"]);
     expect_denied(client.submit_response(with_token(response("r-4"), &read, None)).await, Code::PermissionDenied, &["needs scope ingest"]);
+    let dry_run = with_token(tokio_stream::iter([response("r-4")]), &read, None);
+    expect_denied(client.validate_responses(dry_run).await, Code::PermissionDenied, &["needs scope ingest"]);
     client.get_theme_report(with_token(ThemeReportRequest::default(), &read, None)).await.expect("read may read reports");
     // Erasing by id is ingest's; by account or age, admin's (checked before the request is read).
     let by_account = EraseResponsesRequest { account_id: "acct-1".into(), ..Default::default() };

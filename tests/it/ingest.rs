@@ -187,12 +187,24 @@ async fn a_stream_of_responses_reports_bad_items_and_stores_the_rest() {
             _ => response(&format!("s-{i}"), (i % 11) as f64, "The mobile app is great. Sync is slow."),
         })
         .collect();
-    let summary = c.submit_responses(tokio_stream::iter(items)).await.unwrap().into_inner();
+    // The dry run answers as the submission then does, and writes nothing.
+    let dry = c.validate_responses(tokio_stream::iter(items.clone())).await.unwrap().into_inner();
+    assert_eq!(server.store.count_responses("default").unwrap(), 0, "ValidateResponses writes nothing");
+    let summary = c.submit_responses(tokio_stream::iter(items.clone())).await.unwrap().into_inner();
     assert_eq!((summary.received, summary.inserted), (40, 38));
     let rejected: Vec<(u64, &str)> = summary.rejected.iter().map(|r| (r.index, r.id.as_str())).collect();
     assert_eq!(rejected, [(7, "s-7"), (21, "")]);
     assert!(summary.rejected[0].reason.starts_with("score:"));
+    assert_eq!(dry, summary);
     assert_eq!(server.store.count_responses("default").unwrap(), 38);
+
+    // Against what is stored: a resent response is unchanged, an edited one updated, and a response
+    // id repeated in the stream is compared with its earlier item.
+    let again = vec![response("s-0", 0.0, "The mobile app is great. Sync is slow."), response("s-1", 1.0, "Sync is fixed."), response("s-new", 9.0, "Fast."), response("s-new", 9.0, "Fast.")];
+    let dry = c.validate_responses(tokio_stream::iter(again.clone())).await.unwrap().into_inner();
+    assert_eq!((dry.received, dry.inserted, dry.updated, dry.unchanged), (4, 1, 1, 2));
+    assert!(server.store.get_response("default", "s-new").unwrap().is_none(), "ValidateResponses writes nothing");
+    assert_eq!(c.submit_responses(tokio_stream::iter(again)).await.unwrap().into_inner(), dry);
 }
 
 /// Items are written many at once, but two of one response id in the order they came: a stream
