@@ -294,8 +294,8 @@ pub fn build(input: &ImpactInput, period: Period, seed: u64) -> ImpactReport {
     let label_of: HashMap<i64, &Theme> = input.themes.iter().map(|t| (t.id, t)).collect();
     let current_scored: Vec<ScoredResponse> = current.iter().map(|&i| scored[i]).collect();
 
-    // Each theme on its own (its bootstrap resamples every respondent account 1,000 times, the
-    // report's cost), side by side; seeded per theme, so the same report whatever the threads.
+    // Each theme on its own (its bootstrap, 1,000 resamples of its accounts and of the others, is
+    // the report's cost), side by side; seeded per theme, so the same report whatever the threads.
     let (mut themes, theme_accounts): (Vec<ThemeImpact>, Vec<BTreeSet<&str>>) = by_theme
         .par_iter()
         .filter_map(|(&theme_id, segs)| {
