@@ -230,8 +230,9 @@ impl Estimate {
 pub const RESAMPLE_EXACTLY_UP_TO: usize = 5_000;
 
 /// [`excess_churned_arr`] with a 95% percentile-bootstrap interval: `replicates` resamples of the
-/// accounts, with replacement, within each group (seeded, so a report is reproducible). `None`
-/// when the point estimate is undefined.
+/// accounts, with replacement, within each group (seeded, so a report is reproducible; a group of
+/// more than [`RESAMPLE_EXACTLY_UP_TO`] accounts through its totals' normal law). `None` when the
+/// point estimate is undefined.
 pub fn excess_churned_arr_interval(mentioning: &[AccountRevenue], others: &[AccountRevenue], replicates: usize, seed: u64) -> Option<Estimate> {
     bootstrap_excess(mentioning, others, replicates, seed, RESAMPLE_EXACTLY_UP_TO)
 }
