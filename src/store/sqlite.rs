@@ -565,17 +565,13 @@ impl Store for SqliteStore {
                  ON CONFLICT (workspace, account_id, kind, occurred_at) DO UPDATE SET arr_change = excluded.arr_change
                  WHERE arr_change IS NOT excluded.arr_change",
             )?;
-            let mut exists = tx.prepare_cached(
-                "SELECT 1 FROM outcomes WHERE workspace = ?1 AND account_id = ?2 AND kind = ?3 AND occurred_at = ?4",
-            )?;
             let mut mark_churned = tx.prepare_cached(
                 "UPDATE accounts SET churned_at = MIN(COALESCE(churned_at, ?3), ?3), updated_at = ?4
                  WHERE workspace = ?1 AND account_id = ?2",
             )?;
             let mut written = Vec::with_capacity(outcomes.len());
             for o in outcomes {
-                let key = params![workspace, o.account_id, o.kind.as_str(), o.occurred_at];
-                let existed = exists.exists(key)?;
+                let existed = read_outcome(tx, workspace, &o.account_id, o.kind, o.occurred_at)?.is_some();
                 let changed = insert.execute(params![workspace, o.account_id, o.kind.as_str(), o.occurred_at, o.arr_change, now])?;
                 if o.kind == OutcomeKind::Churn {
                     mark_churned.execute(params![workspace, o.account_id, o.occurred_at, now])?;
@@ -591,13 +587,7 @@ impl Store for SqliteStore {
     }
 
     fn get_outcome(&self, workspace: &str, account_id: &str, kind: OutcomeKind, occurred_at: i64) -> StoreResult<Option<OutcomeRecord>> {
-        self.with_conn(|c| {
-            let arr_change: Option<Option<f64>> = c
-                .prepare_cached("SELECT arr_change FROM outcomes WHERE workspace = ?1 AND account_id = ?2 AND kind = ?3 AND occurred_at = ?4")?
-                .query_row(params![workspace, account_id, kind.as_str(), occurred_at], |r| r.get(0))
-                .optional()?;
-            Ok(arr_change.map(|arr_change| OutcomeRecord { account_id: account_id.to_string(), kind, occurred_at, arr_change }))
-        })
+        self.with_conn(|c| read_outcome(c, workspace, account_id, kind, occurred_at))
     }
 
     fn list_outcomes(&self, workspace: &str) -> StoreResult<Vec<OutcomeRecord>> {
@@ -1009,6 +999,15 @@ fn read_account(c: &Connection, workspace: &str, account_id: &str) -> StoreResul
         .optional()?;
     row.map(|(arr, churned_at, attrs)| Ok(AccountRecord { account_id: account_id.to_string(), arr, churned_at, attributes: parse_attributes(&attrs)? }))
         .transpose()
+}
+
+/// One event by its key (`get_outcome`, and each row of `record_outcomes` inside its transaction).
+fn read_outcome(c: &Connection, workspace: &str, account_id: &str, kind: OutcomeKind, occurred_at: i64) -> StoreResult<Option<OutcomeRecord>> {
+    let arr_change: Option<Option<f64>> = c
+        .prepare_cached("SELECT arr_change FROM outcomes WHERE workspace = ?1 AND account_id = ?2 AND kind = ?3 AND occurred_at = ?4")?
+        .query_row(params![workspace, account_id, kind.as_str(), occurred_at], |r| r.get(0))
+        .optional()?;
+    Ok(arr_change.map(|arr_change| OutcomeRecord { account_id: account_id.to_string(), kind, occurred_at, arr_change }))
 }
 
 #[cfg(test)]
