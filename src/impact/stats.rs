@@ -525,8 +525,8 @@ mod tests {
     fn a_large_group_resampled_normally_gives_the_interval_of_resampling_it_exactly() {
         // Skewed ARR (a few large accounts) and rare churn, as in a real book of business.
         let acct = |i: usize, churn_every: usize| {
-            let arr = if i % 50 == 0 { 400e3 } else { 5e3 + (i % 37) as f64 * 1e3 };
-            AccountRevenue { arr, churned_arr: if i % churn_every == 0 { arr } else { 0.0 } }
+            let arr = if i.is_multiple_of(50) { 400e3 } else { 5e3 + (i % 37) as f64 * 1e3 };
+            AccountRevenue { arr, churned_arr: if i.is_multiple_of(churn_every) { arr } else { 0.0 } }
         };
         let m: Vec<AccountRevenue> = (0..200).map(|i| acct(i, 5)).collect();
         let o: Vec<AccountRevenue> = (0..6_000).map(|i| acct(i, 13)).collect();
