@@ -456,6 +456,11 @@ enum TrainCommand {
         limit: Option<usize>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Save the run's state (weights, optimiser, position) in OUT/.checkpoint every N steps
+        /// and at the end of each epoch; the same command run again after a stop goes on from
+        /// there to the same weights (another run's state there is refused). Removed at the end.
+        #[arg(long, value_name = "N", default_value_t = TrainOptions::default().checkpoint_every)]
+        checkpoint_every: usize,
     },
 }
 
@@ -723,7 +728,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, average_epochs, init, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences, plain_repeats, .. } } => {
+        Command::Train { command: TrainCommand::Sentiment { data, out, layers, epochs, average_epochs, init, lr, max_tokens, limit, seed, without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences, plain_repeats, checkpoint_every, .. } } => {
             // The training loop is one op after another: let each op use every core (the
             // encoder's default is one thread per op, whole batches side by side).
             if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -736,7 +741,7 @@ fn main() -> anyhow::Result<()> {
             let shape = init.as_deref().and_then(sentiment_train::Metrics::read).map(|m| (m.layers, m.max_tokens));
             let layers = layers.or(shape.map(|s| s.0)).unwrap_or(TrainOptions::default().layers);
             let max_tokens = max_tokens.or(shape.map(|s| s.1)).unwrap_or(TrainOptions::default().max_tokens);
-            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, average_epochs, init, ..Default::default() };
+            let opts = TrainOptions { layers, epochs, learning_rate, max_tokens, seed, average_epochs, init, checkpoint_every, ..Default::default() };
             let mix = DataMix { customer_data: !without_customer_data, written_repeats, outcome_repeats, negative_review_repeats, neutral_review_repeats, review_titles, sst2_repeats, labelled_sentences, plain_repeats };
             let mut progress = TrainProgress(ProgressBar::new(0).with_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")?), std::time::Instant::now());
             let metrics = sentiment_train::train_from_data(&encoder, &data, mix, &out, &opts, limit, &mut progress)?;

@@ -225,13 +225,13 @@ pub fn mean_pool_normalized(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
     mean.broadcast_div(&norm)
 }
 
+/// A tiny model for unit tests: a config and random layers in the published model's layout.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use candle_core::{Device, Var};
-    use candle_nn::{Optimizer, VarMap};
+    use candle_core::Device;
 
-    fn tiny_config() -> Config {
+    pub(crate) fn tiny_config() -> Config {
         serde_json::from_value(serde_json::json!({
             "vocab_size": 50, "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
             "intermediate_size": 16, "hidden_act": "gelu", "max_position_embeddings": 16,
@@ -242,7 +242,7 @@ mod tests {
     }
 
     /// A layer as the published model stores it (separate query/key/value), random weights.
-    fn published_layer(cfg: &Config) -> Layer {
+    pub(crate) fn published_layer(cfg: &Config) -> Layer {
         let h = cfg.hidden_size;
         let i = cfg.intermediate_size;
         let mut tensors = std::collections::HashMap::new();
@@ -265,6 +265,14 @@ mod tests {
         }
         Layer::load(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu), cfg).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{published_layer, tiny_config};
+    use super::*;
+    use candle_core::{Device, Var};
+    use candle_nn::{Optimizer, VarMap};
 
     /// A trainable copy: every weight a `Var` initialised from `layer`.
     fn trainable_copy(layer: &Layer, cfg: &Config, varmap: &VarMap) -> Layer {

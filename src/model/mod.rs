@@ -6,6 +6,7 @@
 //! ([`kernels::attention`]), so a text's vector and sentiment are the same bits whichever texts
 //! share its batch.
 
+mod adamw;
 pub mod bert;
 pub mod sentiment;
 mod kernels;

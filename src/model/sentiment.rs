@@ -1,15 +1,17 @@
 //! The sentiment branch and its training: tuned copies of the encoder's top `k` layers plus a linear head
-//! over their masked mean, trained with candle's autograd and AdamW on hidden states of the
+//! over their masked mean, trained with candle's autograd and AdamW ([`super::adamw`]) on hidden states of the
 //! shared lower layers, computed once per text (the expensive part of the encoder never runs in
 //! the training loop).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor, Var, D};
 use candle_nn::{Linear, Optimizer, VarBuilder, VarMap};
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
 
+use super::adamw::AdamW;
 use super::bert::{self, Layer};
 use super::{Encoder, ModelError};
 use crate::sentiment::data::{Example, Label};
@@ -33,11 +35,13 @@ pub struct TrainOptions {
     pub average_epochs: bool,
     /// Start from the branch saved here (continued training) instead of the encoder's top layers.
     pub init: Option<std::path::PathBuf>,
+    /// Steps between two saves of a run's state (see [`Checkpoint`]; each epoch's end is saved too).
+    pub checkpoint_every: usize,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, average_epochs: false, init: None }
+        Self { layers: 4, epochs: 2, learning_rate: 1.5e-4, batch: 32, max_tokens: 128, seed: 42, balance: true, warmup: 0.06, average_epochs: false, init: None, checkpoint_every: 100 }
     }
 }
 
@@ -122,11 +126,9 @@ impl Branch {
                 tensors.push((format!("layer.{i}.{name}"), t.copy()?));
             }
         }
-        let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-        let bound = (1.0 / h as f32).sqrt();
-        let w: Vec<f32> = (0..3 * h).map(|_| (rng.next_u32() as f32 / u32::MAX as f32 * 2.0 - 1.0) * bound).collect();
-        tensors.push(("head.weight".into(), Tensor::from_vec(w, (3, h), &Device::Cpu)?));
-        tensors.push(("head.bias".into(), Tensor::zeros(3, DType::F32, &Device::Cpu)?));
+        for (name, t) in seeded_head(h, seed)? {
+            tensors.push((format!("head.{name}"), t));
+        }
         Ok(Self::trainable(tensors, k, 1.0, encoder.config())?)
     }
 
@@ -219,6 +221,13 @@ impl Branch {
         Ok(())
     }
 
+    /// The trainable variables, by name, in name order.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let mut vars: Vec<(String, Var)> = self.varmap.data().lock().expect("not poisoned").iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
     /// Class logits for a padded batch of the shared layers' output: tuned layers, masked mean of
     /// the tokens, the head.
     pub fn logits(&self, xs: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
@@ -237,6 +246,15 @@ impl Branch {
         let bias = Tensor::new(&self.bias, xs.device())?;
         candle_nn::ops::softmax_last_dim(&(self.logits(xs, mask)? / f64::from(self.temperature))?.broadcast_add(&bias)?)
     }
+}
+
+/// A fresh linear head from `hidden` to the three classes: weights uniform in ±1/√hidden from the
+/// seed, biases zero (candle's own initialisers draw from an unseeded generator).
+fn seeded_head(hidden: usize, seed: u64) -> candle_core::Result<[(&'static str, Tensor); 2]> {
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let bound = (1.0 / hidden as f32).sqrt();
+    let w: Vec<f32> = (0..3 * hidden).map(|_| (rng.next_u32() as f32 / u32::MAX as f32 * 2.0 - 1.0) * bound).collect();
+    Ok([("weight", Tensor::from_vec(w, (3, hidden), &Device::Cpu)?), ("bias", Tensor::zeros(3, DType::F32, &Device::Cpu)?)])
 }
 
 /// A padded batch of cached states: `(batch, longest, hidden)` and its mask.
@@ -269,19 +287,86 @@ pub fn learning_rate_at(base: f64, step: usize, total: usize, warmup: f64) -> f6
     }
 }
 
+type Tensors = HashMap<String, Tensor>;
+
+/// A training run's state on disk, so that a run stopped part-way (killed, rebooted, out of
+/// time) resumes where it was instead of from the start: the branch's weights in f32, the
+/// optimiser's moments and step count, and the epoch and step reached. The order of the batches
+/// is not saved: it is drawn again from the seed. Saved every `every` steps and at each epoch's
+/// end, into one file written whole and then renamed over the last, so a stop while saving
+/// leaves the previous state.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub every: usize,
+}
+
+impl Checkpoint {
+    fn save(&self, branch: &Branch, opt: &AdamW, epoch: usize, step: usize) -> Result<(), ModelError> {
+        let mut tensors: Tensors = opt.moments().into_iter().collect();
+        for (name, var) in branch.named_vars() {
+            tensors.insert(format!("weights.{name}"), var.as_tensor().clone());
+        }
+        tensors.insert("position".into(), Tensor::new(&[epoch as u32, step as u32, opt.steps() as u32], &Device::Cpu)?);
+        let partial = self.path.with_extension("partial");
+        candle_core::safetensors::save(&tensors, &partial)?;
+        std::fs::rename(&partial, &self.path)?;
+        crate::fault::point("train.checkpoint");
+        Ok(())
+    }
+
+    /// The epoch and step the saved run reached, if there is one.
+    pub fn position(&self) -> Result<Option<(usize, usize)>, ModelError> {
+        Ok(self.read()?.map(|(at, _)| (at[0], at[1])))
+    }
+
+    /// The saved epoch, step and optimiser step count, and every tensor saved.
+    fn read(&self) -> Result<Option<([usize; 3], Tensors)>, ModelError> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let bad = |detail: String| ModelError::BadFile { path: self.path.clone(), detail };
+        let tensors = candle_core::safetensors::load(&self.path, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+        let position = tensors.get("position").map(|p| p.to_vec1::<u32>()).transpose()?.unwrap_or_default();
+        let [epoch, step, steps] = position[..] else { return Err(bad("no position (epoch, step, optimiser steps)".into())) };
+        Ok(Some(([epoch, step, steps].map(|n| n as usize), tensors)))
+    }
+
+    /// Puts the saved weights into `branch` and the saved moments into `opt`; returns the epoch
+    /// and step to go on from, (0, 0) when nothing is saved.
+    fn restore(&self, branch: &Branch, opt: &mut AdamW) -> Result<(usize, usize), ModelError> {
+        let Some(([epoch, step, steps], tensors)) = self.read()? else { return Ok((0, 0)) };
+        let bad = |detail: String| ModelError::BadFile { path: self.path.clone(), detail };
+        let vars = branch.named_vars();
+        let saved = tensors.keys().filter(|k| k.starts_with("weights.")).count();
+        if saved != vars.len() {
+            return Err(bad(format!("holds {saved} weight tensors, the branch has {}: the state of another branch", vars.len())));
+        }
+        for (name, var) in vars {
+            let saved = tensors.get(&format!("weights.{name}")).ok_or_else(|| bad(format!("no weights for {name}")))?;
+            var.set(saved).map_err(|e| bad(format!("{name}: {e}")))?;
+        }
+        opt.restore(&tensors, steps).map_err(|e| bad(e.to_string()))?;
+        Ok((epoch, step))
+    }
+}
+
 /// Trains `branch` on `train`: `progress(epoch, step, steps, loss)` after each step,
-/// `end_of_epoch(epoch)` after each epoch.
+/// `end_of_epoch(epoch)` after each epoch. With a `checkpoint`, goes on from the state saved
+/// there, if any, and saves its own as it goes: the run ends with the weights it would have
+/// ended with had it never stopped.
 pub fn train(
     branch: &Branch,
     train: &Cached,
     opts: &TrainOptions,
+    checkpoint: Option<&Checkpoint>,
     progress: &mut dyn FnMut(usize, usize, usize, f32),
     end_of_epoch: &mut dyn FnMut(usize) -> Result<(), ModelError>,
 ) -> Result<(), ModelError> {
-    let mut opt = candle_nn::AdamW::new(
-        branch.varmap.all_vars(),
-        candle_nn::ParamsAdamW { lr: opts.learning_rate, weight_decay: 0.01, ..Default::default() },
-    )?;
+    let mut opt = AdamW::new(branch.named_vars(), candle_nn::ParamsAdamW { lr: opts.learning_rate, weight_decay: 0.01, ..Default::default() })?;
+    let (start_epoch, start_step) = match checkpoint {
+        Some(c) => c.restore(branch, &mut opt)?,
+        None => (0, 0),
+    };
     let weights = if opts.balance { class_weights(&train.labels) } else { [1.0; 3] };
     let weights = Tensor::new(&weights, &Device::Cpu)?;
     let mut rng = Xoshiro256Plus::seed_from_u64(opts.seed);
@@ -300,14 +385,26 @@ pub fn train(
         for i in (1..batches.len()).rev() {
             batches.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
         }
-        for (step, rows) in batches.iter().enumerate() {
+        // An epoch a resumed run had finished: drawn above all the same, so the random stream
+        // is where the run had it.
+        if epoch < start_epoch {
+            continue;
+        }
+        let done = if epoch == start_epoch { start_step } else { 0 };
+        for (step, rows) in batches.iter().enumerate().skip(done) {
             opt.set_learning_rate(learning_rate_at(opts.learning_rate, epoch * steps + step, opts.epochs * steps, opts.warmup));
             let (xs, mask, labels) = batch(train, rows)?;
             let loss = weighted_cross_entropy(&branch.logits(&xs, &mask)?, &labels, &weights)?;
             opt.backward_step(&loss)?;
             progress(epoch, step + 1, steps, loss.to_scalar::<f32>()?);
+            if let Some(c) = checkpoint.filter(|c| (step + 1) % c.every.max(1) == 0 && step + 1 < steps) {
+                c.save(branch, &opt, epoch, step + 1)?;
+            }
         }
         end_of_epoch(epoch)?;
+        if let Some(c) = checkpoint {
+            c.save(branch, &opt, epoch + 1, 0)?;
+        }
     }
     Ok(())
 }
@@ -414,7 +511,11 @@ pub fn frozen_floor(encoder: &Encoder, train: &Cached, devs: &[&Cached], seed: u
     let x = pooled(train)?;
     let y = Tensor::new(train.labels.as_slice(), &Device::Cpu)?;
     let weights = Tensor::new(&class_weights(&train.labels), &Device::Cpu)?;
+    // Seeded, so that a run's floor is the same whenever it is measured (a resumed run reads it back).
     let varmap = VarMap::new();
+    for (name, t) in seeded_head(x.dim(1)?, seed)? {
+        varmap.data().lock().expect("not poisoned").insert(name.to_string(), Var::from_tensor(&t)?);
+    }
     let head = candle_nn::linear(x.dim(1)?, 3, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
     let mut opt = candle_nn::AdamW::new(varmap.all_vars(), candle_nn::ParamsAdamW { lr: 0.05, weight_decay: 0.0, ..Default::default() })?;
     let mut rng = Xoshiro256Plus::seed_from_u64(seed);
@@ -563,6 +664,72 @@ mod tests {
         let p = calibrated(&[1.0, 2.0, 3.0], 2.0, [0.5, 0.0, -0.5]);
         let q = softmax(&[1.0 / 2.0 + 0.5, 1.0, 1.5 - 0.5], 1.0);
         assert!(p.iter().zip(q).all(|(a, b)| (a - b).abs() < 1e-6), "{p:?} {q:?}");
+    }
+
+    /// The tiny model's config, the tensors of a one-layer branch of it (random, seeded head)
+    /// and 40 cached examples of 2–5 tokens whose class shows in their first token.
+    fn tiny_run() -> (bert::Config, Vec<(String, Tensor)>, Cached) {
+        let cfg = bert::testing::tiny_config();
+        let mut tensors: Vec<(String, Tensor)> = bert::testing::published_layer(&cfg).named_tensors().into_iter().map(|(n, t)| (format!("layer.0.{n}"), t)).collect();
+        tensors.push(("head.weight".into(), Tensor::randn(0f32, 0.3, (3, 8), &Device::Cpu).unwrap()));
+        tensors.push(("head.bias".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap()));
+        let states = (0..40)
+            .map(|i| {
+                let n = 2 + i % 4;
+                let class = (i % 3) as f32 - 1.0;
+                (n, (0..n * 8).map(|j| if j < 8 { class * (1.0 + (j % 3) as f32) } else { 0.1 * ((i * 7 + j) % 5) as f32 }).collect())
+            })
+            .collect();
+        (cfg, tensors, Cached { states, labels: (0..40).map(|i| i % 3).collect(), hidden: 8, layers_left: 1 })
+    }
+
+    fn weights(b: &Branch) -> Vec<(String, Vec<f32>)> {
+        b.named_vars().into_iter().map(|(n, v)| (n, v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())).collect()
+    }
+
+    #[test]
+    fn a_run_stopped_part_way_resumes_from_its_checkpoint_to_the_weights_of_a_run_never_stopped() {
+        let (cfg, tensors, cached) = tiny_run();
+        let fresh = |k: usize| {
+            let tensors = tensors.iter().filter(|(n, _)| k > 0 || n.starts_with("head")).map(|(n, t)| (n.clone(), t.copy().unwrap())).collect();
+            Branch::trainable(tensors, k, 1.0, &cfg).unwrap()
+        };
+        // 10 steps an epoch.
+        let opts = TrainOptions { layers: 1, epochs: 2, batch: 4, learning_rate: 1e-2, ..TrainOptions::default() };
+        let whole = fresh(1);
+        let mut losses = Vec::new();
+        train(&whole, &cached, &opts, None, &mut |e, s, _, l| losses.push((e, s, l)), &mut |_| Ok(())).unwrap();
+        assert_ne!(weights(&whole), weights(&fresh(1)), "trained");
+
+        // A run that fails at the end of its first epoch, after saving at steps 3, 6 and 9.
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = Checkpoint { path: dir.path().join("state.safetensors"), every: 3 };
+        let stopped = train(&fresh(1), &cached, &opts, Some(&checkpoint), &mut |_, _, _, _| {}, &mut |_| Err(std::io::Error::other("stopped").into()));
+        assert!(stopped.unwrap_err().to_string().contains("stopped"));
+        assert_eq!(checkpoint.position().unwrap(), Some((0, 9)));
+
+        // Resumed from a fresh start: the one step left in the first epoch, then the second.
+        let resumed = fresh(1);
+        let (mut steps, mut ends) = (Vec::new(), Vec::new());
+        train(&resumed, &cached, &opts, Some(&checkpoint), &mut |e, s, _, l| steps.push((e, s, l)), &mut |e| {
+            ends.push(e);
+            Ok(())
+        }).unwrap();
+        assert_eq!(steps, losses[9..].to_vec(), "the same batches, the same losses");
+        assert_eq!(ends, [0, 1]);
+        assert_eq!(weights(&resumed), weights(&whole));
+        assert_eq!(checkpoint.position().unwrap(), Some((2, 0)), "the end saved");
+
+        // Resumed at the end: no step left, the finished run's weights.
+        let done = fresh(1);
+        let mut count = 0;
+        train(&done, &cached, &opts, Some(&checkpoint), &mut |_, _, _, _| count += 1, &mut |_| Ok(())).unwrap();
+        assert_eq!((count, weights(&done)), (0, weights(&whole)));
+
+        // Another branch's state (no tuned layer) is refused, naming the file.
+        let other = train(&fresh(0), &cached, &TrainOptions { layers: 0, ..opts }, Some(&checkpoint), &mut |_, _, _, _| {}, &mut |_| Ok(()));
+        let message = other.unwrap_err().to_string();
+        assert!(message.contains("state.safetensors") && message.contains("another branch"), "{message}");
     }
 
     #[test]

@@ -172,6 +172,8 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
     };
     let mut sets = data::load_with(data_dir, mix)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
+    let checkpoint = branch::Checkpoint { path: out.join(CHECKPOINT_DIR).join(CHECKPOINT_FILE), every: opts.checkpoint_every };
+    let mut run = Run::resume(&checkpoint, fingerprint(opts, mix, &sets.train))?;
     let train = branch::cache(encoder, &sets.train, opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
     let dev = DevSets::cache(encoder, &sets, opts)?;
@@ -183,15 +185,26 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
         dev.reviews.states.len(),
         started.elapsed().as_secs_f64()
     ));
-    let floor = branch::frozen_floor(encoder, &train, &[&dev.sst2, &dev.reviews], opts.seed)?;
-    let floor = dev.score(&floor[0], &floor[1]);
+    let floor = match run.floor.clone() {
+        Some(floor) => floor,
+        None => {
+            let floor = branch::frozen_floor(encoder, &train, &[&dev.sst2, &dev.reviews], opts.seed)?;
+            let floor = dev.score(&floor[0], &floor[1]);
+            run.floor = Some(floor.clone());
+            run.save(&checkpoint)?;
+            floor
+        }
+    };
     progress.note(&format!("frozen-vector floor: {floor}"));
+    if let Some((epoch, step)) = checkpoint.position()? {
+        let steps = train.states.len().div_ceil(opts.batch);
+        progress.note(&format!("resuming the run saved in {} at epoch {}, step {step} of {steps}", checkpoint.path.display(), epoch + 1));
+    }
 
     let (b, init) = match init {
         Some((b, m)) => (b, Some(Box::new(m))),
         None => (Branch::from_encoder(encoder, opts.layers, opts.seed)?, None),
     };
-    let mut per_epoch = Vec::new();
     // Each epoch's weights, saved as a branch beside the output, when their mean is what is kept.
     let snapshots = out.join(".epochs");
     let snapshot = |epoch: usize| snapshots.join(format!("{}", epoch + 1));
@@ -201,13 +214,16 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
         let mut end_of_epoch = |epoch: usize| -> std::result::Result<(), ModelError> {
             let m = dev.evaluate_model(&b)?;
             progress.borrow_mut().note(&format!("epoch {}: {m}", epoch + 1));
-            per_epoch.push(m);
+            // A resumed run may end an epoch it had ended before saving its weights.
+            run.per_epoch.truncate(epoch);
+            run.per_epoch.push(m);
+            run.save(&checkpoint)?;
             if opts.average_epochs {
                 b.save(&snapshot(epoch))?;
             }
             Ok(())
         };
-        branch::train(&b, &train, opts, &mut |epoch, step, steps, loss| progress.borrow_mut().step(epoch, step, steps, loss), &mut end_of_epoch)?;
+        branch::train(&b, &train, opts, Some(&checkpoint), &mut |epoch, step, steps, loss| progress.borrow_mut().step(epoch, step, steps, loss), &mut end_of_epoch)?;
     }
     // Calibrated and scored as it is served: from the saved (f16) weights.
     if opts.average_epochs {
@@ -232,7 +248,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
         bias: b.bias,
         seconds: started.elapsed().as_secs_f64(),
         dev: dev.evaluate_model(&b)?,
-        per_epoch,
+        per_epoch: run.per_epoch,
         frozen_floor: Some(floor),
         mix,
         adapted_on_responses: 0,
@@ -241,7 +257,68 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
     };
     b.save_config(out)?;
     metrics.write(out)?;
+    std::fs::remove_dir_all(out.join(CHECKPOINT_DIR))?;
     Ok(metrics)
+}
+
+/// Where in `--out` a training run keeps its state until it ends ([`branch::Checkpoint`]).
+pub const CHECKPOINT_DIR: &str = ".checkpoint";
+const CHECKPOINT_FILE: &str = "state.safetensors";
+const RUN_FILE: &str = "run.json";
+
+/// What a run has measured so far, beside its [`branch::Checkpoint`]: the floor (computed once,
+/// 10–20 minutes on the full data) and each finished epoch's dev figures; and which run it is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Run {
+    fingerprint: String,
+    floor: Option<DevMetrics>,
+    per_epoch: Vec<DevMetrics>,
+}
+
+impl Run {
+    /// The run saved beside `checkpoint` if it is this one (the same `fingerprint`), or a new
+    /// run when nothing is saved. Another run's state is refused, not overwritten.
+    fn resume(checkpoint: &branch::Checkpoint, fingerprint: String) -> Result<Self> {
+        let dir = checkpoint.path.parent().expect("in a directory");
+        let saved = match std::fs::read_to_string(dir.join(RUN_FILE)) {
+            Ok(text) => serde_json::from_str::<Run>(&text).ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Nothing measured yet: whatever else is there is from a run that never started.
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)?;
+                }
+                return Ok(Run { fingerprint, ..Run::default() });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match saved {
+            Some(run) if run.fingerprint == fingerprint => Ok(run),
+            _ => Err(Error::invalid(
+                "out",
+                format!("{} holds the unfinished state of another training run (other data or options); remove it to start this one, or train into another --out", dir.display()),
+            )),
+        }
+    }
+
+    fn save(&self, checkpoint: &branch::Checkpoint) -> std::io::Result<()> {
+        let dir = checkpoint.path.parent().expect("in a directory");
+        std::fs::create_dir_all(dir)?;
+        let partial = dir.join(format!("{RUN_FILE}.partial"));
+        std::fs::write(&partial, serde_json::to_string_pretty(self).expect("serialisable"))?;
+        std::fs::rename(partial, dir.join(RUN_FILE))
+    }
+}
+
+/// Which run this is: its options (but how often it saves), its data mix and every training
+/// text with its label, hashed.
+fn fingerprint(opts: &TrainOptions, mix: DataMix, train: &[Example]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(format!("{:?}\n{:?}\n", TrainOptions { checkpoint_every: 0, ..opts.clone() }, mix));
+    for e in train {
+        hash.update(format!("{}\t{}\n", e.label as u32, e.text));
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Averages the trained branches saved in `dirs` ([`Branch::average`]) into `out`, then
@@ -470,7 +547,7 @@ pub fn adapt_from_responses(
     examples.extend(own.iter().cloned());
     let train = branch::cache(encoder, &examples, &opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, &opts)?;
-    branch::train(&b, &train, &opts, &mut |epoch, step, steps, loss| progress.step(epoch, step, steps, loss), &mut |_| Ok(()))?;
+    branch::train(&b, &train, &opts, None, &mut |epoch, step, steps, loss| progress.step(epoch, step, steps, loss), &mut |_| Ok(()))?;
     calibrate(&mut b, &calibration)?;
     let after = dev.evaluate_model(&b)?;
     progress.note(&format!("adapted on {} workspace verbatims: {after}", own.len()));

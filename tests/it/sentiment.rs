@@ -420,7 +420,7 @@ fn training_is_reproducible_for_a_seed_and_survives_saving() {
     let cached = branch::cache(&enc, &examples, &opts).unwrap();
     let run = |seed: u64| {
         let b = Branch::from_encoder(&enc, opts.layers, seed).unwrap();
-        branch::train(&b, &cached, &TrainOptions { seed, ..opts.clone() }, &mut |_, _, _, _| {}, &mut |_| Ok(())).unwrap();
+        branch::train(&b, &cached, &TrainOptions { seed, ..opts.clone() }, None, &mut |_, _, _, _| {}, &mut |_| Ok(())).unwrap();
         let logits = branch::logits(&b, &cached).unwrap();
         (b, logits)
     };
@@ -573,6 +573,57 @@ fn shared_training_can_save_the_mean_of_its_epochs() {
     assert_eq!(mean.per_epoch, last.per_epoch, "the same training");
     assert_ne!(mean_weights, last_weights, "the mean of the epochs, not the last one");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "weights, config.json and metrics.json only");
+}
+
+/// `verbatim train sentiment` killed part-way (the process aborts just after it first saves its
+/// state) and run again with the same command goes on from that state: it says where it resumes
+/// and ends with the weights, per-epoch and dev figures of the same run never
+/// stopped, with no state left behind. While a run's state is there, another run (another
+/// seed) into the same directory is refused, naming it, and the state is kept.
+#[test]
+fn shared_training_killed_part_way_resumes_to_the_run_never_stopped() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED shared_training_killed_part_way_resumes_to_the_run_never_stopped: ../shared is absent");
+        return;
+    };
+    encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_data(&shared).to_str().unwrap();
+    let [whole, resumed] = ["whole", "resumed"].map(|d| dir.path().join(d));
+    // 300 texts in batches of 32: 10 steps an epoch, saved at steps 4 and 8 and at each end.
+    let args = |out: &Path, seed: &'static str| -> Vec<String> {
+        let args = ["train", "sentiment", "--data", data, "--out", out.to_str().unwrap(), "--limit", "300", "--layers", "1", "--epochs", "2", "--checkpoint-every", "4", "--seed", seed];
+        args.iter().map(|a| a.to_string()).collect()
+    };
+    let run = |args: &[String], fault: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+        cmd.arg("--model-dir").arg(model_dir()).args(args);
+        if let Some(point) = fault {
+            cmd.env("VERBATIM_FAULT", point);
+        }
+        cmd.output().unwrap()
+    };
+    let never_stopped = run(&args(&whole, "42"), None);
+    assert!(never_stopped.status.success(), "{}", String::from_utf8_lossy(&never_stopped.stderr));
+    assert!(!whole.join(".checkpoint").exists(), "no state left after a run that ended");
+
+    let killed = run(&args(&resumed, "42"), Some("train.checkpoint"));
+    assert!(!killed.status.success() && String::from_utf8_lossy(&killed.stderr).contains("fault injected at train.checkpoint"));
+    assert!(resumed.join(".checkpoint/state.safetensors").exists() && !resumed.join("metrics.json").exists());
+
+    let other = run(&args(&resumed, "7"), None);
+    let refused = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success() && refused.contains(".checkpoint") && refused.contains("another training run"), "{refused}");
+    assert!(resumed.join(".checkpoint/state.safetensors").exists(), "the state is kept");
+
+    let again = run(&args(&resumed, "42"), None);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{log}");
+    assert!(log.contains("resuming the run saved in") && log.contains("at epoch 1, step 4 of 10"), "{log}");
+    assert!(!resumed.join(".checkpoint").exists());
+    let (a, b) = (Metrics::read(&whole).unwrap(), Metrics::read(&resumed).unwrap());
+    assert_eq!((&a.per_epoch, &a.dev, &a.frozen_floor), (&b.per_epoch, &b.dev, &b.frozen_floor));
+    assert_eq!(branch_weights(&whole), branch_weights(&resumed));
 }
 
 /// A saved branch's weights by tensor name, as f32 (they are stored in f16).
