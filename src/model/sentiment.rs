@@ -489,26 +489,36 @@ pub fn expected_calibration_error(probs: &[[f32; 3]], labels: &[u32]) -> f64 {
     bins.iter().filter(|b| b.2 > 0).map(|b| (b.0 - b.1).abs() / n).sum()
 }
 
+/// The pooled, normalised sentence vectors of `cached` through the frozen `top` layers: the
+/// encoder's own embedding, one row per text in the texts' order.
+fn pooled(top: &[bert::Layer], cached: &Cached) -> candle_core::Result<Tensor> {
+    // Texts of like length together, so that a chunk pads little (an SST-2 phrase beside a long
+    // review pads to the review); the rows go back into the texts' order at the end.
+    let mut order: Vec<usize> = (0..cached.states.len()).collect();
+    order.sort_by_key(|&i| cached.states[i].0);
+    let mut back = vec![0u32; order.len()];
+    for (row, &i) in order.iter().enumerate() {
+        back[i] = row as u32;
+    }
+    let mut rows = Vec::with_capacity(order.len().div_ceil(64));
+    for chunk in order.chunks(64) {
+        let (xs, mask, _) = batch(cached, chunk)?;
+        let bias = bert::mask_bias(&mask, DType::F32)?;
+        let mut h = xs;
+        for layer in top {
+            h = layer.forward(&h, &bias)?;
+        }
+        rows.push(bert::mean_pool_normalized(&h, &mask)?);
+    }
+    Tensor::cat(&rows, 0)?.index_select(&Tensor::new(back.as_slice(), &Device::Cpu)?, 0)
+}
+
 /// The floor the tuned branch is measured against: a logistic-regression head on the frozen,
 /// pooled sentence embedding (the encoder's own top layers over the cached states), trained with
 /// the same class weights. Returns the dev probabilities per dev set.
 pub fn frozen_floor(encoder: &Encoder, train: &Cached, devs: &[&Cached], seed: u64) -> Result<Vec<Vec<[f32; 3]>>, ModelError> {
     let top = encoder.top_layers(train.layers_left);
-    let pooled = |cached: &Cached| -> candle_core::Result<Tensor> {
-        let mut rows = Vec::with_capacity(cached.states.len());
-        let all: Vec<usize> = (0..cached.states.len()).collect();
-        for chunk in all.chunks(64) {
-            let (xs, mask, _) = batch(cached, chunk)?;
-            let bias = bert::mask_bias(&mask, DType::F32)?;
-            let mut h = xs;
-            for layer in top {
-                h = layer.forward(&h, &bias)?;
-            }
-            rows.push(bert::mean_pool_normalized(&h, &mask)?);
-        }
-        Tensor::cat(&rows, 0)
-    };
-    let x = pooled(train)?;
+    let x = pooled(top, train)?;
     let y = Tensor::new(train.labels.as_slice(), &Device::Cpu)?;
     let weights = Tensor::new(&class_weights(&train.labels), &Device::Cpu)?;
     // Seeded, so that a run's floor is the same whenever it is measured (a resumed run reads it back).
@@ -533,7 +543,7 @@ pub fn frozen_floor(encoder: &Encoder, train: &Cached, devs: &[&Cached], seed: u
     }
     let mut out = Vec::new();
     for dev in devs {
-        let p = candle_nn::ops::softmax_last_dim(&head.forward(&pooled(dev)?)?)?.to_vec2::<f32>()?;
+        let p = candle_nn::ops::softmax_last_dim(&head.forward(&pooled(top, dev)?)?)?.to_vec2::<f32>()?;
         out.push(p.into_iter().map(|r| [r[0], r[1], r[2]]).collect());
     }
     Ok(out)
@@ -685,6 +695,19 @@ mod tests {
 
     fn weights(b: &Branch) -> Vec<(String, Vec<f32>)> {
         b.named_vars().into_iter().map(|(n, v)| (n, v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())).collect()
+    }
+
+    #[test]
+    fn pooled_vectors_come_back_in_the_texts_order_as_if_each_were_run_alone() {
+        let (cfg, _, cached) = tiny_run();
+        let layer = bert::testing::published_layer(&cfg);
+        let all = pooled(std::slice::from_ref(&layer), &cached).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(all.len(), cached.states.len());
+        for (i, row) in all.iter().enumerate() {
+            let alone = Cached { states: vec![cached.states[i].clone()], labels: vec![cached.labels[i]], hidden: cached.hidden, layers_left: 1 };
+            let alone = pooled(std::slice::from_ref(&layer), &alone).unwrap().to_vec2::<f32>().unwrap();
+            assert!(row.iter().zip(&alone[0]).all(|(a, b)| (a - b).abs() < 1e-5), "text {i}: {row:?} against {:?}", alone[0]);
+        }
     }
 
     #[test]

@@ -173,7 +173,7 @@ pub fn train_from_data(encoder: &Encoder, data_dir: &Path, mix: DataMix, out: &P
     let mut sets = data::load_with(data_dir, mix)?;
     sets.train = sample(std::mem::take(&mut sets.train), limit, opts.seed);
     let checkpoint = branch::Checkpoint { path: out.join(CHECKPOINT_DIR).join(CHECKPOINT_FILE), every: opts.checkpoint_every };
-    let mut run = Run::resume(&checkpoint, fingerprint(opts, mix, &sets.train))?;
+    let mut run = Run::resume(&checkpoint, fingerprint(opts, mix, &sets.train)?)?;
     let train = branch::cache(encoder, &sets.train, opts)?;
     let calibration = branch::cache(encoder, &sets.reviews_calibration, opts)?;
     let dev = DevSets::cache(encoder, &sets, opts)?;
@@ -309,16 +309,20 @@ impl Run {
     }
 }
 
-/// Which run this is: its options (but how often it saves), its data mix and every training
-/// text with its label, hashed.
-fn fingerprint(opts: &TrainOptions, mix: DataMix, train: &[Example]) -> String {
+/// Which run this is: its options (but how often it saves), its data mix, the weights of the
+/// branch it trains on (`--init`: what that directory holds, not its name, so a branch retrained
+/// in place there starts another run) and every training text with its label, hashed.
+fn fingerprint(opts: &TrainOptions, mix: DataMix, train: &[Example]) -> Result<String> {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
-    hash.update(format!("{:?}\n{:?}\n", TrainOptions { checkpoint_every: 0, ..opts.clone() }, mix));
+    hash.update(format!("{:?}\n{:?}\n", TrainOptions { checkpoint_every: 0, init: None, ..opts.clone() }, mix));
+    if let Some(dir) = &opts.init {
+        hash.update(std::fs::read(dir.join(branch::WEIGHTS_FILE))?);
+    }
     for e in train {
         hash.update(format!("{}\t{}\n", e.label as u32, e.text));
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Averages the trained branches saved in `dirs` ([`Branch::average`]) into `out`, then
@@ -571,6 +575,26 @@ mod tests {
 
     fn m(sst2: f64, f1: f64) -> DevMetrics {
         DevMetrics { sst2_accuracy: sst2, sst2_confusion: [[0; 3]; 3], reviews_macro_f1: f1, reviews_accuracy: 0.0, reviews_confusion: [[0; 3]; 3], reviews_ece: 0.0 }
+    }
+
+    #[test]
+    fn a_run_trained_on_a_branch_is_known_by_that_branchs_weights_not_its_directory() {
+        let train = [Example { text: "Support took a week.".into(), label: Label::Negative }];
+        let branch = |bytes: &[u8]| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(branch::WEIGHTS_FILE), bytes).unwrap();
+            dir
+        };
+        let on = |dir: &Path| fingerprint(&TrainOptions { init: Some(dir.to_path_buf()), ..TrainOptions::default() }, DataMix::TRAINING, &train).unwrap();
+        let (a, a_again, b) = (branch(b"weights a"), branch(b"weights a"), branch(b"weights b"));
+        assert_eq!(on(a.path()), on(a_again.path()), "the same branch moved elsewhere is the same run");
+        assert_ne!(on(a.path()), on(b.path()), "another branch in its place is another run");
+        std::fs::write(a.path().join(branch::WEIGHTS_FILE), b"weights b").unwrap();
+        assert_eq!(on(a.path()), on(b.path()), "a branch retrained in place is known by its new weights");
+        let from_encoder = fingerprint(&TrainOptions::default(), DataMix::TRAINING, &train).unwrap();
+        assert_ne!(from_encoder, on(a.path()));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(fingerprint(&TrainOptions { init: Some(empty.path().to_path_buf()), ..TrainOptions::default() }, DataMix::TRAINING, &train).is_err(), "no weights, no run");
     }
 
     #[test]
