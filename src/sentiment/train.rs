@@ -267,7 +267,7 @@ const CHECKPOINT_FILE: &str = "state.safetensors";
 const RUN_FILE: &str = "run.json";
 
 /// What a run has measured so far, beside its [`branch::Checkpoint`]: the floor (computed once,
-/// 10–20 minutes on the full data) and each finished epoch's dev figures; and which run it is.
+/// about 8 minutes on the full data) and each finished epoch's dev figures; and which run it is.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Run {
     fingerprint: String,
