@@ -75,9 +75,13 @@ fn default_workers() -> usize {
 ///   the throughput on the 2-core bench. candle reads `RAYON_NUM_THREADS` at each op.
 /// - glibc keeps freed tensor buffers instead of returning them to the kernel: every forward pass
 ///   allocates tens of MB, and with glibc's defaults each allocation was fresh pages, zeroed by the
-///   kernel (page faults were ~5% of a profile; this measured +17% throughput on the bench). The
-///   cost is that the process keeps its peak heap (a few hundred MB) instead of shrinking.
-fn configure_process() {
+///   kernel (page faults were ~5% of a profile; this measured +17% throughput on the bench). Buffers
+///   up to 256 MiB come from the heap, and the heap is never trimmed: a training step frees more
+///   than 1 GiB at once, and the 1 GiB trim threshold this used to set gave the heap back and
+///   faulted it in again every step (33,000 faults a second, a fifth of the CPU in the kernel;
+///   `tests/allocator.rs` checks it). The cost is that the process keeps its peak heap (a few
+///   hundred MB serving, a few GB training) instead of shrinking.
+pub fn configure_process() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -85,10 +89,11 @@ fn configure_process() {
             std::env::set_var("RAYON_NUM_THREADS", "1");
         }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only changes allocator thresholds; any value is valid for these two.
+        // SAFETY: mallopt only changes allocator thresholds; any value is valid for these two
+        // (glibc reads the trim threshold as unsigned: -1 is "never").
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, -1);
         }
     });
 }
