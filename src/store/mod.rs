@@ -418,28 +418,23 @@ pub trait Store: Send + Sync {
 
     fn get_account(&self, workspace: &str, account_id: &str) -> StoreResult<Option<AccountRecord>>;
 
-    /// Records outcomes, all or none; an identical event (account, kind, time) is recorded once.
-    /// A churn also marks the account churned (at the earliest churn time).
+    /// Records outcomes, all or none (each as [`outcome_write`] says): an event (account, kind,
+    /// time) is recorded once. A churn also marks the account churned (at the earliest churn time).
     fn record_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>>;
 
     /// What [`Store::record_outcomes`] would return for `outcomes`, writing nothing (a dry run):
-    /// an event already recorded is unchanged when its ARR change is the same, else updated; a
-    /// repeated event in the batch is compared with its earlier row.
+    /// a repeated event in the batch is compared with its earlier row, as the upsert compares it.
     fn check_outcomes(&self, workspace: &str, outcomes: &[OutcomeRecord]) -> StoreResult<Vec<WriteOutcome>> {
-        // Each event's ARR change as the batch's earlier rows would have left it; the stored
-        // events are read one by one, so a small batch costs little on a large workspace.
-        let mut earlier: std::collections::HashMap<(&str, OutcomeKind, i64), Option<f64>> = Default::default();
+        // Each event as the batch's earlier rows would have left it; the stored events are read
+        // one by one, so a small batch costs little on a large workspace.
+        let mut earlier: std::collections::HashMap<(&str, OutcomeKind, i64), &OutcomeRecord> = Default::default();
         let mut checked = Vec::with_capacity(outcomes.len());
         for o in outcomes {
-            let before = match earlier.insert((&o.account_id, o.kind, o.occurred_at), o.arr_change) {
-                Some(before) => Some(before),
-                None => self.get_outcome(workspace, &o.account_id, o.kind, o.occurred_at)?.map(|stored| stored.arr_change),
+            let stored = match earlier.insert((&o.account_id, o.kind, o.occurred_at), o) {
+                Some(row) => Some(row.clone()),
+                None => self.get_outcome(workspace, &o.account_id, o.kind, o.occurred_at)?,
             };
-            checked.push(match before {
-                None => WriteOutcome::Inserted,
-                Some(before) if before == o.arr_change => WriteOutcome::Unchanged,
-                Some(_) => WriteOutcome::Updated,
-            });
+            checked.push(outcome_write(stored.as_ref(), o));
         }
         Ok(checked)
     }
@@ -555,6 +550,16 @@ pub fn account_write(stored: Option<&AccountRecord>, new: &AccountRecord) -> Wri
         Some(s) if s.arr == new.arr && s.attributes == new.attributes && new.churned_at.is_none_or(|t| s.churned_at == Some(t)) => {
             WriteOutcome::Unchanged
         }
+        Some(_) => WriteOutcome::Updated,
+    }
+}
+
+/// What recording `new` does to the event stored under its account, kind and time, if any: the
+/// rule the stores' upserts apply in SQL (an event is rewritten only when its ARR change differs).
+pub fn outcome_write(stored: Option<&OutcomeRecord>, new: &OutcomeRecord) -> WriteOutcome {
+    match stored {
+        None => WriteOutcome::Inserted,
+        Some(s) if s.arr_change == new.arr_change => WriteOutcome::Unchanged,
         Some(_) => WriteOutcome::Updated,
     }
 }
