@@ -430,11 +430,10 @@ pub trait Store: Send + Sync {
         let mut earlier: std::collections::HashMap<(&str, OutcomeKind, i64), &OutcomeRecord> = Default::default();
         let mut checked = Vec::with_capacity(outcomes.len());
         for o in outcomes {
-            let stored = match earlier.insert((&o.account_id, o.kind, o.occurred_at), o) {
-                Some(row) => Some(row.clone()),
-                None => self.get_outcome(workspace, &o.account_id, o.kind, o.occurred_at)?,
-            };
-            checked.push(outcome_write(stored.as_ref(), o));
+            checked.push(match earlier.insert((&o.account_id, o.kind, o.occurred_at), o) {
+                Some(row) => outcome_write(Some(row), o),
+                None => outcome_write(self.get_outcome(workspace, &o.account_id, o.kind, o.occurred_at)?.as_ref(), o),
+            });
         }
         Ok(checked)
     }
